@@ -1,0 +1,50 @@
+"""lossnet: perceptual losses, and training image-to-image networks with them.
+
+>>> import lossnet
+>>> lossnet.layer_names("vgg16")[:3]
+['conv1_1', 'relu1_1', 'conv1_2']
+"""
+
+from lossnet.backbones import ARCHS, FeatureExtractor, layer_names, load_weights
+from lossnet.errors import InputError, InputTypeError, LossnetError, WeightsError, WeightsUnavailableError
+from lossnet.losses import (
+    PRESETS,
+    FeatureLoss,
+    PerceptualLoss,
+    PixelLoss,
+    StyleLoss,
+    TotalVariation,
+    feature_loss,
+    gram_matrix,
+    perceptual_loss_from_preset,
+    pixel_loss,
+    style_loss,
+    total_variation,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHS",
+    "PRESETS",
+    "FeatureExtractor",
+    "FeatureLoss",
+    "InputError",
+    "InputTypeError",
+    "LossnetError",
+    "PerceptualLoss",
+    "PixelLoss",
+    "StyleLoss",
+    "TotalVariation",
+    "WeightsError",
+    "WeightsUnavailableError",
+    "__version__",
+    "feature_loss",
+    "gram_matrix",
+    "layer_names",
+    "load_weights",
+    "perceptual_loss_from_preset",
+    "pixel_loss",
+    "style_loss",
+    "total_variation",
+]

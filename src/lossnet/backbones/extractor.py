@@ -1,0 +1,123 @@
+"""``FeatureExtractor``: named VGG activations from one forward pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from lossnet.backbones.loaders import load_into
+from lossnet.backbones.preprocessing import Preprocess
+from lossnet.backbones.vgg import VGG, LayerInfo, check_layers, get_layer
+from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.errors import InputError
+from lossnet.validation import Range, check_image, check_input_range
+
+
+class FeatureExtractor(nn.Module):
+    """A frozen VGG that returns the activations of named layers from one forward pass.
+
+    The network is cut right after the deepest requested layer, its parameters do not
+    require gradients, and it stays in eval mode (batch norm uses its running
+    statistics) even when a parent module is put in training mode. Preprocessing is
+    its first step, so images go in as they are, in ``input_range``.
+
+    Args:
+        arch: ``"vgg11"``, ``"vgg13"``, ``"vgg16"``, ``"vgg19"`` or their ``"_bn"`` variants.
+        layers: names such as ``["relu1_2", "relu2_2"]``; see :func:`lossnet.layer_names`.
+        weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path or ``None`` (random);
+            see :mod:`lossnet.backbones.weights`.
+        input_range: range of the input images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
+        preprocessing: ``"torch"`` or ``"caffe"``, to override the guess for a weight file.
+
+    Shape:
+        input ``(B, C, H, W)`` with C in {1, 3} (1 is repeated to RGB), values in ``input_range``;
+        output ``{name: (B, C_l, H / s_l, W / s_l)}`` with s_l the layer's total stride.
+
+    Example:
+        >>> fx = FeatureExtractor("vgg11", ["relu1_1", "relu2_1"], weights=None)
+        >>> {k: tuple(v.shape) for k, v in fx(torch.rand(2, 3, 32, 32)).items()}
+        {'relu1_1': (2, 64, 32, 32), 'relu2_1': (2, 128, 16, 16)}
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        layers: Iterable[str],
+        weights: str | os.PathLike[str] | None | LoadedWeights = "imagenet",
+        input_range: Range = (0.0, 1.0),
+        preprocessing: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.arch = arch
+        self.layers = check_layers(arch, layers)
+        self.input_range = check_input_range(input_range)
+        loaded = weights if isinstance(weights, LoadedWeights) else load_weights(arch, weights, preprocessing)
+        self.weights_id = loaded.id
+        self.weights_description = loaded.description
+        net = VGG(arch)
+        if loaded.state_dict is not None:
+            load_into(net, loaded.state_dict, loaded.description)
+        self._infos: dict[int, LayerInfo] = {get_layer(arch, n).index: get_layer(arch, n) for n in self.layers}
+        deepest = max(self._infos)
+        self.preprocess = Preprocess(loaded.preprocessing, self.input_range)
+        self.features = net.features[: deepest + 1]
+        for i, module in enumerate(self.features):
+            # A ReLU may work in place unless the activation before it is one we return.
+            if isinstance(module, nn.ReLU) and i - 1 not in self._infos:
+                module.inplace = True
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def min_size(self) -> int:
+        """The smallest input height and width for which every requested layer is non-empty."""
+        return max(info.min_size for info in self._infos.values())
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        """The loss network stays in eval mode whatever ``mode`` is asked."""
+        return super().train(False)
+
+    def check(self, x: object, name: str = "input") -> torch.Tensor:
+        """Validate an image batch for this extractor (shape, range, size, device)."""
+        x = check_image(x, name, self.input_range)
+        small = min(x.shape[-2:])
+        if small < self.min_size:
+            layer = max(self._infos.values(), key=lambda i: i.min_size)
+            raise InputError(
+                f"{name} is {tuple(x.shape[-2:])} pixels but layer {layer.name!r} of {self.arch} needs at least "
+                f"{layer.min_size}x{layer.min_size}; upsample the input or choose shallower layers"
+            )
+        device = self.preprocess.weight.device
+        if x.device != device:
+            raise InputError(
+                f"{name} is on {x.device} but the loss network is on {device}; move one of them, "
+                f"e.g. loss.to({str(x.device)!r}) or x.to({str(device)!r})"
+            )
+        return x
+
+    def forward(self, x: torch.Tensor, validate: bool = True) -> dict[str, torch.Tensor]:
+        """Return ``{layer: activation}`` for the requested layers.
+
+        Args:
+            x: images ``(B, C, H, W)`` in ``input_range``. A dtype other than the
+                network's is cast to it (under autocast, autocast decides).
+            validate: check the input first; internal callers that already did pass ``False``.
+        """
+        if validate:
+            x = self.check(x)
+        dtype = self.preprocess.weight.dtype
+        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(dtype)
+        x = self.preprocess(x)
+        out: dict[str, torch.Tensor] = {}
+        for i, module in enumerate(self.features):
+            x = module(x)
+            if i in self._infos:
+                out[self._infos[i].name] = x
+        return out
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights_id!r}"

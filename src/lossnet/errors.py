@@ -1,0 +1,28 @@
+"""The exceptions lossnet raises.
+
+Every error is a subclass of a built-in (``ValueError``, ``TypeError``,
+``FileNotFoundError``), so ``except ValueError`` keeps working, and of
+:class:`LossnetError`, so one ``except`` catches everything lossnet raises.
+"""
+
+from __future__ import annotations
+
+
+class LossnetError(Exception):
+    """Base class of every lossnet error."""
+
+
+class InputError(LossnetError, ValueError):
+    """A tensor or option has the right type but a wrong value, shape or range."""
+
+
+class InputTypeError(LossnetError, TypeError):
+    """An argument has the wrong type (not a tensor, an integer image, ...)."""
+
+
+class WeightsError(LossnetError, ValueError):
+    """A weight file could not be read, is unsafe, or does not fit the architecture."""
+
+
+class WeightsUnavailableError(WeightsError, FileNotFoundError):
+    """The requested weights are neither on disk nor downloadable."""

@@ -1,0 +1,180 @@
+"""``PerceptualLoss``: pixel, feature, style and TV terms over one shared VGG pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.backbones.vgg import check_layers
+from lossnet.backbones.weights import LoadedWeights
+from lossnet.errors import InputError
+from lossnet.losses.criteria import CRITERIA, distance
+from lossnet.losses.gram import gram_matrix
+from lossnet.losses.reduction import REDUCTIONS
+from lossnet.losses.total_variation import TV_KINDS, total_variation
+from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
+
+LayerWeights = Mapping[str, float] | Iterable[str] | None
+
+
+def _layer_weights(arch: str, layers: LayerWeights, what: str) -> dict[str, float]:
+    """Normalise ``{"relu2_2": 1.0}`` or ``["relu2_2"]`` (weight 1) into a dict in forward order."""
+    if layers is None:
+        return {}
+    given = dict(layers) if isinstance(layers, Mapping) else {name: 1.0 for name in ([layers] if isinstance(layers, str) else layers)}
+    ordered = check_layers(arch, given) if given else []
+    return {name: check_weight(given[name], f"{what} weight of {name!r}") for name in ordered}
+
+
+class PerceptualLoss(nn.Module):
+    """The perceptual loss of Johnson et al. 2016 and fastai: pixel + feature + style + TV.
+
+    ``total = pixel_weight * pixel(pred, target)
+    + sum_l w_l * feature(phi_l(pred), phi_l(target))
+    + sum_l v_l * style(G(phi_l(pred)), G(phi_l(style target)))
+    + tv_weight * TV(pred)``
+
+    The VGG runs once on the prediction and once, under ``no_grad``, on the target;
+    every term is taken from those two passes. Calling the module returns the total, so
+    it drops in where any PyTorch criterion goes; :meth:`terms` returns the breakdown.
+
+    Args:
+        arch: loss network, e.g. ``"vgg16"``, ``"vgg19"``, ``"vgg16_bn"``.
+        weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path, ``None`` (random), or a
+            :class:`~lossnet.backbones.weights.LoadedWeights` already read (to share one read).
+        feature_layers: ``{layer: weight}`` for the feature (content) term, or a list of names (weight 1).
+        style_layers: ``{layer: weight}`` for the Gram (style) term, or a list of names.
+        pixel_weight: weight of the per-pixel term (0 turns it off).
+        tv_weight: weight of the total-variation term on the prediction (0 turns it off).
+        criterion: ``'mse'``, ``'l1'`` or ``'charbonnier'``, for the pixel, feature and style terms.
+        input_range: range of the images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (per-sample ``(B,)`` values) over the batch.
+        tv_kind: ``'anisotropic'`` (L1) or ``'isotropic'`` (L2).
+        preprocessing: ``"torch"`` or ``"caffe"`` to override the guess for a weight file.
+
+    Shape:
+        ``pred``: ``(B, C, H, W)``, C in {1, 3}, values in ``input_range``;
+        ``target``: the same shape, or batch 1 (broadcast). Output: scalar, or ``(B,)`` for ``'none'``.
+
+    Example:
+        >>> loss = PerceptualLoss("vgg11", weights=None, feature_layers={"relu2_1": 1.0}, pixel_weight=0.5)
+        >>> pred, target = torch.rand(2, 3, 32, 32, requires_grad=True), torch.rand(2, 3, 32, 32)
+        >>> sorted(loss.terms(pred, target))
+        ['feature.relu2_1', 'pixel', 'total']
+        >>> loss(pred, target).backward()
+    """
+
+    def __init__(
+        self,
+        arch: str = "vgg16",
+        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        feature_layers: LayerWeights = None,
+        style_layers: LayerWeights = None,
+        pixel_weight: float = 0.0,
+        tv_weight: float = 0.0,
+        criterion: str = "mse",
+        input_range: Range = (0.0, 1.0),
+        reduction: str = "mean",
+        tv_kind: str = "anisotropic",
+        preprocessing: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.feature_layers = _layer_weights(arch, feature_layers, "feature")
+        self.style_layers = _layer_weights(arch, style_layers, "style")
+        self.pixel_weight = check_weight(pixel_weight, "pixel_weight")
+        self.tv_weight = check_weight(tv_weight, "tv_weight")
+        self.criterion = check_choice(criterion, CRITERIA, "criterion")
+        self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
+        self.tv_kind = check_choice(tv_kind, TV_KINDS, "tv_kind")
+        self.input_range = check_input_range(input_range)
+        if not (self.feature_layers or self.style_layers or self.pixel_weight or self.tv_weight):
+            raise InputError("PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight")
+        layers = {**self.feature_layers, **self.style_layers}
+        self.extractor = (
+            FeatureExtractor(arch, layers, weights, self.input_range, preprocessing) if layers else None
+        )
+        self._style_cached = False
+
+    # -- fixed style target -------------------------------------------------------------
+    def set_style_target(self, image: torch.Tensor) -> None:
+        """Fix the style image: its Gram matrices are computed once and kept as buffers.
+
+        Later calls compare every prediction's Grams with these (broadcast over the batch),
+        and the target passed to :meth:`terms` is used only for the pixel and feature terms.
+
+        Args:
+            image: ``(1, C, H, W)`` (or ``(B, C, H, W)`` matching the batch) in ``input_range``;
+                its size may differ from the predictions'.
+        """
+        if not self.style_layers or self.extractor is None:
+            raise InputError("set_style_target needs style_layers; this loss has none")
+        image = self.extractor.check(image, "style target")
+        with torch.no_grad():
+            feats = self.extractor(image, validate=False)
+        for name in self.style_layers:
+            self.register_buffer(f"style_gram_{name}", gram_matrix(feats[name]), persistent=False)
+        self._style_cached = True
+
+    def clear_style_target(self) -> None:
+        """Forget the fixed style image; style is then taken from each call's target."""
+        for name in self.style_layers:
+            self._buffers.pop(f"style_gram_{name}", None)
+        self._style_cached = False
+
+    # -- evaluation ------------------------------------------------------------------------
+    def forward(self, pred: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the weighted total (scalar, or ``(B,)`` for ``reduction='none'``)."""
+        return self.terms(pred, target)["total"]
+
+    def terms(self, pred: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every term, weighted, from one pass over the prediction and one over the target.
+
+        Returns:
+            ``{"pixel", "feature.<layer>", ..., "style.<layer>", ..., "tv", "total"}`` with only the
+            active terms; each value already multiplied by its weight, and ``total`` their sum.
+        """
+        pred = self.extractor.check(pred, "prediction") if self.extractor else check_image(pred, "prediction", self.input_range)
+        needs_target = bool(self.pixel_weight or self.feature_layers or (self.style_layers and not self._style_cached))
+        if target is None:
+            if needs_target:
+                raise InputError(
+                    "this loss needs a target image (pixel, feature or uncached style terms); "
+                    "call loss(pred, target), or set_style_target(style) for a style-and-TV-only loss"
+                )
+        else:
+            target = self.extractor.check(target, "target") if self.extractor else check_image(target, "target", self.input_range)
+            check_same_shape(pred, target)
+
+        out: dict[str, torch.Tensor] = {}
+        if self.pixel_weight:
+            out["pixel"] = self.pixel_weight * distance(pred, target, self.criterion, self.reduction)
+        if self.extractor is not None:
+            pred_feats = self.extractor(pred, validate=False)
+            target_feats: dict[str, torch.Tensor] = {}
+            if target is not None and (self.feature_layers or not self._style_cached):
+                with torch.no_grad():
+                    target_feats = self.extractor(target, validate=False)
+            for name, w in self.feature_layers.items():
+                out[f"feature.{name}"] = w * distance(pred_feats[name], target_feats[name], self.criterion, self.reduction)
+            for name, w in self.style_layers.items():
+                g_target = getattr(self, f"style_gram_{name}") if self._style_cached else gram_matrix(target_feats[name])
+                if g_target.shape[0] not in (1, pred.shape[0]):
+                    raise InputError(
+                        f"the style target has batch {g_target.shape[0]}; use one style image or one per prediction "
+                        f"(batch {pred.shape[0]})"
+                    )
+                out[f"style.{name}"] = w * distance(gram_matrix(pred_feats[name]), g_target, self.criterion, self.reduction)
+        if self.tv_weight:
+            out["tv"] = self.tv_weight * total_variation(pred, self.tv_kind, self.reduction)
+        out["total"] = torch.stack(list(out.values())).sum(0)
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"feature_layers={self.feature_layers}, style_layers={self.style_layers}, pixel_weight={self.pixel_weight}, "
+            f"tv_weight={self.tv_weight}, criterion={self.criterion!r}, reduction={self.reduction!r}"
+        )

@@ -1,0 +1,122 @@
+"""Perceptual-loss recipes from the literature, by name.
+
+>>> sorted(PRESETS)
+['esrgan', 'fastai_feature_loss', 'gatys2016', 'johnson2016_style', 'johnson2016_superres']
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.validation import check_choice
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A published recipe: the :class:`PerceptualLoss` arguments plus where they come from.
+
+    Attributes:
+        arch: loss network.
+        feature_layers: ``{layer: weight}`` of the feature term.
+        style_layers: ``{layer: weight}`` of the style (Gram) term.
+        pixel_weight: weight of the per-pixel term.
+        tv_weight: weight of total variation.
+        criterion: ``'mse'``, ``'l1'`` or ``'charbonnier'``.
+        source: the paper or course it reproduces.
+        notes: where lossnet departs from the source, and why.
+    """
+
+    arch: str
+    feature_layers: dict[str, float] = field(default_factory=dict)
+    style_layers: dict[str, float] = field(default_factory=dict)
+    pixel_weight: float = 0.0
+    tv_weight: float = 0.0
+    criterion: str = "mse"
+    source: str = ""
+    notes: str = ""
+
+    def kwargs(self) -> dict[str, Any]:
+        """The :class:`PerceptualLoss` keyword arguments of this preset."""
+        return {
+            "arch": self.arch,
+            "feature_layers": dict(self.feature_layers),
+            "style_layers": dict(self.style_layers),
+            "pixel_weight": self.pixel_weight,
+            "tv_weight": self.tv_weight,
+            "criterion": self.criterion,
+        }
+
+
+_FASTAI_LAYERS = {"relu3_3": 5.0, "relu4_3": 15.0, "relu5_3": 2.0}
+
+PRESETS: dict[str, Preset] = {
+    "johnson2016_style": Preset(
+        arch="vgg16",
+        feature_layers={"relu2_2": 1.0},
+        style_layers={"relu1_2": 5.0, "relu2_2": 5.0, "relu3_3": 5.0, "relu4_3": 5.0},
+        tv_weight=1e-6,
+        source="Johnson, Alahi & Fei-Fei 2016, arXiv:1603.08155, sec. 4.1 (style transfer); "
+        "weights as in their released code (content 1, style 5, TV 1e-6)",
+        notes="Those weights were set for Caffe-preprocessed inputs (0-255); with torch-preprocessed "
+        "weights the features are smaller, so retune the style/content ratio. lossnet's TV is an L1 mean "
+        "per pixel on input_range, not the paper's squared form.",
+    ),
+    "johnson2016_superres": Preset(
+        arch="vgg16",
+        feature_layers={"relu2_2": 1.0},
+        source="Johnson, Alahi & Fei-Fei 2016, arXiv:1603.08155, sec. 4.2 (single-image super-resolution)",
+        notes="The paper adds TV with a strength tuned per run (1e-6 to 1e-4); set tv_weight to add it.",
+    ),
+    "fastai_feature_loss": Preset(
+        arch="vgg16_bn",
+        feature_layers=dict(_FASTAI_LAYERS),
+        style_layers={name: w**2 * 5e3 for name, w in _FASTAI_LAYERS.items()},
+        pixel_weight=1.0,
+        criterion="l1",
+        source="fastai course v3, lesson 7 (lesson7-superres): FeatureLoss(vgg16_bn, blocks[2:5], [5, 15, 2]), "
+        "Gram term weighted w**2 * 5e3, plus L1 on pixels",
+        notes="blocks[2:5] are the ReLUs just before fastai's max-pools with 0-based indices 2, 3 and 4, "
+        "i.e. relu3_3, relu4_3 and relu5_3. fastai computes the pixel L1 on ImageNet-normalised images; "
+        "lossnet computes it on input_range, so the pixel term is about 4x smaller than fastai's.",
+    ),
+    "gatys2016": Preset(
+        arch="vgg19",
+        feature_layers={"conv4_2": 1.0},
+        style_layers={name: 1e3 / 5 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")},
+        source="Gatys, Ecker & Bethge 2016, 'Image Style Transfer Using CNNs' (CVPR): content conv4_2, "
+        "style relu1_1..relu5_1 equally weighted",
+        notes="The paper's Gram is unnormalised and its alpha/beta ratio (1e-3..1e-4) is tied to that; "
+        "lossnet's Gram is divided by C*H*W and its losses are means, so the style weights here (1e3 in all, "
+        "split equally) are lossnet's own starting point, not the paper's numbers.",
+    ),
+    "esrgan": Preset(
+        arch="vgg19",
+        feature_layers={"conv5_4": 1.0},
+        pixel_weight=1e-2,
+        criterion="l1",
+        source="Wang et al. 2018, ESRGAN, arXiv:1809.00219: VGG19 conv5_4 features before activation, L1; "
+        "pixel L1 weighted 1e-2",
+        notes="The adversarial term (5e-3) is not part of a perceptual loss and is left out.",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Return the :class:`Preset` called ``name``; an unknown name lists the valid ones."""
+    return PRESETS[check_choice(name, list(PRESETS), "preset")]
+
+
+def perceptual_loss_from_preset(
+    name: str, weights: str | os.PathLike[str] | None = "imagenet", **overrides: Any
+) -> PerceptualLoss:
+    """Build a :class:`PerceptualLoss` from a preset; keyword arguments override its fields.
+
+    Example:
+        >>> loss = perceptual_loss_from_preset("johnson2016_superres", weights=None)
+        >>> loss.feature_layers
+        {'relu2_2': 1.0}
+    """
+    return PerceptualLoss(weights=weights, **{**get_preset(name).kwargs(), **overrides})

@@ -1,0 +1,36 @@
+"""Shared test fixtures. No test may reach the network: outside connections raise."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every connection that leaves this machine (loopback stays allowed)."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")) or self.family == socket.AF_UNIX:
+            return real_connect(self, address)
+        raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setenv("LOSSNET_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def seeded() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def hed_weights():
+    """The offline pretrained VGG16 (HED), loaded once per session."""
+    from lossnet.backbones.weights import load_weights
+
+    return load_weights("vgg16", "hed")
