@@ -48,3 +48,5 @@ __all__ = [
     "style_loss",
     "total_variation",
 ]
+
+from lossnet import data, explore, losses  # noqa: E402  (subpackages as attributes)

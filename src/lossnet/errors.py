@@ -26,3 +26,7 @@ class WeightsError(LossnetError, ValueError):
 
 class WeightsUnavailableError(WeightsError, FileNotFoundError):
     """The requested weights are neither on disk nor downloadable."""
+
+
+class DataUnavailableError(LossnetError, FileNotFoundError):
+    """Data that lossnet looked for (the default images, say) is not installed."""

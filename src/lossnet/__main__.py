@@ -1,0 +1,7 @@
+"""``python -m lossnet``."""
+
+import sys
+
+from lossnet.cli import main
+
+sys.exit(main())

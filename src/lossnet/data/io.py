@@ -1,0 +1,100 @@
+"""Reading and writing images as tensors: EXIF orientation, 8/16-bit, palette and alpha, atomic writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lossnet.atomic import atomic_writer
+from lossnet.errors import InputError
+from lossnet.validation import check_tensor
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.Tensor:
+    """Read an image file as an RGB float tensor ``(1, 3, H, W)`` in [0, 1].
+
+    EXIF orientation is applied; 16-bit images keep their precision (divided by 65535);
+    palette, grayscale and alpha images become RGB (alpha is dropped).
+
+    Args:
+        path: the image file.
+        size: if given, resize (antialiased bicubic) so that the longer side is ``size``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        InputError: the file is not a readable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image file: {path}")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            array = _to_float_rgb(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"cannot read {path} as an image: {err}") from None
+    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    if size is not None:
+        x = resize_longer_side(x, size)
+    return x
+
+
+def _to_float_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = np.asarray(im, dtype=np.float32) / 65535.0
+        return np.repeat(gray[..., None], 3, axis=2).clip(0.0, 1.0)
+    if im.mode == "F":
+        gray = np.asarray(im, dtype=np.float32)
+        return np.repeat(gray[..., None], 3, axis=2).clip(0.0, 1.0)
+    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def resize_longer_side(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``(B, C, H, W)`` so that ``max(H, W) == size`` (antialiased bicubic), clamped to [0, 1]."""
+    h, w = x.shape[-2:]
+    scale = size / max(h, w)
+    new = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if new == (h, w):
+        return x
+    out = torch.nn.functional.interpolate(x, size=new, mode="bicubic", antialias=True, align_corners=False)
+    return out.clamp_(0.0, 1.0)
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """Convert ``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] (C in {1, 3}) to an 8-bit PIL image."""
+    check_tensor(x, "image", ndim=(3, 4))
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise InputError(f"to_pil takes one image; got a batch of {x.shape[0]}: index it, e.g. x[i]")
+        x = x[0]
+    if x.shape[0] not in (1, 3):
+        raise InputError(f"expected (C, H, W) with C in {{1, 3}}; got {tuple(x.shape)}")
+    array = (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu()
+    array = array.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str], quality: int = 95) -> Path:
+    """Write an image atomically: to a temporary file beside ``path``, then renamed over it.
+
+    A crash mid-write leaves either the old file or nothing, never a truncated image.
+
+    Args:
+        image: a PIL image, or a tensor ``(1, C, H, W)``/``(C, H, W)`` in [0, 1].
+        path: destination; the format follows the suffix (``.png``, ``.jpg``, ...).
+        quality: JPEG/WebP quality.
+    """
+    path = Path(path)
+    pil = image if isinstance(image, Image.Image) else to_pil(image)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"unknown image format {path.suffix!r} for {path}; use one of {IMAGE_SUFFIXES}")
+    with atomic_writer(path) as f:
+        pil.save(f, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+    return path

@@ -1,0 +1,64 @@
+"""Labelled contact sheets: grids of images with a caption under each, as one PIL image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
+
+from lossnet.data.io import to_pil
+
+
+@dataclass
+class Cell:
+    """One tile of a contact sheet: an image ``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] and its caption."""
+
+    image: torch.Tensor
+    label: str = ""
+
+
+def heatmap(values: torch.Tensor, size: tuple[int, int] | None = None, vmax: float | None = None) -> torch.Tensor:
+    """Colour-map a ``(1, 1, h, w)`` or ``(h, w)`` array of non-negative values to ``(1, 3, H, W)``.
+
+    Values are scaled to [0, 1] by ``vmax`` (default: their own maximum) and drawn with a
+    black-red-yellow-white ramp; ``size`` resizes with nearest neighbours so the layer's
+    grid stays visible.
+    """
+    v = values.detach().float().reshape(1, 1, *values.shape[-2:])
+    top = float(v.max()) if vmax is None else vmax
+    v = (v / top).clamp(0, 1) if top > 0 else torch.zeros_like(v)
+    if size is not None:
+        v = F.interpolate(v, size=size, mode="nearest")
+    # "hot" ramp: red rises first, then green, then blue.
+    rgb = torch.cat([(3 * v).clamp(0, 1), (3 * v - 1).clamp(0, 1), (3 * v - 2).clamp(0, 1)], dim=1)
+    return rgb
+
+
+def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: str = "") -> Image.Image:
+    """Lay out rows of captioned images on a white sheet.
+
+    Every image is fitted into a ``cell_size`` square (aspect kept); captions go under it.
+    """
+    font = ImageFont.load_default(size=12)
+    pad, caption = 6, 18
+    top = 24 if title else 0
+    ncols = max(len(r) for r in rows)
+    width = ncols * (cell_size + pad) + pad
+    height = top + len(rows) * (cell_size + caption + pad) + pad
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((pad, 6), title, fill="black", font=ImageFont.load_default(size=14))
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            im = to_pil(cell.image)
+            im.thumbnail((cell_size, cell_size), Image.Resampling.BICUBIC)
+            x = pad + c * (cell_size + pad)
+            y = top + pad + r * (cell_size + caption + pad)
+            sheet.paste(im, (x + (cell_size - im.width) // 2, y + (cell_size - im.height) // 2))
+            draw.text((x, y + cell_size + 3), cell.label, fill="black", font=font)
+    return sheet
+

@@ -1,0 +1,129 @@
+"""gram_matrix: known values, normalisation, symmetry/PSD, dtypes under autocast, gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lossnet.errors import InputError
+from lossnet.losses.gram import gram_matrix
+
+
+def numpy_gram(x: torch.Tensor) -> np.ndarray:
+    """Reference: explicit sum over pixels, divided by C*H*W, in float64."""
+    a = x.detach().double().numpy()
+    b, c, h, w = a.shape
+    out = np.zeros((b, c, c))
+    for n in range(b):
+        for i in range(c):
+            for j in range(c):
+                out[n, i, j] = np.sum(a[n, i] * a[n, j]) / (c * h * w)
+    return out
+
+
+def test_hand_computed_two_channels() -> None:
+    x = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # (1, 2, 1, 2): C*H*W = 4
+    expected = torch.tensor([[[5.0 / 4, 11.0 / 4], [11.0 / 4, 25.0 / 4]]])
+    torch.testing.assert_close(gram_matrix(x), expected)
+
+
+def test_hand_computed_single_channel() -> None:
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # (1, 1, 2, 2): sum of squares 30 over 4
+    torch.testing.assert_close(gram_matrix(x), torch.tensor([[[7.5]]]))
+
+
+def test_matches_numpy_reference() -> None:
+    x = torch.randn(3, 4, 5, 6)
+    out = gram_matrix(x)
+    assert out.shape == (3, 4, 4)
+    np.testing.assert_allclose(out.numpy(), numpy_gram(x), rtol=1e-5, atol=1e-6)
+
+
+def test_symmetric_and_positive_semidefinite() -> None:
+    x = torch.randn(2, 6, 3, 3, dtype=torch.float64)
+    g = gram_matrix(x)
+    torch.testing.assert_close(g, g.transpose(1, 2), rtol=0, atol=0)
+    eig = torch.linalg.eigvalsh(g)
+    assert (eig >= -1e-12).all()
+    # C=5 channels over H*W=2 pixels: rank 2, so three eigenvalues are zero, none negative.
+    wide = torch.randn(1, 5, 1, 2, dtype=torch.float64)
+    eig_wide = torch.linalg.eigvalsh(gram_matrix(wide))
+    assert (eig_wide >= -1e-12).all()
+    assert (eig_wide.abs() < 1e-12).sum() == 3
+
+
+def test_each_sample_is_independent_of_the_batch() -> None:
+    x = torch.randn(4, 3, 5, 5)
+    batched = gram_matrix(x)
+    for i in range(4):
+        torch.testing.assert_close(batched[i : i + 1], gram_matrix(x[i : i + 1]))
+
+
+def test_normalisation_makes_spatial_tiling_invariant() -> None:
+    """Dividing by H*W: a 2x2 tiling of the same features has the same Gram."""
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(gram_matrix(x.repeat(1, 1, 2, 2)), gram_matrix(x))
+
+
+def test_quadratic_in_scale() -> None:
+    x = torch.randn(1, 3, 4, 4, dtype=torch.float64)
+    torch.testing.assert_close(gram_matrix(3.0 * x), 9.0 * gram_matrix(x))
+
+
+def test_float64_stays_float64() -> None:
+    assert gram_matrix(torch.randn(1, 2, 3, 3, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_half_precision_input_accumulates_in_float32() -> None:
+    x = torch.randn(1, 3, 8, 8)
+    out = gram_matrix(x.half())
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, gram_matrix(x.half().float()))
+
+
+def test_bfloat16_features_under_autocast_give_float32() -> None:
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(4, 8, 3, padding=1)
+    x = torch.randn(2, 4, 16, 16)
+    reference = gram_matrix(conv(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = conv(x)
+        assert feats.dtype == torch.bfloat16
+        out = gram_matrix(feats)
+    assert out.dtype == torch.float32
+    # Exactly the float32 Gram of the bf16 values (no bf16 accumulation) ...
+    torch.testing.assert_close(out, gram_matrix(feats.float()), rtol=1e-6, atol=1e-6)
+    # ... and close to the full-float32 result (bf16 features carry ~3 significant digits).
+    torch.testing.assert_close(out, reference, rtol=2e-2, atol=2e-2 * reference.abs().max().item())
+
+
+def test_float32_input_under_autocast_is_not_downcast() -> None:
+    x = torch.randn(2, 16, 12, 12)
+    reference = gram_matrix(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = gram_matrix(x)
+    assert out.dtype == torch.float32
+    # bf16 matmul would be off by ~1e-2 relative; float32 agrees to rounding.
+    torch.testing.assert_close(out, reference, rtol=1e-6, atol=1e-6)
+
+
+def test_gradcheck() -> None:
+    x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram_matrix, (x,))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4), (1, 2, 3, 4, 5)])
+def test_wrong_rank_raises(shape: tuple[int, ...]) -> None:
+    with pytest.raises(InputError, match=r"\(B, C, H, W\)"):
+        gram_matrix(torch.randn(*shape))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: gram_matrix raises InputError (a ValueError) for a non-tensor; lossnet uses InputTypeError "
+    "(a TypeError) for 'not a tensor' everywhere else (check_tensor, check_image)",
+)
+def test_non_tensor_raises_type_error() -> None:
+    with pytest.raises(TypeError, match="got list"):
+        gram_matrix([[1.0, 2.0]])
