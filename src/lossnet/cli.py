@@ -56,12 +56,12 @@ def _build_loss(args: argparse.Namespace) -> lossnet.PerceptualLoss:
     return lossnet.PerceptualLoss(weights=args.weights, preprocessing=args.preprocessing, **kwargs)
 
 
-def _print_terms(terms: dict[str, float], file=sys.stdout) -> None:
+def _print_terms(terms: dict[str, float]) -> None:
     width = max(len(k) for k in terms)
     for name, value in terms.items():
         if name == "total":
-            print("-" * (width + 14), file=file)
-        print(f"{name:<{width}}  {value:12.6g}", file=file)
+            print("-" * (width + 14))
+        print(f"{name:<{width}}  {value:12.6g}")
 
 
 def cmd_layers(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ expected, what came in and how to fix it. Nothing here uses ``assert``.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -20,8 +21,21 @@ INPUT_RANGES: tuple[Range, ...] = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
-    """Return a ``" Did you mean ...?"`` hint for ``name`` (empty if nothing is close)."""
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    """Return a ``" Did you mean ...?"`` hint for ``name`` (empty if nothing is close).
+
+    Candidates are ranked by similarity, ties broken by the longer common prefix, so
+    ``relu2_3`` suggests ``relu2_2`` before ``relu5_3``.
+
+    >>> suggest("relu2_3", ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"])
+    " Did you mean 'relu2_2', 'relu3_3', 'relu4_3'?"
+    """
+
+    def rank(choice: str) -> tuple[float, int]:
+        ratio = difflib.SequenceMatcher(None, name, choice).ratio()
+        prefix = len(os.path.commonprefix([name, choice]))
+        return -ratio, -prefix
+
+    close = sorted((c for c in choices if difflib.SequenceMatcher(None, name, c).ratio() >= 0.5), key=rank)[:3]
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 

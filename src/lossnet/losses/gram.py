@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lossnet.errors import InputError
+from lossnet.validation import check_tensor
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -27,9 +27,7 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
         tensor([[[1.2500, 2.7500],
                  [2.7500, 6.2500]]])
     """
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise InputError(f"gram_matrix expects features of shape (B, C, H, W); got {shape}")
+    check_tensor(x, "gram_matrix input (features (B, C, H, W))", ndim=4)
     b, c, h, w = x.shape
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=x.device.type, enabled=False):

