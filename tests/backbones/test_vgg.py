@@ -133,13 +133,23 @@ def test_min_size_is_the_smallest_non_empty_input(arch: str) -> None:
         assert out_size(info.min_size - 1) == 0 or info.min_size == 1
 
 
-def test_unknown_layer_name_suggests_closest() -> None:
+@pytest.mark.parametrize(("typo", "closest"), [("rlu2_2", "relu2_2"), ("conv_4_2", "conv4_2"), ("pool_5", "pool5")])
+def test_unknown_layer_name_suggests_closest(typo: str, closest: str) -> None:
     with pytest.raises(lossnet.InputError) as exc:
-        get_layer("vgg16", "relu2_3")
+        get_layer("vgg16", typo)
     assert isinstance(exc.value, ValueError)
     msg = str(exc.value)
-    assert "'relu2_3'" in msg
-    assert "Did you mean" in msg and "'relu2_2'" in msg
+    assert repr(typo) in msg
+    # the closest name is the first suggestion
+    assert f"Did you mean {closest!r}" in msg
+
+
+def test_unknown_layer_name_suggests_same_block() -> None:
+    # relu2_3 is as similar to relu2_2 as to relu3_3, relu4_3, relu5_3: the same block must be suggested
+    with pytest.raises(lossnet.InputError) as exc:
+        get_layer("vgg16", "relu2_3")
+    suggestions = str(exc.value).split("Did you mean", 1)[1].split("?", 1)[0]
+    assert "'relu2_2'" in suggestions
 
 
 def test_unknown_layer_name_through_check_layers() -> None:

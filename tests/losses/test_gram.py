@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossnet.errors import InputError
+from lossnet.errors import InputError, InputTypeError
 from lossnet.losses.gram import gram_matrix
 
 
@@ -119,11 +119,12 @@ def test_wrong_rank_raises(shape: tuple[int, ...]) -> None:
         gram_matrix(torch.randn(*shape))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gram_matrix raises InputError (a ValueError) for a non-tensor; lossnet uses InputTypeError "
-    "(a TypeError) for 'not a tensor' everywhere else (check_tensor, check_image)",
-)
 def test_non_tensor_raises_type_error() -> None:
-    with pytest.raises(TypeError, match="got list"):
-        gram_matrix([[1.0, 2.0]])
+    """Like every other 'not a tensor' in lossnet: InputTypeError, a TypeError."""
+    with pytest.raises(InputTypeError, match="got list"):
+        gram_matrix([[1.0, 2.0]])  # type: ignore[arg-type]
+
+
+def test_integer_features_raise_type_error() -> None:
+    with pytest.raises(InputTypeError, match="floating-point"):
+        gram_matrix(torch.ones(1, 2, 3, 3, dtype=torch.int64))

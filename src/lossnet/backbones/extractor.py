@@ -12,7 +12,7 @@ from lossnet.backbones.loaders import load_into
 from lossnet.backbones.preprocessing import Preprocess
 from lossnet.backbones.vgg import VGG, LayerInfo, check_layers, get_layer
 from lossnet.backbones.weights import LoadedWeights, load_weights
-from lossnet.errors import InputError
+from lossnet.errors import InputError, WeightsError
 from lossnet.validation import Range, check_image, check_input_range
 
 
@@ -54,7 +54,15 @@ class FeatureExtractor(nn.Module):
         self.arch = arch
         self.layers = check_layers(arch, layers)
         self.input_range = check_input_range(input_range)
-        loaded = weights if isinstance(weights, LoadedWeights) else load_weights(arch, weights, preprocessing)
+        if isinstance(weights, LoadedWeights):
+            if preprocessing is not None:
+                raise WeightsError(
+                    "preprocessing= applies while loading a weight file; these weights are already loaded "
+                    "with their preprocessing. Pass it to load_weights(..., preprocessing=...) instead."
+                )
+            loaded = weights
+        else:
+            loaded = load_weights(arch, weights, preprocessing)
         self.weights_id = loaded.id
         self.weights_description = loaded.description
         net = VGG(arch)

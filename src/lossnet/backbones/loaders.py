@@ -34,13 +34,15 @@ def read_torch(path: Path) -> StateDict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise WeightsError(f"could not read {path} as a PyTorch file (corrupt or not a checkpoint): {err}") from None
         raise WeightsError(
             f"refused to load {path}: it is not a plain tensor file and loading it could run code "
             f"(torch.load weights_only=True said: {str(err).splitlines()[0]}). "
             "Convert it to a state dict or .safetensors in a trusted environment."
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise WeightsError(f"could not read {path} as a PyTorch file: {err}") from None
+    except Exception as err:  # torch's unpickler raises many types (IndexError, EOFError, ...) on garbage
+        raise WeightsError(f"could not read {path} as a PyTorch file (corrupt or not a checkpoint): {err!r}") from None
     for key in ("state_dict", "model"):  # common wrappers around a state dict
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -136,13 +136,18 @@ def _imagenet(arch: str) -> LoadedWeights:
             f"ImageNet weights for {arch} ({filename}) are not in the torch.hub cache and {OFFLINE_ENV} is set, "
             "so they were not downloaded. " + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
         )
-    try:
-        sd = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True, weights_only=True)
-    except (urllib.error.URLError, OSError, RuntimeError) as err:
-        raise WeightsUnavailableError(
-            f"ImageNet weights for {arch} are not cached ({cached}) and could not be downloaded from {url}: {err}. "
-            + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
-        ) from None
+    if not cached.is_file():
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            # torch.hub checks the file's sha256 against the prefix in its name before keeping it.
+            prefix = filename.removesuffix(".pth").rsplit("-", 1)[1]
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=prefix, progress=True)
+        except (urllib.error.URLError, OSError, RuntimeError) as err:
+            raise WeightsUnavailableError(
+                f"ImageNet weights for {arch} are not cached ({cached}) and could not be downloaded from {url}: "
+                f"{err}. " + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
+            ) from None
+    sd = read_torch(cached)  # the same safe reader as for local files
     return LoadedWeights(
         f"imagenet:{filename.removesuffix('.pth')}",
         f"torchvision IMAGENET1K_V1 {arch} ({filename})",

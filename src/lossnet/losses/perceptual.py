@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lossnet.backbones.extractor import FeatureExtractor
-from lossnet.backbones.vgg import check_layers
+from lossnet.backbones.vgg import check_arch, check_layers
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError
 from lossnet.losses.criteria import CRITERIA, distance
@@ -83,6 +83,7 @@ class PerceptualLoss(nn.Module):
         preprocessing: str | None = None,
     ) -> None:
         super().__init__()
+        check_arch(arch)
         self.feature_layers = _layer_weights(arch, feature_layers, "feature")
         self.style_layers = _layer_weights(arch, style_layers, "style")
         self.pixel_weight = check_weight(pixel_weight, "pixel_weight")

@@ -35,7 +35,7 @@ def style_loss(x: torch.Tensor, y: torch.Tensor, criterion: str = "mse", reducti
     check_tensor(x, "prediction features", ndim=4)
     check_tensor(y, "target features or Gram", ndim=(3, 4))
     target = gram_matrix(y) if y.ndim == 4 else y
-    if target.shape[-1] != x.shape[1] or target.shape[0] not in (1, x.shape[0]):
+    if target.shape[-2:] != (x.shape[1], x.shape[1]) or target.shape[0] not in (1, x.shape[0]):
         raise InputError(
             f"style target does not fit the features: prediction {tuple(x.shape)} has {x.shape[1]} channels "
             f"and batch {x.shape[0]}; the target Gram is {tuple(target.shape)} (expected (B or 1, C, C))"

@@ -44,7 +44,9 @@ def total_variation(
         per_sample = dh.abs().flatten(1).sum(1) + dw.abs().flatten(1).sum(1)
     else:
         grad = dh[:, :, :, :-1].square() + dw[:, :, :-1, :].square()
-        per_sample = (torch.sqrt(grad + eps) - eps**0.5).flatten(1).sum(1)
+        # Both roots see eps rounded to the input's dtype, so a flat image gives exactly 0.
+        floor = torch.sqrt(grad.new_tensor(eps))
+        per_sample = (torch.sqrt(grad + eps) - floor).flatten(1).sum(1)
     return reduce(per_sample / (c * h * w), reduction)
 
 

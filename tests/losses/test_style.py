@@ -1,0 +1,134 @@
+"""style_loss / StyleLoss: distance between Gram matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lossnet.errors import InputError
+from lossnet.losses.criteria import CRITERIA
+from lossnet.losses.gram import gram_matrix
+from lossnet.losses.reduction import REDUCTIONS
+from lossnet.losses.style import StyleLoss, style_loss
+
+
+def reference(x: torch.Tensor, y: torch.Tensor, criterion: str) -> np.ndarray:
+    """Per-sample style loss with numpy: Grams by einsum over pixels, then the criterion's mean."""
+
+    def gram(a: np.ndarray) -> np.ndarray:
+        b, c, h, w = a.shape
+        return np.einsum("bihw,bjhw->bij", a, a) / (c * h * w)
+
+    gx = gram(x.detach().double().numpy())
+    gy = np.broadcast_to(gram(y.detach().double().numpy()), gx.shape)
+    d = gx - gy
+    e = {"l1": np.abs(d), "mse": d * d, "charbonnier": np.sqrt(d * d + 1e-6) - 1e-3}[criterion]
+    return e.reshape(gx.shape[0], -1).mean(axis=1)
+
+
+def test_known_value_ones_against_zeros() -> None:
+    x = torch.ones(1, 2, 4, 4)  # Gram: every entry 16 / 32 = 0.5
+    assert style_loss(x, torch.zeros(1, 2, 4, 4)).item() == pytest.approx(0.25)
+    assert style_loss(x, torch.zeros(1, 2, 4, 4), "l1").item() == pytest.approx(0.5)
+
+
+def test_known_value_hand_gram() -> None:
+    x = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # Gram [[1.25, 2.75], [2.75, 6.25]]
+    y = torch.zeros(1, 2, 1, 2)
+    expected = (1.25**2 + 2 * 2.75**2 + 6.25**2) / 4
+    assert style_loss(x, y, "mse").item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_matches_numpy_reference(criterion: str) -> None:
+    x, y = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 6, 3)
+    np.testing.assert_allclose(
+        style_loss(x, y, criterion, "none").numpy(), reference(x, y, criterion), rtol=1e-4, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_identical_inputs_give_zero(criterion: str) -> None:
+    x = torch.randn(2, 6, 5, 5)
+    assert (style_loss(x, x.clone(), criterion, "none") == 0).all()
+
+
+def test_spatial_arrangement_is_ignored() -> None:
+    """A Gram forgets where things are: a pixel permutation or a 2x2 tiling of the target costs nothing."""
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    perm = torch.randperm(16)
+    shuffled = x.flatten(2)[:, :, perm].view_as(x)
+    assert style_loss(x, shuffled).item() == pytest.approx(0.0, abs=1e-14)
+    assert style_loss(x, x.repeat(1, 1, 2, 2)).item() == pytest.approx(0.0, abs=1e-14)
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_precomputed_gram_target_equals_feature_target(criterion: str) -> None:
+    x, y = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
+    torch.testing.assert_close(style_loss(x, gram_matrix(y), criterion, "none"), style_loss(x, y, criterion, "none"))
+    y1 = y[:1]
+    torch.testing.assert_close(
+        style_loss(x, gram_matrix(y1), criterion, "none"), style_loss(x, y1, criterion, "none")
+    )
+
+
+def test_batch_one_target_broadcasts() -> None:
+    x, y = torch.randn(3, 4, 5, 5), torch.randn(1, 4, 7, 7)
+    torch.testing.assert_close(
+        style_loss(x, y, "mse", "none"), style_loss(x, y.expand(3, -1, -1, -1).contiguous(), "mse", "none")
+    )
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_reduction_and_per_sample(criterion: str) -> None:
+    x, y = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
+    none = style_loss(x, y, criterion, "none")
+    assert none.shape == (3,)
+    torch.testing.assert_close(style_loss(x, y, criterion, "mean"), none.mean())
+    torch.testing.assert_close(style_loss(x, y, criterion, "sum"), none.sum())
+    single = torch.cat([style_loss(x[i : i + 1], y[i : i + 1], criterion, "none") for i in range(3)])
+    torch.testing.assert_close(none, single)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_module_equals_function(criterion: str, reduction: str) -> None:
+    x, y = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 5, 5)
+    torch.testing.assert_close(
+        StyleLoss(criterion=criterion, reduction=reduction)(x, y), style_loss(x, y, criterion, reduction)
+    )
+
+
+def test_module_defaults_match_function_defaults() -> None:
+    x, y = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    torch.testing.assert_close(StyleLoss()(x, y), style_loss(x, y))
+
+
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_gradcheck(criterion: str) -> None:
+    x = torch.randn(2, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(1, 3, 3, 3, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: style_loss(a, y, criterion, "mean"), (x,))
+
+
+def test_channel_mismatch_raises() -> None:
+    with pytest.raises(InputError, match="style target does not fit"):
+        style_loss(torch.randn(1, 4, 3, 3), torch.randn(1, 5, 3, 3))
+    with pytest.raises(InputError, match="style target does not fit"):
+        style_loss(torch.randn(1, 4, 3, 3), torch.randn(1, 5, 5))
+
+
+def test_batch_mismatch_raises() -> None:
+    with pytest.raises(InputError, match="batch 3"):
+        style_loss(torch.randn(3, 4, 3, 3), torch.randn(2, 4, 3, 3))
+
+
+def test_target_of_wrong_rank_raises() -> None:
+    with pytest.raises(InputError, match="3 or 4 dimensions"):
+        style_loss(torch.randn(1, 4, 3, 3), torch.randn(4, 4))
+
+
+def test_non_square_gram_target_raises_input_error() -> None:
+    with pytest.raises(InputError, match="style target does not fit"):
+        style_loss(torch.randn(1, 4, 3, 3), torch.randn(1, 5, 4))
