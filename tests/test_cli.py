@@ -64,7 +64,13 @@ def test_compare_with_a_preset_uses_its_terms(images, capsys) -> None:
     assert main(["compare", str(pred), str(target), "--preset", "johnson2016_style", "--weights", "none"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith("-")]
     assert names == [
-        "feature.relu2_2", "style.relu1_2", "style.relu2_2", "style.relu3_3", "style.relu4_3", "tv", "total"
+        "feature.relu2_2",
+        "style.relu1_2",
+        "style.relu2_2",
+        "style.relu3_3",
+        "style.relu4_3",
+        "tv",
+        "total",
     ]
 
 

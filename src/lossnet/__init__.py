@@ -5,6 +5,7 @@
 ['conv1_1', 'relu1_1', 'conv1_2']
 """
 
+from lossnet import data, explore, losses, models
 from lossnet.backbones import ARCHS, FeatureExtractor, layer_names, load_weights
 from lossnet.errors import InputError, InputTypeError, LossnetError, WeightsError, WeightsUnavailableError
 from lossnet.losses import (
@@ -39,6 +40,10 @@ __all__ = [
     "WeightsError",
     "WeightsUnavailableError",
     "__version__",
+    "data",
+    "explore",
+    "losses",
+    "models",
     "feature_loss",
     "gram_matrix",
     "layer_names",
@@ -48,5 +53,3 @@ __all__ = [
     "style_loss",
     "total_variation",
 ]
-
-from lossnet import data, explore, losses  # noqa: E402  (subpackages as attributes)

@@ -86,7 +86,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "resize them to match (or pass --size to resize both)"
         )
     loss = _build_loss(args)
-    print(f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr)
+    print(
+        f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr
+    )
     with torch.no_grad():
         terms = {k: float(v) for k, v in loss.terms(pred, target).items()}
     _print_terms(terms)

@@ -52,14 +52,18 @@ def check_choice(value: str, choices: Sequence[str], what: str) -> str:
     return value
 
 
-def check_input_range(input_range: Sequence[float]) -> Range:
-    """Validate an ``input_range`` such as ``(0, 1)`` and return it as a float pair."""
+def check_input_range(input_range: Sequence[float] | None, what: str = "input_range") -> Range:
+    """Validate an image range such as ``(0, 1)`` and return it as a float pair.
+
+    >>> check_input_range((0, 255))
+    (0.0, 255.0)
+    """
     try:
-        lo, hi = (float(v) for v in input_range)
+        lo, hi = (float(v) for v in input_range)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise InputError(f"input_range must be a pair such as (0, 1); got {input_range!r}") from None
+        raise InputError(f"{what} must be a pair such as (0, 1); got {input_range!r}") from None
     if (lo, hi) not in INPUT_RANGES:
-        raise InputError(f"input_range must be one of {list(INPUT_RANGES)}; got {(lo, hi)}")
+        raise InputError(f"{what} must be one of {list(INPUT_RANGES)}; got {(lo, hi)}")
     return lo, hi
 
 
@@ -80,16 +84,7 @@ def check_image(x: object, name: str = "input", input_range: Range | None = None
     Returns:
         ``x`` unchanged.
     """
-    if not isinstance(x, torch.Tensor):
-        raise InputTypeError(f"{name} must be a torch.Tensor of shape (B, C, H, W); got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " Add the batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
-        raise InputError(f"{name} must have shape (B, C, H, W); got {tuple(x.shape)} ({x.ndim}-D).{hint}")
-    if not x.is_floating_point():
-        raise InputTypeError(
-            f"{name} must be a floating-point tensor; got {x.dtype}. "
-            "Convert it with x.float() (and divide by 255 for 8-bit images with input_range=(0, 1))."
-        )
+    _check_float_batch(x, name, "C")
     channels = x.shape[1]
     if channels not in (1, 3):
         if x.shape[-1] in (1, 3):
@@ -104,6 +99,20 @@ def check_image(x: object, name: str = "input", input_range: Range | None = None
     if input_range is not None:
         _check_values(x, name, input_range)
     return x
+
+
+def _check_float_batch(x: object, name: str, channels: str) -> None:
+    """Type, rank and dtype checks shared by every image-batch check."""
+    if not isinstance(x, torch.Tensor):
+        raise InputTypeError(f"{name} must be a torch.Tensor of shape (B, {channels}, H, W); got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " Add the batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
+        raise InputError(f"{name} must have shape (B, {channels}, H, W); got {tuple(x.shape)} ({x.ndim}-D).{hint}")
+    if not x.is_floating_point():
+        raise InputTypeError(
+            f"{name} must be a floating-point tensor; got {x.dtype}. "
+            "Convert it with x.float() (and divide by 255 for 8-bit images with input_range=(0, 1))."
+        )
 
 
 def _check_values(x: torch.Tensor, name: str, input_range: Range) -> None:
@@ -150,4 +159,59 @@ def check_tensor(x: object, name: str, ndim: int | tuple[int, ...]) -> torch.Ten
         raise InputError(f"{name} must have {' or '.join(map(str, allowed))} dimensions; got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise InputTypeError(f"{name} must be a floating-point tensor; got {x.dtype}. Convert it with .float().")
+    return x
+
+
+def check_positive_int(value: object, what: str) -> int:
+    """Return ``value`` if it is an ``int >= 1`` (not a bool), else raise.
+
+    >>> check_positive_int(5, "num_residual")
+    5
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputTypeError(f"{what} must be an int >= 1; got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise InputError(f"{what} must be an int >= 1; got {value}")
+    return value
+
+
+def check_model_input(x: object, model: str, channels: int, multiple: int = 1, min_size: int = 1) -> torch.Tensor:
+    """Raise unless ``x`` is a float ``(B, channels, H, W)`` batch whose H, W fit the network.
+
+    Args:
+        x: the network's input.
+        model: the network's name, for the message.
+        channels: the number of channels the network takes.
+        multiple: H and W must be multiples of this (the total downsampling factor).
+        min_size: the smallest H and W the network accepts (reflection padding needs
+            the padding to be smaller than the image).
+
+    Returns:
+        ``x`` unchanged. Only type, shape and size are checked, never the values, so the
+        check costs no device synchronisation inside a training loop.
+
+    Example:
+        >>> check_model_input(torch.rand(1, 3, 30, 32), "Net", 3, multiple=4)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lossnet.errors.InputError: Net input height and width must be multiples of 4; got (1, 3, 30, 32). Crop...
+    """
+    _check_float_batch(x, f"{model} input", str(channels))
+    shape = tuple(x.shape)
+    if x.shape[1] != channels:
+        hint = " It looks channels-last: use x.permute(0, 3, 1, 2)." if x.shape[-1] == channels else ""
+        raise InputError(f"{model} input must have {channels} channels, (B, {channels}, H, W); got {shape}.{hint}")
+    h, w = shape[-2:]
+    if h % multiple or w % multiple:
+        ch, cw = h - h % multiple, w - w % multiple
+        ph, pw = -h % multiple, -w % multiple
+        raise InputError(
+            f"{model} input height and width must be multiples of {multiple}; got {shape}. "
+            f"Crop it to ({ch}, {cw}) with x[..., :{ch}, :{cw}], or pad it to ({h + ph}, {w + pw}) with "
+            f"torch.nn.functional.pad(x, (0, {pw}, 0, {ph}), mode='reflect')."
+        )
+    if h < min_size or w < min_size:
+        raise InputError(
+            f"{model} input must be at least {min_size}x{min_size} pixels; got {shape}. Use a larger image."
+        )
     return x

@@ -11,17 +11,39 @@ from tests.backbones.reference import ALL_ARCHS, make_layers, relu_names
 
 # Typed from torchvision (module counts of vgg*.features) and from the usual perceptual-loss indices.
 N_MODULES = {
-    "vgg11": 21, "vgg13": 25, "vgg16": 31, "vgg19": 37,
-    "vgg11_bn": 29, "vgg13_bn": 35, "vgg16_bn": 44, "vgg19_bn": 53,
+    "vgg11": 21,
+    "vgg13": 25,
+    "vgg16": 31,
+    "vgg19": 37,
+    "vgg11_bn": 29,
+    "vgg13_bn": 35,
+    "vgg16_bn": 44,
+    "vgg19_bn": 53,
 }
 N_CONVS = {"vgg11": 8, "vgg13": 10, "vgg16": 13, "vgg19": 16}
 
 VGG11_NAMES = [
-    "conv1_1", "relu1_1", "pool1",
-    "conv2_1", "relu2_1", "pool2",
-    "conv3_1", "relu3_1", "conv3_2", "relu3_2", "pool3",
-    "conv4_1", "relu4_1", "conv4_2", "relu4_2", "pool4",
-    "conv5_1", "relu5_1", "conv5_2", "relu5_2", "pool5",
+    "conv1_1",
+    "relu1_1",
+    "pool1",
+    "conv2_1",
+    "relu2_1",
+    "pool2",
+    "conv3_1",
+    "relu3_1",
+    "conv3_2",
+    "relu3_2",
+    "pool3",
+    "conv4_1",
+    "relu4_1",
+    "conv4_2",
+    "relu4_2",
+    "pool4",
+    "conv5_1",
+    "relu5_1",
+    "conv5_2",
+    "relu5_2",
+    "pool5",
 ]
 VGG16_INDICES = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29, "pool5": 30, "conv4_2": 19}
 VGG19_INDICES = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "conv4_2": 21, "relu5_1": 29, "relu5_4": 35}
@@ -125,10 +147,12 @@ def test_min_size_is_the_smallest_non_empty_input(arch: str) -> None:
     # Independent check with output-size arithmetic: each 2x2/2 pool floors the size by 2.
     for info in layer_info(arch):
         pools = info.downsampling.bit_length() - 1
+
         def out_size(s: int, pools: int = pools) -> int:
             for _ in range(pools):
                 s //= 2
             return s
+
         assert out_size(info.min_size) >= 1
         assert out_size(info.min_size - 1) == 0 or info.min_size == 1
 

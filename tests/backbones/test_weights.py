@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import pickle
 from pathlib import Path
 
 import h5py
@@ -23,11 +22,19 @@ from tests.backbones.reference import randomised_features, torchvision_state_dic
 
 # torchvision positions of vgg16's convolutions and the HED file's group of each (block, conv2d suffix)
 HED_CONVS = {
-    0: "block1/layers/conv2d", 2: "block1/layers/conv2d_1",
-    5: "block2/layers/conv2d", 7: "block2/layers/conv2d_1",
-    10: "block3/layers/conv2d", 12: "block3/layers/conv2d_1", 14: "block3/layers/conv2d_2",
-    17: "block4/layers/conv2d", 19: "block4/layers/conv2d_1", 21: "block4/layers/conv2d_2",
-    24: "block5/layers/conv2d", 26: "block5/layers/conv2d_1", 28: "block5/layers/conv2d_2",
+    0: "block1/layers/conv2d",
+    2: "block1/layers/conv2d_1",
+    5: "block2/layers/conv2d",
+    7: "block2/layers/conv2d_1",
+    10: "block3/layers/conv2d",
+    12: "block3/layers/conv2d_1",
+    14: "block3/layers/conv2d_2",
+    17: "block4/layers/conv2d",
+    19: "block4/layers/conv2d_1",
+    21: "block4/layers/conv2d_2",
+    24: "block5/layers/conv2d",
+    26: "block5/layers/conv2d_1",
+    28: "block5/layers/conv2d_2",
 }
 
 

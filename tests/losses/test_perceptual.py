@@ -82,8 +82,12 @@ def test_terms_keys_only_active_terms() -> None:
 
 def test_terms_keys_pretrained_vgg16(hed_weights: Any) -> None:
     loss = PerceptualLoss(
-        "vgg16", weights=hed_weights, feature_layers={"relu2_2": 1.0}, style_layers={"relu3_3": 1.0},
-        pixel_weight=1.0, tv_weight=1.0,
+        "vgg16",
+        weights=hed_weights,
+        feature_layers={"relu2_2": 1.0},
+        style_layers={"relu3_3": 1.0},
+        pixel_weight=1.0,
+        tv_weight=1.0,
     )
     terms = loss.terms(*images(1, 3, 16))
     assert list(terms) == ["pixel", "feature.relu2_2", "style.relu3_3", "tv", "total"]
@@ -129,14 +133,22 @@ def test_tv_kind_is_passed_through() -> None:
 
 def test_weights_scale_terms_linearly() -> None:
     unit = make(
-        feature_layers={"relu1_1": 1.0, "relu2_1": 1.0}, style_layers={"relu1_1": 1.0, "relu2_1": 1.0},
-        pixel_weight=1.0, tv_weight=1.0,
+        feature_layers={"relu1_1": 1.0, "relu2_1": 1.0},
+        style_layers={"relu1_1": 1.0, "relu2_1": 1.0},
+        pixel_weight=1.0,
+        tv_weight=1.0,
     )
     weighted = same_network(unit, **FULL)
     pred, target = images()
     a, b = unit.terms(pred, target), weighted.terms(pred, target)
-    factors = {"pixel": 0.7, "feature.relu1_1": 1.0, "feature.relu2_1": 0.5, "style.relu1_1": 2.0,
-               "style.relu2_1": 3.0, "tv": 0.1}
+    factors = {
+        "pixel": 0.7,
+        "feature.relu1_1": 1.0,
+        "feature.relu2_1": 0.5,
+        "style.relu1_1": 2.0,
+        "style.relu2_1": 3.0,
+        "tv": 0.1,
+    }
     for name, f in factors.items():
         torch.testing.assert_close(b[name], f * a[name], msg=name)
     torch.testing.assert_close(b["total"], sum(f * a[n] for n, f in factors.items()))

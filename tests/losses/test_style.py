@@ -68,9 +68,7 @@ def test_precomputed_gram_target_equals_feature_target(criterion: str) -> None:
     x, y = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
     torch.testing.assert_close(style_loss(x, gram_matrix(y), criterion, "none"), style_loss(x, y, criterion, "none"))
     y1 = y[:1]
-    torch.testing.assert_close(
-        style_loss(x, gram_matrix(y1), criterion, "none"), style_loss(x, y1, criterion, "none")
-    )
+    torch.testing.assert_close(style_loss(x, gram_matrix(y1), criterion, "none"), style_loss(x, y1, criterion, "none"))
 
 
 def test_batch_one_target_broadcasts() -> None:

@@ -35,7 +35,9 @@ def read_torch(path: Path) -> StateDict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "Weights only load failed" not in str(err):
-            raise WeightsError(f"could not read {path} as a PyTorch file (corrupt or not a checkpoint): {err}") from None
+            raise WeightsError(
+                f"could not read {path} as a PyTorch file (corrupt or not a checkpoint): {err}"
+            ) from None
         raise WeightsError(
             f"refused to load {path}: it is not a plain tensor file and loading it could run code "
             f"(torch.load weights_only=True said: {str(err).splitlines()[0]}). "
@@ -159,7 +161,6 @@ def load_into(model: VGG, sd: StateDict, source: str) -> None:
     for key, value in sd.items():
         if tuple(value.shape) != shapes[key]:
             raise WeightsError(
-                f"{source}: {key} has shape {tuple(value.shape)} but {model.arch} expects {shapes[key]}; "
-                "check arch="
+                f"{source}: {key} has shape {tuple(value.shape)} but {model.arch} expects {shapes[key]}; check arch="
             )
     model.load_state_dict(features, strict=True)

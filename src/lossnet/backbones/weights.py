@@ -192,10 +192,14 @@ def _from_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedW
         reader, guess = readers[path.suffix]
         sd = reader(path)
     else:
-        raise WeightsError(f"unknown weight file type {path.suffix!r} for {path}; expected .pth, .pt, .safetensors or .h5")
+        raise WeightsError(
+            f"unknown weight file type {path.suffix!r} for {path}; expected .pth, .pt, .safetensors or .h5"
+        )
     digest = _sha256_prefix(path)
     prep = override or guess
-    return LoadedWeights(f"file:{path.name}:{digest}", f"{arch} weights from {path} ({prep.name} preprocessing)", prep, sd)
+    return LoadedWeights(
+        f"file:{path.name}:{digest}", f"{arch} weights from {path} ({prep.name} preprocessing)", prep, sd
+    )
 
 
 def _sha256_prefix(path: Path, n: int = 8) -> str:

@@ -61,4 +61,3 @@ def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: s
             sheet.paste(im, (x + (cell_size - im.width) // 2, y + (cell_size - im.height) // 2))
             draw.text((x, y + cell_size + 3), cell.label, fill="black", font=font)
     return sheet
-

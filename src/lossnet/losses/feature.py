@@ -9,9 +9,7 @@ from lossnet.losses.criteria import distance
 from lossnet.validation import check_same_shape, check_tensor
 
 
-def feature_loss(
-    x: torch.Tensor, y: torch.Tensor, criterion: str = "mse", reduction: str = "mean"
-) -> torch.Tensor:
+def feature_loss(x: torch.Tensor, y: torch.Tensor, criterion: str = "mse", reduction: str = "mean") -> torch.Tensor:
     """Distance between the activations of one layer for a prediction and a target.
 
     With ``criterion='mse'`` this is Johnson et al. 2016's feature reconstruction loss

@@ -25,7 +25,11 @@ def _layer_weights(arch: str, layers: LayerWeights, what: str) -> dict[str, floa
     """Normalise ``{"relu2_2": 1.0}`` or ``["relu2_2"]`` (weight 1) into a dict in forward order."""
     if layers is None:
         return {}
-    given = dict(layers) if isinstance(layers, Mapping) else {name: 1.0 for name in ([layers] if isinstance(layers, str) else layers)}
+    given = (
+        dict(layers)
+        if isinstance(layers, Mapping)
+        else {name: 1.0 for name in ([layers] if isinstance(layers, str) else layers)}
+    )
     ordered = check_layers(arch, given) if given else []
     return {name: check_weight(given[name], f"{what} weight of {name!r}") for name in ordered}
 
@@ -95,9 +99,7 @@ class PerceptualLoss(nn.Module):
         if not (self.feature_layers or self.style_layers or self.pixel_weight or self.tv_weight):
             raise InputError("PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight")
         layers = {**self.feature_layers, **self.style_layers}
-        self.extractor = (
-            FeatureExtractor(arch, layers, weights, self.input_range, preprocessing) if layers else None
-        )
+        self.extractor = FeatureExtractor(arch, layers, weights, self.input_range, preprocessing) if layers else None
         self._style_cached = False
 
     # -- fixed style target -------------------------------------------------------------
@@ -138,7 +140,11 @@ class PerceptualLoss(nn.Module):
             ``{"pixel", "feature.<layer>", ..., "style.<layer>", ..., "tv", "total"}`` with only the
             active terms; each value already multiplied by its weight, and ``total`` their sum.
         """
-        pred = self.extractor.check(pred, "prediction") if self.extractor else check_image(pred, "prediction", self.input_range)
+        pred = (
+            self.extractor.check(pred, "prediction")
+            if self.extractor
+            else check_image(pred, "prediction", self.input_range)
+        )
         needs_target = bool(self.pixel_weight or self.feature_layers or (self.style_layers and not self._style_cached))
         if target is None:
             if needs_target:
@@ -147,7 +153,11 @@ class PerceptualLoss(nn.Module):
                     "call loss(pred, target), or set_style_target(style) for a style-and-TV-only loss"
                 )
         else:
-            target = self.extractor.check(target, "target") if self.extractor else check_image(target, "target", self.input_range)
+            target = (
+                self.extractor.check(target, "target")
+                if self.extractor
+                else check_image(target, "target", self.input_range)
+            )
             check_same_shape(pred, target)
 
         out: dict[str, torch.Tensor] = {}
@@ -160,15 +170,21 @@ class PerceptualLoss(nn.Module):
                 with torch.no_grad():
                     target_feats = self.extractor(target, validate=False)
             for name, w in self.feature_layers.items():
-                out[f"feature.{name}"] = w * distance(pred_feats[name], target_feats[name], self.criterion, self.reduction)
+                out[f"feature.{name}"] = w * distance(
+                    pred_feats[name], target_feats[name], self.criterion, self.reduction
+                )
             for name, w in self.style_layers.items():
-                g_target = getattr(self, f"style_gram_{name}") if self._style_cached else gram_matrix(target_feats[name])
+                g_target = (
+                    getattr(self, f"style_gram_{name}") if self._style_cached else gram_matrix(target_feats[name])
+                )
                 if g_target.shape[0] not in (1, pred.shape[0]):
                     raise InputError(
                         f"the style target has batch {g_target.shape[0]}; use one style image or one per prediction "
                         f"(batch {pred.shape[0]})"
                     )
-                out[f"style.{name}"] = w * distance(gram_matrix(pred_feats[name]), g_target, self.criterion, self.reduction)
+                out[f"style.{name}"] = w * distance(
+                    gram_matrix(pred_feats[name]), g_target, self.criterion, self.reduction
+                )
         if self.tv_weight:
             out["tv"] = self.tv_weight * total_variation(pred, self.tv_kind, self.reduction)
         out["total"] = torch.stack(list(out.values())).sum(0)

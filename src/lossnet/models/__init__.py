@@ -1,0 +1,35 @@
+"""Image-transformation networks to train with perceptual losses.
+
+- :class:`TransformerNet`: fast style transfer (Johnson, Alahi & Fei-Fei 2016).
+- :class:`SuperResNet`: x2 / x4 / x8 single-image super-resolution, residual over bicubic.
+- :class:`UNet`: general image-to-image (colorisation, restoration) with ICNR pixel-shuffle upsampling.
+
+Every network takes and returns images in a declared range, ``(0, 1)`` by default
+(``output_range=(-1, 1)`` or ``(0, 255)`` otherwise), and raises
+:class:`~lossnet.errors.InputError` on sizes it cannot map back to themselves.
+
+>>> import torch
+>>> from lossnet.models import TransformerNet
+>>> TransformerNet(channels=4, num_residual=1)(torch.rand(1, 3, 16, 16)).shape
+torch.Size([1, 3, 16, 16])
+"""
+
+from lossnet.models.blocks import NORMS, ResidualBlock
+from lossnet.models.super_res_net import SCALES, SuperResNet
+from lossnet.models.transformer_net import TransformerNet
+from lossnet.models.unet import UNet
+from lossnet.models.upsampling import PixelShuffleICNR, ResizeConv, icnr_
+from lossnet.models.value_range import ScaledTanh
+
+__all__ = [
+    "NORMS",
+    "SCALES",
+    "PixelShuffleICNR",
+    "ResidualBlock",
+    "ResizeConv",
+    "ScaledTanh",
+    "SuperResNet",
+    "TransformerNet",
+    "UNet",
+    "icnr_",
+]

@@ -1,0 +1,153 @@
+"""UNet: encoder-decoder with skips and ICNR pixel-shuffle upsampling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lossnet.errors import InputError
+from lossnet.models import PixelShuffleICNR, UNet
+from lossnet.validation import INPUT_RANGES
+
+
+def tiny(**kwargs: object) -> UNet:
+    kwargs.setdefault("depth", 2)
+    kwargs.setdefault("base_channels", 2)
+    return UNet(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("downsample", ["conv", "maxpool"])
+@pytest.mark.parametrize(("depth", "b", "h", "w"), [(1, 1, 4, 6), (2, 2, 8, 16), (3, 3, 16, 24)])
+def test_output_shape(depth: int, b: int, h: int, w: int, downsample: str) -> None:
+    net = tiny(depth=depth, downsample=downsample)
+    assert net(torch.rand(b, 3, h, w)).shape == (b, 3, h, w)
+
+
+def test_colorisation_channels() -> None:
+    net = tiny(in_channels=1, out_channels=3)
+    assert net(torch.rand(2, 1, 8, 12)).shape == (2, 3, 8, 12)
+    with pytest.raises(InputError, match=r"1 channels"):
+        net(torch.rand(2, 3, 8, 12))
+
+
+def test_default_layout() -> None:
+    net = UNet()
+    assert (net.depth, net.base_channels, net.in_channels, net.out_channels) == (4, 32, 3, 3)
+    ups = [m for m in net.modules() if isinstance(m, PixelShuffleICNR)]
+    assert len(ups) == 4
+    assert [u.conv.out_channels for u in ups] == [4 * 256, 4 * 128, 4 * 64, 4 * 32]
+    assert isinstance(ups[0].blur[0], nn.ReplicationPad2d) and ups[0].blur[0].padding == (1, 0, 1, 0)
+    assert isinstance(ups[0].blur[1], nn.AvgPool2d)
+
+
+def test_downsample_options() -> None:
+    assert sum(isinstance(m, nn.MaxPool2d) for m in tiny(downsample="maxpool").modules()) == 2
+    assert not any(isinstance(m, nn.MaxPool2d) for m in tiny(downsample="conv").modules())
+    strides = [m.stride for m in tiny(downsample="conv").modules() if isinstance(m, nn.Conv2d)]
+    assert strides.count((2, 2)) == 2
+
+
+def test_skip_connections_are_used() -> None:
+    """Zeroing the skip half of a decoder conv's input weights changes the output."""
+    net = tiny().eval()
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        y = net(x)
+        first = net.decoder[-1].body[0][0]
+        first.weight[:, first.in_channels // 2 :] = 0
+        assert not torch.allclose(net(x), y)
+
+
+@pytest.mark.parametrize("output_range", INPUT_RANGES)
+def test_output_stays_in_range_for_extreme_inputs(output_range: tuple[float, float]) -> None:
+    lo, hi = output_range
+    net = tiny(output_range=output_range)
+    with torch.no_grad():
+        net.head.weight.mul_(1000.0)
+    for x in (torch.full((2, 3, 8, 8), lo), torch.full((2, 3, 8, 8), hi), lo + (hi - lo) * torch.rand(2, 3, 8, 8)):
+        y = net(x)
+        assert y.min() >= lo and y.max() <= hi
+    assert (y == lo).any() or (y == hi).any()
+
+
+@pytest.mark.parametrize("downsample", ["conv", "maxpool"])
+@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
+def test_gradients_reach_every_parameter(norm: str, downsample: str) -> None:
+    net = tiny(norm=norm, downsample=downsample, in_channels=1)
+    net(torch.rand(2, 1, 8, 8)).mean().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None, name
+        assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
+def test_norm_selects_module_type(norm: str) -> None:
+    kinds = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d}
+    net = tiny(norm=norm)
+    for name, kind in kinds.items():
+        assert any(isinstance(m, kind) for m in net.modules()) == (name == norm)
+
+
+@pytest.mark.parametrize(("depth", "h", "w"), [(2, 6, 8), (3, 12, 8), (1, 8, 7)])
+def test_size_not_multiple_of_2_pow_depth_raises(depth: int, h: int, w: int) -> None:
+    with pytest.raises(InputError, match=rf"multiples of {2**depth}.*Crop.*pad"):
+        tiny(depth=depth)(torch.rand(1, 3, h, w))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"downsample": "maxpol"}, r"\['conv', 'maxpool'\].*Did you mean 'maxpool'"),
+        ({"norm": "batchnorm"}, r"unknown norm 'batchnorm'.*Did you mean 'batch'"),
+        ({"depth": 0}, r"depth must be an int >= 1"),
+        ({"base_channels": -1}, r"base_channels must be an int >= 1"),
+        ({"output_range": (-1, 0)}, r"output_range must be one of"),
+    ],
+)
+def test_invalid_options_raise(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        UNet(**kwargs)  # type: ignore[arg-type]
+
+
+def test_state_dict_round_trip() -> None:
+    a = tiny()
+    a(torch.rand(2, 3, 8, 8))
+    b = tiny()
+    b.load_state_dict(a.state_dict())
+    a.eval()
+    b.eval()
+    x = torch.rand(2, 3, 12, 8)
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+def test_eval_mode_is_deterministic_and_batch_independent() -> None:
+    net = tiny()
+    net(torch.rand(4, 3, 8, 8))
+    net.eval()
+    x = torch.rand(3, 3, 8, 8)
+    with torch.no_grad():
+        y = net(x)
+        torch.testing.assert_close(net(x), y, rtol=0, atol=0)
+        torch.testing.assert_close(net(x[:1]), y[:1])
+
+
+def test_upsampler_is_nearest_neighbour_at_init() -> None:
+    """Before the blur, each 2x2 sub-pixel block of conv + shuffle holds one value."""
+    net = tiny(depth=3, base_channels=4)
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        for stage in net.decoder:
+            up = stage.up
+            feats = torch.rand(2, up.conv.in_channels, 3, 5)
+            y = up.shuffle(up.relu(up.conv(feats)))
+            assert y.abs().sum() > 0
+            for i, j in [(0, 1), (1, 0), (1, 1)]:
+                torch.testing.assert_close(y[..., i::2, j::2], y[..., 0::2, 0::2], rtol=0, atol=0)
+        assert net(x).shape == x.shape
+
+
+def test_gradcheck_float64() -> None:
+    net = tiny(depth=2, base_channels=2, in_channels=1).double().eval()
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(net, (x,), fast_mode=True)
