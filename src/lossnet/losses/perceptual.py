@@ -140,11 +140,7 @@ class PerceptualLoss(nn.Module):
             ``{"pixel", "feature.<layer>", ..., "style.<layer>", ..., "tv", "total"}`` with only the
             active terms; each value already multiplied by its weight, and ``total`` their sum.
         """
-        pred = (
-            self.extractor.check(pred, "prediction")
-            if self.extractor
-            else check_image(pred, "prediction", self.input_range)
-        )
+        pred = self._check(pred, "prediction")
         needs_target = bool(self.pixel_weight or self.feature_layers or (self.style_layers and not self._style_cached))
         if target is None:
             if needs_target:
@@ -153,11 +149,7 @@ class PerceptualLoss(nn.Module):
                     "call loss(pred, target), or set_style_target(style) for a style-and-TV-only loss"
                 )
         else:
-            target = (
-                self.extractor.check(target, "target")
-                if self.extractor
-                else check_image(target, "target", self.input_range)
-            )
+            target = self._check(target, "target")
             check_same_shape(pred, target)
 
         out: dict[str, torch.Tensor] = {}
@@ -189,6 +181,10 @@ class PerceptualLoss(nn.Module):
             out["tv"] = self.tv_weight * total_variation(pred, self.tv_kind, self.reduction)
         out["total"] = torch.stack(list(out.values())).sum(0)
         return out
+
+    def _check(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        # The extractor's check adds size and device checks to the image check.
+        return self.extractor.check(x, name) if self.extractor else check_image(x, name, self.input_range)
 
     def extra_repr(self) -> str:
         return (
