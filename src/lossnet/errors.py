@@ -30,3 +30,7 @@ class WeightsUnavailableError(WeightsError, FileNotFoundError):
 
 class DataUnavailableError(LossnetError, FileNotFoundError):
     """Data that lossnet looked for (the default images, say) is not installed."""
+
+
+class CheckpointError(LossnetError, ValueError):
+    """A checkpoint file is truncated, corrupt, or not a lossnet checkpoint."""

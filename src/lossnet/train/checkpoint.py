@@ -1,0 +1,191 @@
+"""Checkpoints as one safetensors file: weights, metadata and the full training state.
+
+Everything a resume needs (model weights, optimizer and scheduler state, RNG states,
+config, step) goes into a single ``.safetensors`` file:
+
+- tensors are stored as safetensors tensors: the model's under ``model/<key>``, the rest
+  under ``state/<n>``;
+- everything else (config, step, optimizer hyper-parameters, ...) is JSON in the file's
+  metadata, with each tensor replaced by a reference to its key.
+
+So a checkpoint never holds a pickle and loading one never executes code, and the
+file is written atomically (temporary file, then rename): a kill at any moment
+leaves the previous checkpoint intact. A truncated or foreign file is refused with a
+:class:`~lossnet.errors.CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lossnet.atomic import atomic_writer
+from lossnet.errors import CheckpointError
+
+FORMAT = "lossnet-checkpoint-1"
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns.
+
+    Attributes:
+        model_state: the model's ``state_dict``.
+        meta: JSON-compatible metadata (config, step, ...), plus ``format`` and ``lossnet_version``.
+        train_state: the nested training state as saved (optimizer, scheduler, RNG, ...), or ``None``.
+    """
+
+    model_state: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    train_state: Any = None
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model_state: Mapping[str, torch.Tensor],
+    meta: Mapping[str, Any] | None = None,
+    train_state: Any = None,
+) -> Path:
+    """Write a checkpoint atomically.
+
+    Args:
+        path: the ``.safetensors`` file to write (replaced in one rename if it exists).
+        model_state: the model's ``state_dict()``.
+        meta: JSON-compatible metadata: the config, the step, the loss network's weight id, ...
+        train_state: any nesting of dicts, lists, tuples, numbers, strings, ``None`` and tensors,
+            e.g. ``{"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state()}``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "ckpt.safetensors"
+        >>> _ = save_checkpoint(p, {"w": torch.ones(2)}, {"step": 3}, {"lr": 0.1, "m": torch.zeros(1)})
+        >>> c = load_checkpoint(p)
+        >>> c.meta["step"], c.train_state["lr"], c.model_state["w"].tolist()
+        (3, 0.1, [1.0, 1.0])
+    """
+    from safetensors.torch import save
+
+    from lossnet import __version__
+
+    tensors = {f"model/{k}": _plain(v) for k, v in model_state.items()}
+    state_tree = _encode(train_state, tensors)
+    header = {"format": FORMAT, "lossnet_version": __version__, **dict(meta or {})}
+    metadata = {"meta": json.dumps(header), "train_state": json.dumps(state_tree)}
+    data = save(tensors, metadata=metadata)
+    with atomic_writer(path) as f:
+        f.write(data)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (CPU tensors).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is truncated, corrupt, or not a lossnet checkpoint.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+        metadata = _metadata(data)
+        meta = json.loads(metadata["meta"])
+        tree = json.loads(metadata["train_state"])
+    except (SafetensorError, KeyError, ValueError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{path} is truncated, corrupt or not a lossnet checkpoint ({err}); use an earlier checkpoint or retrain"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format {meta.get('format')!r}; this lossnet reads {FORMAT!r}")
+    model = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
+    return Checkpoint(model, meta, _decode(tree, tensors))
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    # safetensors layout: 8-byte little-endian header length, then a JSON header.
+    n = int.from_bytes(data[:8], "little")
+    if len(data) < 8 + n:
+        raise ValueError("header runs past the end of the file")
+    return json.loads(data[8 : 8 + n]).get("__metadata__", {})
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    # safetensors wants dense, contiguous CPU tensors that share no memory with each other.
+    return t.detach().to("cpu").contiguous().clone()
+
+
+def _encode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace tensors by ``{"__tensor__": key}`` (stored in ``tensors``); keep tuples and non-string keys."""
+    if isinstance(obj, torch.Tensor):
+        key = f"state/{len(tensors)}"  # unique: the dict grows by one with every tensor
+        tensors[key] = _plain(obj)
+        return {"__tensor__": key}
+    if isinstance(obj, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, tensors) for k, v in obj.items()}
+        return {"__items__": [[_encode(k, tensors), _encode(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, tensors) for v in obj]}
+    if isinstance(obj, list):
+        return [_encode(v, tensors) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": _encode(torch.from_numpy(obj.copy()), tensors)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise CheckpointError(f"cannot store a {type(obj).__name__} in a checkpoint's training state: {obj!r}")
+
+
+def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if "__tuple__" in obj:
+        return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
+    if "__ndarray__" in obj:
+        return _decode(obj["__ndarray__"], tensors).numpy()
+    return {k: _decode(v, tensors) for k, v in obj.items()}
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of every random generator a training run draws from (torch, CUDA, numpy, Python)."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore generator states captured by :func:`rng_state` (after a checkpoint round trip too)."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(_as_numpy_state(state["numpy"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def _as_numpy_state(s: Any) -> tuple[Any, ...]:
+    name, keys, pos, has_gauss, cached = s
+    return (name, np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached))
