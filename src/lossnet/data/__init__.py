@@ -1,19 +1,28 @@
-"""Images in and out, degradations, and the embedded default images."""
+"""Images in and out, degradations, the embedded default images, training datasets and task pairs."""
 
 from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path, load_default_image
 from lossnet.data.degradations import DEGRADATIONS, degrade, downscale, jpeg_compress
+from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.data.io import IMAGE_SUFFIXES, load_image, save_image, to_pil
+from lossnet.data.tasks import TASKS, PairDataset, luminance, make_pair
 
 __all__ = [
     "DEFAULT_IMAGES",
+    "DEFAULT_SPLITS",
     "DEGRADATIONS",
     "IMAGE_SUFFIXES",
+    "TASKS",
+    "ImageFolder",
+    "PairDataset",
+    "default_dataset",
     "default_image_path",
     "degrade",
     "downscale",
     "jpeg_compress",
     "load_default_image",
     "load_image",
+    "luminance",
+    "make_pair",
     "save_image",
     "to_pil",
 ]
