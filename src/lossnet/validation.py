@@ -7,6 +7,7 @@ expected, what came in and how to fix it. Nothing here uses ``assert``.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterable, Sequence
 
@@ -118,7 +119,7 @@ def _check_float_batch(x: object, name: str, channels: str) -> None:
 def _check_values(x: torch.Tensor, name: str, input_range: Range) -> None:
     # One pass gives both checks: min/max propagate NaN and +-inf.
     lo_seen, hi_seen = (float(v) for v in torch.aminmax(x.detach()))
-    if not (torch.isfinite(torch.tensor([lo_seen, hi_seen])).all()):
+    if not (math.isfinite(lo_seen) and math.isfinite(hi_seen)):
         raise InputError(f"{name} contains NaN or infinite values; expected finite values in {input_range}")
     lo, hi = input_range
     span = hi - lo

@@ -12,8 +12,8 @@ from torch import Tensor, nn
 from lossnet.errors import InputError, InputTypeError
 from lossnet.models.blocks import NORMS, ResidualBlock, conv, conv_norm_relu
 from lossnet.models.upsampling import PixelShuffleICNR, ResizeConv
-from lossnet.models.value_range import ScaledTanh, from_signed, to_signed
-from lossnet.validation import check_choice, check_input_range, check_model_input, check_positive_int
+from lossnet.models.value_range import ScaledTanh, check_ranges, from_signed, to_signed
+from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Upscaling factors SuperResNet offers.
 SCALES: tuple[int, ...] = (2, 4, 8)
@@ -105,8 +105,7 @@ class SuperResNet(nn.Module):
         self.upsample = check_choice(upsample, SR_UPSAMPLES, "upsample")
         self.norm = check_choice(norm, NORMS, "norm")
         self.residual_bicubic = bool(residual_bicubic)
-        self.output_range = check_input_range(output_range, "output_range")
-        self.input_range = check_input_range(output_range if input_range is None else input_range, "input_range")
+        self.output_range, self.input_range = check_ranges(output_range, input_range)
         self.min_size = max(2, k // 2 + 1)
 
         self.stem = conv_norm_relu(3, c, k, norm)

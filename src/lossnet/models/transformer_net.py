@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from lossnet.models.blocks import ResidualBlock, conv, conv_norm_relu, make_norm
-from lossnet.models.value_range import ScaledTanh, to_signed
-from lossnet.validation import check_choice, check_input_range, check_model_input, check_positive_int
+from lossnet.models.value_range import ScaledTanh, check_ranges, to_signed
+from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Normalisations TransformerNet offers.
 TRANSFORMER_NORMS: tuple[str, ...] = ("instance", "batch")
@@ -78,8 +78,7 @@ class TransformerNet(nn.Module):
         self.num_residual = check_positive_int(num_residual, "num_residual")
         self.norm = check_choice(norm, TRANSFORMER_NORMS, "norm")
         self.upsample = check_choice(upsample, TRANSFORMER_UPSAMPLES, "upsample")
-        self.output_range = check_input_range(output_range, "output_range")
-        self.input_range = check_input_range(output_range if input_range is None else input_range, "input_range")
+        self.output_range, self.input_range = check_ranges(output_range, input_range)
         self.channels = c
 
         self.encoder = nn.Sequential(

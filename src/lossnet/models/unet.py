@@ -9,8 +9,8 @@ from torch import Tensor, nn
 
 from lossnet.models.blocks import NORMS, conv, conv_norm_relu
 from lossnet.models.upsampling import PixelShuffleICNR
-from lossnet.models.value_range import ScaledTanh, to_signed
-from lossnet.validation import check_choice, check_input_range, check_model_input, check_positive_int
+from lossnet.models.value_range import ScaledTanh, check_ranges, to_signed
+from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Downsampling layers UNet offers.
 UNET_DOWNSAMPLES: tuple[str, ...] = ("conv", "maxpool")
@@ -111,8 +111,7 @@ class UNet(nn.Module):
         self.base_channels = check_positive_int(base_channels, "base_channels")
         self.norm = check_choice(norm, NORMS, "norm")
         self.downsample = check_choice(downsample, UNET_DOWNSAMPLES, "downsample")
-        self.output_range = check_input_range(output_range, "output_range")
-        self.input_range = check_input_range(output_range if input_range is None else input_range, "input_range")
+        self.output_range, self.input_range = check_ranges(output_range, input_range)
 
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.stem = _double_conv(in_channels, widths[0], norm)

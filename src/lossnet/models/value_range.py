@@ -35,6 +35,16 @@ def from_signed(z: torch.Tensor, image_range: Range) -> torch.Tensor:
     return lo + (hi - lo) * (z + 1.0) / 2.0
 
 
+def check_ranges(output_range: Sequence[float], input_range: Sequence[float] | None) -> tuple[Range, Range]:
+    """Validate a network's ``(output_range, input_range)``; the input range defaults to the output's.
+
+    >>> check_ranges((0, 1), None)
+    ((0.0, 1.0), (0.0, 1.0))
+    """
+    out = check_input_range(output_range, "output_range")
+    return out, (out if input_range is None else check_input_range(input_range, "input_range"))
+
+
 class ScaledTanh(nn.Module):
     """``lo + (hi - lo) (tanh(y) + 1) / 2``: any real ``y`` into ``output_range = (lo, hi)``.
 
