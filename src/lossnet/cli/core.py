@@ -1,0 +1,81 @@
+"""The core subcommands: ``layers``, ``compare`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+import lossnet
+from lossnet.cli.common import add_loss_options, build_loss, print_terms, weights_arg
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from lossnet.backbones.vgg import layer_info
+
+    infos = layer_info(args.arch)
+    print(f"{'name':<9} {'index':>5} {'channels':>8} {'stride':>6}  (min input = stride)")
+    for info in infos:
+        print(f"{info.name:<9} {info.index:>5} {info.channels:>8} {info.downsampling:>6}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lossnet.data.io import load_image, resize_longer_side
+
+    pred, target = load_image(args.pred), load_image(args.target)
+    if args.size:
+        pred, target = resize_longer_side(pred, args.size), resize_longer_side(target, args.size)
+    if pred.shape != target.shape:
+        raise lossnet.InputError(
+            f"the images differ in size: {tuple(pred.shape[-2:])} and {tuple(target.shape[-2:])}; "
+            "resize them to match (or pass --size to resize both)"
+        )
+    loss = build_loss(args)
+    print(
+        f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr
+    )
+    with torch.no_grad():
+        terms = {k: float(v) for k, v in loss.terms(pred, target).items()}
+    print_terms(terms)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lossnet.demo import DemoConfig, run_demo
+
+    config = DemoConfig(out_dir=Path(args.out), weights=args.weights, image=args.image, size=args.size)
+    result = run_demo(config)
+    print(f"Perceptual-loss breakdown: degraded {config.image} ({config.size}px) against the clean image")
+    print(f"loss network: vgg16, weights {result.weights}; every term weight 1 (raw values), MSE\n")
+    names = list(result.rows)
+    terms = list(result.rows[names[0]])
+    print(f"{'term':<16}" + "".join(f"{n:>14}" for n in names))
+    print(f"{'PSNR (dB)':<16}" + "".join(f"{result.psnr[n]:>14.2f}" for n in names))
+    for t in terms:
+        print(f"{t:<16}" + "".join(f"{result.rows[n][t]:>14.5g}" for n in names))
+    print(f"\nwrote {result.sheet}\nwrote {result.table}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``layers``, ``compare`` and ``demo`` to the subcommands."""
+    p = sub.add_parser("layers", help="list a loss network's layer names")
+    p.add_argument("arch", nargs="?", default="vgg16", help="e.g. vgg16, vgg19_bn (default vgg16)")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("compare", help="print the perceptual-loss breakdown between two images")
+    p.add_argument("pred", help="the image to score (e.g. a network's output)")
+    p.add_argument("target", help="the reference image")
+    p.add_argument("--size", type=int, help="resize both so the longer side is SIZE pixels")
+    add_loss_options(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("demo", help="the main job, offline: loss breakdown and feature-difference maps")
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    p.add_argument("--weights", type=weights_arg, default="hed", help="hed (default, offline) | imagenet | auto | PATH")
+    p.add_argument("--image", default="astronaut", help="a default image: " + ", ".join(lossnet.data.DEFAULT_IMAGES))
+    p.add_argument("--size", type=int, default=256, help="longer side in pixels (default 256)")
+    p.set_defaults(func=cmd_demo)
