@@ -15,6 +15,7 @@ torch.Size([1, 3, 16, 16])
 """
 
 from lossnet.models.blocks import NORMS, ResidualBlock
+from lossnet.models.registry import MODELS, build_model, model_spec
 from lossnet.models.super_res_net import SCALES, SuperResNet
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.models.unet import UNet
@@ -22,6 +23,7 @@ from lossnet.models.upsampling import PixelShuffleICNR, ResizeConv, icnr_
 from lossnet.models.value_range import ScaledTanh
 
 __all__ = [
+    "MODELS",
     "NORMS",
     "SCALES",
     "PixelShuffleICNR",
@@ -31,5 +33,7 @@ __all__ = [
     "SuperResNet",
     "TransformerNet",
     "UNet",
+    "build_model",
     "icnr_",
+    "model_spec",
 ]
