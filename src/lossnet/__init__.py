@@ -5,9 +5,18 @@
 ['conv1_1', 'relu1_1', 'conv1_2']
 """
 
-from lossnet import data, explore, losses, models
+from lossnet import data, explore, losses, models, train
+from lossnet.apply import apply_files, apply_model, load_model
 from lossnet.backbones import ARCHS, FeatureExtractor, layer_names, load_weights
-from lossnet.errors import InputError, InputTypeError, LossnetError, WeightsError, WeightsUnavailableError
+from lossnet.errors import (
+    CheckpointError,
+    InputError,
+    InputTypeError,
+    LossnetError,
+    TrainingDivergedError,
+    WeightsError,
+    WeightsUnavailableError,
+)
 from lossnet.losses import (
     PRESETS,
     FeatureLoss,
@@ -28,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ARCHS",
     "PRESETS",
+    "CheckpointError",
     "FeatureExtractor",
     "FeatureLoss",
     "InputError",
@@ -37,9 +47,12 @@ __all__ = [
     "PixelLoss",
     "StyleLoss",
     "TotalVariation",
+    "TrainingDivergedError",
     "WeightsError",
     "WeightsUnavailableError",
     "__version__",
+    "apply_files",
+    "apply_model",
     "data",
     "explore",
     "losses",
@@ -47,9 +60,11 @@ __all__ = [
     "feature_loss",
     "gram_matrix",
     "layer_names",
+    "load_model",
     "load_weights",
     "perceptual_loss_from_preset",
     "pixel_loss",
     "style_loss",
     "total_variation",
+    "train",
 ]

@@ -34,3 +34,7 @@ class DataUnavailableError(LossnetError, FileNotFoundError):
 
 class CheckpointError(LossnetError, ValueError):
     """A checkpoint file is truncated, corrupt, or not a lossnet checkpoint."""
+
+
+class TrainingDivergedError(LossnetError, RuntimeError):
+    """A loss term became NaN or infinite during training; the run stopped before using it."""

@@ -1,8 +1,9 @@
 """The ``lossnet`` command line: one subcommand per task, each a thin shell over a library call.
 
 Each module here registers the subcommands of one concern: :mod:`~lossnet.cli.core`
-(``layers``, ``compare``, ``demo``), and so on; :mod:`~lossnet.cli.common` holds the
-options they share.
+(``layers``, ``compare``, ``demo``), :mod:`~lossnet.cli.train` (``train``),
+:mod:`~lossnet.cli.apply` (``apply``); :mod:`~lossnet.cli.common` holds the options
+they share.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import sys
 from collections.abc import Sequence
 
 import lossnet
-from lossnet.cli import core
+from lossnet.cli import apply, core, train
 from lossnet.errors import LossnetError
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = (core,)
+COMMAND_MODULES = (core, train, apply)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,7 +89,7 @@ def make_pair(
     lossnet.errors.InputError: unknown task 'restor'; expected one of ['superres', 'restore', 'colorize', 'style']. Did you mean 'restore'?
     """
     check_choice(task, TASKS, "task")
-    scale, quality = _check_options(scale, jpeg_quality, text)
+    scale, quality = check_pair_options(scale, jpeg_quality, text)
     if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"image must be (C, H, W) or (B, C, H, W) in [0, 1]; got {shape}")
@@ -132,7 +132,8 @@ def _crappify(x: torch.Tensor, quality: tuple[int, int], text: bool, g: torch.Ge
     return jpeg_compress(drawn, q).to(x.device, x.dtype)
 
 
-def _check_options(scale: object, jpeg_quality: object, text: object) -> tuple[int, tuple[int, int]]:
+def check_pair_options(scale: object, jpeg_quality: object, text: object) -> tuple[int, tuple[int, int]]:
+    """Check make_pair's ``scale``, ``jpeg_quality`` and ``text``; return ``(scale, (low, high))``."""
     scale = check_positive_int(scale, "scale")
     if isinstance(jpeg_quality, int) and not isinstance(jpeg_quality, bool):
         jpeg_quality = (jpeg_quality, jpeg_quality)
@@ -188,7 +189,7 @@ class PairDataset(torch.utils.data.Dataset):
     ) -> None:
         self.dataset = dataset
         self.task = check_choice(task, TASKS, "task")
-        self.scale, self.jpeg_quality = _check_options(scale, jpeg_quality, text)
+        self.scale, self.jpeg_quality = check_pair_options(scale, jpeg_quality, text)
         self.text = text
         self.seed = check_index(getattr(dataset, "seed", 0) if seed is None else seed, "seed")
         self.epoch = getattr(dataset, "epoch", 0)

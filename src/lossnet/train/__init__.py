@@ -1,5 +1,26 @@
-"""Training image-transformation networks: checkpoints (the loop and configs follow)."""
+"""Training image-transformation networks: configs and recipes, the loop, checkpoints, logs.
+
+>>> from lossnet.train import task_config
+>>> task_config("superres", steps=100).model
+'SuperResNet'
+
+Run one with ``lossnet.train.train(config)`` or ``lossnet train TASK`` on the command line.
+"""
 
 from lossnet.train.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lossnet.train.config import TASK_PRESETS, TrainConfig, task_config
+from lossnet.train.loop import TrainResult, resume_config, train
 
-__all__ = ["Checkpoint", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
+__all__ = [
+    "TASK_PRESETS",
+    "Checkpoint",
+    "TrainConfig",
+    "TrainResult",
+    "load_checkpoint",
+    "resume_config",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "task_config",
+    "train",
+]

@@ -1,0 +1,300 @@
+"""Training configuration: one typed dataclass, and the papers' recipes as task presets.
+
+:class:`TrainConfig` holds every knob of a run. :func:`task_config` starts from the
+recipe for a task and applies overrides; the command line generates one ``--flag``
+per field (:mod:`lossnet.cli.train`), so every field can be set there too.
+
+Recipes (:data:`TASK_PRESETS`):
+
+=========  ===============  =========================  =================================================
+task       network          loss (``--loss perceptual``)  optimisation, after
+=========  ===============  =========================  =================================================
+style      TransformerNet   ``johnson2016_style``       Adam 1e-3, batch 4, 256 px, 40k steps (Johnson:
+                                                        2 epochs of COCO's 80k images)
+superres   SuperResNet x4   ``johnson2016_superres``    Adam 1e-3, batch 4, 288 px crops, 200k steps (Johnson)
+colorize   UNet (1 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai lesson 7)
+restore    UNet (3 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai "crappify")
+=========  ===============  =========================  =================================================
+
+``loss`` picks the loss for any task: ``'pixel'`` (per-pixel MSE only, the baseline
+that perceptual losses beat), ``'perceptual'`` (the task's paper recipe above),
+``'fastai'`` (``fastai_feature_loss``), or any :data:`lossnet.losses.PRESETS` name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lossnet.data.tasks import TASKS, check_pair_options
+from lossnet.errors import InputError, InputTypeError
+from lossnet.losses.presets import PRESETS
+from lossnet.models.registry import MODELS
+from lossnet.validation import check_choice, suggest
+
+#: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
+LOSS_KINDS = ("pixel", "perceptual", "fastai")
+#: The paper recipe behind ``loss='perceptual'`` for each task.
+PERCEPTUAL_PRESET = {
+    "style": "johnson2016_style",
+    "superres": "johnson2016_superres",
+    "colorize": "fastai_feature_loss",
+    "restore": "fastai_feature_loss",
+}
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; JSON-compatible, stored in every checkpoint.
+
+    Fields left at ``None`` take the value of the loss preset (layers, pixel and TV
+    weights). All sizes are in pixels.
+    """
+
+    task: str = "superres"
+    # -- data
+    data: str | None = None
+    """Folder of training images (searched recursively); ``None`` = the embedded default images."""
+    val_data: str | None = None
+    """Folder of validation images; ``None`` = the default validation split (astronaut, chelsea)."""
+    image_size: int | None = None
+    """Resize each image's longer side to this before cropping (``None`` keeps the file's size)."""
+    crop_size: int = 256
+    """Side of the random square training crops (the target's size)."""
+    flip: bool = True
+    """Random horizontal flips."""
+    val_size: int = 256
+    """Side of the centre-ish validation crops (fixed across the run)."""
+    val_images: int = 2
+    """How many validation images to score and show in the sample sheet."""
+    scale: int = 4
+    """``superres``: the upscaling factor (2, 4 or 8)."""
+    jpeg_quality: tuple[int, int] = (10, 70)
+    """``restore``: the JPEG quality range of the degraded inputs."""
+    text: bool = True
+    """``restore``: draw a random number on the inputs, as fastai's crappify does."""
+    style_image: str = "brick"
+    """``style``: a default image name (see ``lossnet.data.DEFAULT_IMAGES``) or an image file."""
+    style_size: int = 256
+    """``style``: longer side of the style image when its Grams are computed."""
+    # -- network
+    model: str = "SuperResNet"
+    """``TransformerNet``, ``SuperResNet`` or ``UNet``."""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Constructor arguments of the network (``scale`` and ``in_channels`` follow the task)."""
+    # -- loss
+    loss: str = "perceptual"
+    """``pixel``, ``perceptual``, ``fastai`` or a loss preset name."""
+    loss_weights: str | None = "auto"
+    """Weights of the loss network: ``imagenet``, ``hed``, ``auto`` (ImageNet if cached, else HED), a file, or ``None``."""
+    feature_layers: dict[str, float] | None = None
+    """Override the preset's feature layers and weights, e.g. ``{"relu2_2": 1.0}``."""
+    style_layers: dict[str, float] | None = None
+    """Override the preset's style layers and weights."""
+    pixel_weight: float | None = None
+    """Override the preset's pixel weight."""
+    tv_weight: float | None = None
+    """Override the preset's total-variation weight."""
+    # -- optimisation
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    """Learning rate (the peak of the one-cycle schedule)."""
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    """``constant`` or ``onecycle`` (warm-up over the first 25% of the steps, then cosine decay)."""
+    batch_size: int = 4
+    """Images per step, per process under torchrun."""
+    steps: int = 200_000
+    seed: int = 0
+    # -- machinery
+    device: str = "auto"
+    """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+    precision: str = "fp32"
+    """``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (autocast + GradScaler, CUDA only)."""
+    channels_last: bool = False
+    num_workers: int = 0
+    # -- reporting
+    out_dir: str = "runs/superres"
+    log_every: int = 10
+    """Write a CSV row (and refresh the progress bar) every this many steps."""
+    val_every: int = 500
+    """Validate (PSNR/SSIM) and write a sample sheet every this many steps, and at the end."""
+    checkpoint_every: int = 1000
+    """Write ``checkpoint.safetensors`` every this many steps, and at the end."""
+    stop_after: int | None = None
+    """Stop (with a checkpoint) after this step although the schedule plans for ``steps``; resume later."""
+
+    def __post_init__(self) -> None:
+        check_choice(self.task, TASKS, "task")
+        check_choice(self.model, list(MODELS), "model")
+        check_choice(self.loss, list(LOSS_KINDS) + list(PRESETS), "loss")
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        check_choice(self.schedule, SCHEDULES, "schedule")
+        check_choice(self.precision, PRECISIONS, "precision")
+        check_choice(self.device, DEVICES, "device")
+        for name in ("crop_size", "val_size", "val_images", "scale", "style_size", "batch_size", "steps"):
+            _positive_int(getattr(self, name), name)
+        for name in ("log_every", "val_every", "checkpoint_every"):
+            _positive_int(getattr(self, name), name)
+        for name in ("image_size", "stop_after"):
+            if getattr(self, name) is not None:
+                _positive_int(getattr(self, name), name)
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise InputError(f"num_workers must be an int >= 0; got {self.num_workers!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
+        if isinstance(self.jpeg_quality, list):  # as JSON stores it
+            self.jpeg_quality = tuple(self.jpeg_quality)  # type: ignore[assignment]
+        _, self.jpeg_quality = check_pair_options(self.scale, self.jpeg_quality, self.text)
+        if self.task == "superres" and self.crop_size % self.scale:
+            raise InputError(
+                f"crop_size must be a multiple of scale for superres; got crop_size={self.crop_size}, "
+                f"scale={self.scale}. Try crop_size={self.crop_size - self.crop_size % self.scale or self.scale}."
+            )
+        if not isinstance(self.model_kwargs, dict):
+            raise InputTypeError(f"model_kwargs must be a dict; got {type(self.model_kwargs).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-compatible values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from :meth:`to_dict`; unknown keys are an error (with suggestions)."""
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in values if k not in names]
+        if unknown:
+            raise InputError(
+                f"unknown config field {unknown[0]!r}; expected one of {names}.{suggest(unknown[0], names)}"
+            )
+        return cls(**values)
+
+    def replace(self, **overrides: Any) -> TrainConfig:
+        """A copy with ``overrides`` applied (and checked); unknown names are an error."""
+        return TrainConfig.from_dict({**self.to_dict(), **overrides})
+
+
+#: Each task's recipe, as overrides of the :class:`TrainConfig` defaults.
+TASK_PRESETS: dict[str, dict[str, Any]] = {
+    "style": {
+        "model": "TransformerNet",
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch_size": 4,
+        "crop_size": 256,
+        "steps": 40_000,
+        "schedule": "constant",
+    },
+    "superres": {
+        "model": "SuperResNet",
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch_size": 4,
+        "crop_size": 288,
+        "steps": 200_000,
+        "schedule": "constant",
+    },
+    "colorize": {
+        "model": "UNet",
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 1e-3,
+        "batch_size": 8,
+        "crop_size": 128,
+        "steps": 10_000,
+        "schedule": "onecycle",
+    },
+    "restore": {
+        "model": "UNet",
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 1e-3,
+        "batch_size": 8,
+        "crop_size": 128,
+        "steps": 10_000,
+        "schedule": "onecycle",
+    },
+}
+
+
+def task_config(task: str, **overrides: Any) -> TrainConfig:
+    """The recipe for ``task`` (:data:`TASK_PRESETS`) with ``overrides`` applied.
+
+    ``out_dir`` defaults to ``runs/<task>``.
+
+    >>> c = task_config("style", steps=10)
+    >>> c.model, c.lr, c.batch_size, c.steps, c.out_dir
+    ('TransformerNet', 0.001, 4, 10, 'runs/style')
+    """
+    check_choice(task, TASKS, "task")
+    return TrainConfig(**{"task": task, "out_dir": f"runs/{task}", **TASK_PRESETS[task], **overrides})
+
+
+def model_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The network's constructor arguments: the task fixes ``scale`` / ``in_channels``; the config adds the rest.
+
+    >>> model_kwargs(task_config("colorize"))
+    {'in_channels': 1}
+    """
+    fixed: dict[str, Any] = {}
+    if config.model == "SuperResNet":
+        if config.task != "superres":
+            raise InputError(f"SuperResNet upscales, so it only fits task 'superres'; got task {config.task!r}")
+        fixed["scale"] = config.scale
+    elif config.task == "superres":
+        raise InputError(f"task 'superres' needs model SuperResNet (the output is larger); got {config.model!r}")
+    if config.model == "UNet":
+        fixed["in_channels"] = 1 if config.task == "colorize" else 3
+    elif config.task == "colorize":
+        raise InputError(f"task 'colorize' takes one input channel, so it needs model UNet; got {config.model!r}")
+    clash = {k for k in fixed if k in config.model_kwargs and config.model_kwargs[k] != fixed[k]}
+    if clash:
+        k = sorted(clash)[0]
+        raise InputError(
+            f"model_kwargs sets {k}={config.model_kwargs[k]!r} but the task needs {fixed[k]!r}; "
+            f"leave {k} out of model_kwargs (use --scale for superres)"
+        )
+    return {**fixed, **config.model_kwargs}
+
+
+def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The :class:`~lossnet.losses.PerceptualLoss` arguments for a config (weights excluded).
+
+    >>> loss_kwargs(task_config("superres", loss="pixel"))
+    {'feature_layers': {}, 'style_layers': {}, 'pixel_weight': 1.0, 'tv_weight': 0.0, 'criterion': 'mse'}
+    """
+    if config.loss == "pixel":
+        kwargs: dict[str, Any] = {
+            "feature_layers": {},
+            "style_layers": {},
+            "pixel_weight": 1.0,
+            "tv_weight": 0.0,
+            "criterion": "mse",
+        }
+    else:
+        name = {"perceptual": PERCEPTUAL_PRESET[config.task], "fastai": "fastai_feature_loss"}.get(
+            config.loss, config.loss
+        )
+        kwargs = PRESETS[name].kwargs()
+    for key in ("feature_layers", "style_layers", "pixel_weight", "tv_weight"):
+        if getattr(config, key) is not None:
+            kwargs[key] = getattr(config, key)
+    if config.task == "style" and not kwargs["style_layers"]:
+        raise InputError(
+            f"task 'style' needs style layers, and loss {config.loss!r} has none; use --loss perceptual "
+            "or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5"
+        )
+    return kwargs
+
+
+def _positive_int(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive int; got {value!r}")

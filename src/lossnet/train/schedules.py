@@ -1,0 +1,56 @@
+"""Learning-rate schedules, as multipliers of the peak rate for ``torch.optim.lr_scheduler.LambdaLR``.
+
+They are small callable objects (not lambdas), so a scheduler's ``state_dict`` carries
+them and a resumed run follows the same curve.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class Constant:
+    """The peak rate at every step.
+
+    >>> Constant()(123)
+    1.0
+    """
+
+    def __call__(self, step: int) -> float:
+        return 1.0
+
+
+class OneCycle:
+    """fastai's one-cycle policy: warm up, then anneal, both along a half cosine.
+
+    The multiplier of step ``i`` (``0 .. total - 1``) rises from ``1 / div`` to 1 over
+    the first ``warmup`` fraction of the steps, then falls to ``1 / final_div`` at the
+    last one. Unlike
+    ``torch.optim.lr_scheduler.OneCycleLR`` it works for any ``total >= 1`` (a 4-step
+    test run too) and leaves momentum alone.
+
+    Args:
+        total: the number of optimiser steps of the whole run.
+        warmup: fraction of the steps spent warming up (0.25, as fastai's ``fit_one_cycle``).
+        div: the start is ``peak / div`` (25).
+        final_div: the end is ``peak / final_div`` (1e5).
+
+    >>> s = OneCycle(101)
+    >>> round(s(0), 4), s(25), round(s(100), 7)
+    (0.04, 1.0, 1e-05)
+    """
+
+    def __init__(self, total: int, warmup: float = 0.25, div: float = 25.0, final_div: float = 1e5) -> None:
+        self.total, self.warmup, self.div, self.final_div = total, warmup, div, final_div
+
+    def __call__(self, step: int) -> float:
+        last = max(0, self.total - 1)  # the steps run are 0 .. total - 1
+        peak_at = round(last * self.warmup)
+        if step <= peak_at:
+            return 1.0 if peak_at == 0 else _cos_between(1 / self.div, 1.0, step / peak_at)
+        return _cos_between(1.0, 1 / self.final_div, min(1.0, (step - peak_at) / (last - peak_at)))
+
+
+def _cos_between(start: float, end: float, t: float) -> float:
+    """From ``start`` (t = 0) to ``end`` (t = 1) along a half cosine."""
+    return end + (start - end) * (1 + math.cos(math.pi * t)) / 2

@@ -1,0 +1,89 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossnet.cli import main
+from lossnet.train.checkpoint import load_checkpoint
+
+from .conftest import TINY_MODELS
+
+
+def tiny_flags(task, out):
+    kwargs = ",".join(f"{k}={v}" for k, v in TINY_MODELS[task].items())
+    return [
+        "train", task, "--model-kwargs", kwargs, "--crop-size", "32", "--val-size", "32", "--image-size", "96",
+        "--style-size", "64", "--batch-size", "2", "--steps", "2", "--loss-weights", "none", "--out-dir", str(out),
+        "--log-every", "1", "--val-every", "2", "--checkpoint-every", "2",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("task", ["superres", "style", "colorize", "restore"])
+def test_train_each_task_from_the_command_line(task, tmp_path, capsys):
+    out = tmp_path / task
+    assert main(tiny_flags(task, out)) == 0
+    assert "wrote" in capsys.readouterr().out
+    for name in ("log.csv", "val.csv", "config.json", "run.json", "checkpoint.safetensors", "model.safetensors"):
+        assert (out / name).is_file(), name
+    assert (out / "samples" / "step_0000002.png").is_file()
+    assert load_checkpoint(out / "model.safetensors").meta["config"]["model_kwargs"] == TINY_MODELS[task]
+
+
+def test_flags_override_the_recipe(tmp_path, capsys):
+    argv = ["train", "restore", "--print-config", "--lr", "0.01", "--jpeg-quality", "30", "--no-text"]
+    assert main(argv + ["--feature-layers", "relu1_2=2", "--tv-weight", "none"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["lr"] == 0.01 and config["jpeg_quality"] == [30, 30] and config["text"] is False
+    assert config["feature_layers"] == {"relu1_2": 2.0} and config["tv_weight"] is None
+    assert config["optimizer"] == "adamw"  # the rest is the recipe's
+
+
+def test_resume_from_the_command_line_takes_the_stored_config(tmp_path, capsys):
+    out = tmp_path / "sr"
+    argv = tiny_flags("superres", out)
+    argv[argv.index("--steps") + 1] = "4"
+    assert main(argv + ["--stop-after", "2"]) == 0
+    assert "--resume" in capsys.readouterr().out
+    assert main(["train", "superres", "--resume", str(out / "checkpoint.safetensors"), "--stop-after", "none"]) == 0
+    assert load_checkpoint(out / "model.safetensors").meta["step"] == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--crop-size", "30"], "multiple of scale"),
+        (["--loss", "perceptul"], "Did you mean 'perceptual'"),
+        (["--resume", "missing.safetensors"], "no such checkpoint"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "superres", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("lossnet: error:")
+
+
+def test_truncated_checkpoint_exits_2(tmp_path, capsys):
+    bad = tmp_path / "ckpt.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    assert main(["train", "superres", "--resume", str(bad)]) == 2
+    assert "truncated, corrupt or not a lossnet checkpoint" in capsys.readouterr().err
+
+
+def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(tmp_path):
+    """torchrun, 2 processes, gloo: each trains its shard; DDP must keep the weights equal."""
+    out = tmp_path / "ddp"
+    argv = tiny_flags("superres", out)
+    argv[argv.index("--steps") + 1] = "3"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LOSSNET_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "lossnet", *argv]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "run.json").read_text())
+    checksums = summary["replica_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    # Rank 0 alone wrote the log: one row per step, not two.
+    assert [line.split(",")[0] for line in (out / "log.csv").read_text().split()[1:]] == ["1", "2", "3"]

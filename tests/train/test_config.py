@@ -1,0 +1,95 @@
+import json
+
+import pytest
+
+from lossnet.errors import InputError
+from lossnet.train.config import (
+    PERCEPTUAL_PRESET,
+    TASK_PRESETS,
+    TrainConfig,
+    loss_kwargs,
+    model_kwargs,
+    task_config,
+)
+
+
+def test_johnson_style_recipe():
+    c = task_config("style")
+    assert (c.model, c.optimizer, c.lr, c.batch_size, c.crop_size, c.schedule) == (
+        "TransformerNet",
+        "adam",
+        1e-3,
+        4,
+        256,
+        "constant",
+    )
+    kw = loss_kwargs(c)
+    assert kw["feature_layers"] == {"relu2_2": 1.0}
+    assert list(kw["style_layers"]) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+    assert 1e-6 <= kw["tv_weight"] <= 1e-4
+
+
+def test_fastai_recipe_is_one_cycle_adamw():
+    for task in ("colorize", "restore"):
+        c = task_config(task)
+        assert (c.model, c.optimizer, c.schedule) == ("UNet", "adamw", "onecycle")
+        assert c.weight_decay > 0
+        assert loss_kwargs(c)["feature_layers"] == {"relu3_3": 5.0, "relu4_3": 15.0, "relu5_3": 2.0}
+
+
+def test_every_task_has_a_recipe_and_a_paper_loss():
+    assert set(TASK_PRESETS) == set(PERCEPTUAL_PRESET) == {"style", "superres", "colorize", "restore"}
+
+
+def test_pixel_loss_has_no_loss_network_term():
+    kw = loss_kwargs(task_config("superres", loss="pixel"))
+    assert kw["feature_layers"] == {} and kw["style_layers"] == {} and kw["pixel_weight"] == 1.0
+
+
+def test_overrides_win_over_the_preset():
+    c = task_config("superres", feature_layers={"relu1_2": 2.0}, tv_weight=1e-5)
+    kw = loss_kwargs(c)
+    assert kw["feature_layers"] == {"relu1_2": 2.0} and kw["tv_weight"] == 1e-5
+
+
+def test_style_needs_style_layers():
+    with pytest.raises(InputError, match="needs style layers"):
+        loss_kwargs(task_config("style", loss="pixel"))
+
+
+def test_task_fixes_model_arguments():
+    assert model_kwargs(task_config("superres", scale=2, crop_size=64)) == {"scale": 2}
+    assert model_kwargs(task_config("colorize", model_kwargs={"depth": 2})) == {"in_channels": 1, "depth": 2}
+    with pytest.raises(InputError, match="leave scale out"):
+        model_kwargs(task_config("superres", model_kwargs={"scale": 2}))
+    with pytest.raises(InputError, match="needs model SuperResNet"):
+        model_kwargs(task_config("superres", model="UNet"))
+    with pytest.raises(InputError, match="needs model UNet"):
+        model_kwargs(task_config("colorize", model="TransformerNet"))
+
+
+def test_json_round_trip():
+    c = task_config("restore", jpeg_quality=(20, 30), feature_layers={"relu2_2": 1.0})
+    back = TrainConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert back == c and back.jpeg_quality == (20, 30)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lr": -1.0}, "lr must be a finite number"),
+        ({"steps": 0}, "steps must be a positive int"),
+        ({"precision": "bf32"}, "Did you mean .*'bf16'"),
+        ({"loss": "perceptul"}, "Did you mean 'perceptual'"),
+        ({"crop_size": 30}, "multiple of scale"),
+        ({"jpeg_quality": (50, 10)}, "low <= high"),
+    ],
+)
+def test_bad_values_are_explained(overrides, message):
+    with pytest.raises(InputError, match=message):
+        task_config("superres", **overrides)
+
+
+def test_unknown_field_suggests():
+    with pytest.raises(InputError, match="Did you mean 'crop_size'"):
+        task_config("superres").replace(crop_szie=3)

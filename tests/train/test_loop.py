@@ -1,0 +1,129 @@
+import csv
+import json
+
+import pytest
+import torch
+
+import lossnet.losses.perceptual
+from lossnet.data.defaults import default_image_path
+from lossnet.data.io import load_image, save_image
+from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
+from lossnet.models.registry import build_model
+from lossnet.train.checkpoint import load_checkpoint
+from lossnet.train.loop import train
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("task", ["superres", "style", "colorize", "restore"])
+def test_each_task_trains_and_writes_its_files(tiny, task):
+    config = tiny(task)
+    result = train(config)
+    out = result.out_dir
+    rows = read_csv(out / "log.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(float(r["total"]) > 0 for r in rows)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert [int(r["step"]) for r in read_csv(out / "val.csv")] == [2, 4]
+    assert json.loads((out / "config.json").read_text()) == config.to_dict()
+    ckpt = load_checkpoint(out / "model.safetensors")
+    assert ckpt.meta["task"] == task and ckpt.meta["step"] == 4
+    model = build_model(ckpt.meta["model"])
+    model.load_state_dict(ckpt.model_state)  # the spec rebuilds the network it holds
+    assert (task == "superres") == (ckpt.meta["scale"] == 4)
+    assert result.val["psnr"] > 0 and -1 <= result.val["ssim"] <= 1
+
+
+def test_training_lowers_the_loss(tiny, tmp_path):
+    """Forty steps of x2 super-resolution on one fixed 32 px image: the pixel loss must fall by half."""
+    save_image(load_image(default_image_path("chelsea"), size=32)[..., :32, :32], tmp_path / "one" / "chelsea.png")
+    one = str(tmp_path / "one")
+    config = tiny("superres", loss="pixel", scale=2, data=one, val_data=one, flip=False, steps=40, lr=3e-3)
+    result = train(config.replace(log_every=10, val_every=40, checkpoint_every=40))
+    first, last = result.history[0]["total"], result.history[-1]["total"]
+    assert last < 0.5 * first
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny, tmp_path):
+    """Restore with one-cycle AdamW: JPEG quality, text, crops, flips and the schedule all resume exactly."""
+    full = train(tiny("restore", steps=6, out_dir=str(tmp_path / "full")))
+    part = tiny("restore", steps=6, out_dir=str(tmp_path / "part"), stop_after=3)
+    first = train(part)
+    assert first.step == 3 and first.model is None
+    resumed = train(part.replace(stop_after=None), resume=first.checkpoint)
+    assert resumed.step == 6
+    assert [r["total"] for r in resumed.history] == [r["total"] for r in full.history[3:]]
+    assert read_csv(tmp_path / "part" / "log.csv") == [
+        {**r, "sec_per_step": r2["sec_per_step"]}
+        for r, r2 in zip(read_csv(tmp_path / "full" / "log.csv"), read_csv(tmp_path / "part" / "log.csv"))
+    ]
+    assert resumed.replica_checksums == full.replica_checksums
+
+
+def test_bf16_autocast_trains(tiny):
+    result = train(tiny("superres", precision="bf16", steps=2))
+    assert all(torch.isfinite(torch.tensor(r["total"])) for r in result.history)
+
+
+def test_fp16_needs_cuda(tiny):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(InputError, match="fp16 needs a CUDA GPU"):
+        train(tiny("superres", precision="fp16"))
+
+
+def test_a_nan_stops_the_run_naming_the_term(tiny, monkeypatch):
+    terms = lossnet.losses.perceptual.PerceptualLoss.terms
+    calls = []
+
+    def poisoned(self, pred, target=None):
+        out = terms(self, pred, target)
+        calls.append(1)
+        if len(calls) == 3:
+            out["feature.relu2_2"] = out["feature.relu2_2"] * float("nan")
+            out["total"] = out["total"] * float("nan")
+        return out
+
+    monkeypatch.setattr(lossnet.losses.perceptual.PerceptualLoss, "terms", poisoned)
+    config = tiny("superres", steps=5, checkpoint_every=1)
+    with pytest.raises(TrainingDivergedError, match=r"'feature.relu2_2' became nan at step 3"):
+        train(config)
+    ckpt = load_checkpoint(f"{config.out_dir}/checkpoint.safetensors")
+    assert ckpt.meta["step"] == 2  # the last good step, intact
+
+
+def test_corrupt_and_unsupported_files_are_skipped_and_counted(tiny, tmp_path):
+    data = tmp_path / "data"
+    for name in ("astronaut", "coffee", "chelsea"):
+        save_image(load_image(default_image_path(name), size=96), data / f"{name}.png")
+    (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (data / "notes.txt").write_text("not an image")
+    result = train(tiny("superres", data=str(data), val_data=str(data), steps=2))
+    summary = json.loads((result.out_dir / "run.json").read_text())
+    assert summary["ignored_files"] == 1  # notes.txt
+    assert summary["skipped_files"] == result.skipped_files == 1  # broken.png
+
+
+def test_an_empty_folder_is_a_clear_error(tiny, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images in the folder"):
+        train(tiny("superres", data=str(tmp_path / "empty")))
+
+
+def test_a_truncated_checkpoint_is_refused(tiny, tmp_path):
+    first = train(tiny("superres", steps=4, stop_after=2))
+    data = first.checkpoint.read_bytes()
+    bad = tmp_path / "truncated.safetensors"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        train(tiny("superres", steps=4), resume=bad)
+
+
+def test_resume_refuses_another_network(tiny):
+    first = train(tiny("superres", steps=4, stop_after=2))
+    other = tiny("superres", steps=4, model_kwargs={"channels": 4, "num_residual": 1, "head_kernel_size": 3})
+    with pytest.raises(InputError, match="resume with the checkpoint's own config"):
+        train(other, resume=first.checkpoint)
