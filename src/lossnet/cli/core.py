@@ -46,17 +46,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from lossnet.demo import DemoConfig, run_demo
 
-    config = DemoConfig(out_dir=Path(args.out), weights=args.weights, image=args.image, size=args.size)
-    result = run_demo(config)
-    print(f"Perceptual-loss breakdown: degraded {config.image} ({config.size}px) against the clean image")
-    print(f"loss network: vgg16, weights {result.weights}; every term weight 1 (raw values), MSE\n")
-    names = list(result.rows)
-    terms = list(result.rows[names[0]])
+    config = DemoConfig(
+        out_dir=Path(args.out),
+        weights=args.weights,
+        image=args.image,
+        size=args.size,
+        train=not args.no_train,
+        sr_steps=args.sr_steps,
+        style_steps=args.style_steps,
+        precision=args.precision,
+    )
+    result = run_demo(config, progress=True)
+    b = result.breakdown
+    print(f"1. Perceptual-loss breakdown: degraded {config.image} ({config.size}px) against the clean image")
+    print(f"loss network: vgg16, weights {b.weights}; every term weight 1 (raw values), MSE\n")
+    names = list(b.rows)
+    terms = list(b.rows[names[0]])
     print(f"{'term':<16}" + "".join(f"{n:>14}" for n in names))
-    print(f"{'PSNR (dB)':<16}" + "".join(f"{result.psnr[n]:>14.2f}" for n in names))
+    print(f"{'PSNR (dB)':<16}" + "".join(f"{b.psnr[n]:>14.2f}" for n in names))
     for t in terms:
-        print(f"{t:<16}" + "".join(f"{result.rows[n][t]:>14.5g}" for n in names))
-    print(f"\nwrote {result.sheet}\nwrote {result.table}")
+        print(f"{t:<16}" + "".join(f"{b.rows[n][t]:>14.5g}" for n in names))
+    print(f"\nwrote {b.sheet}\nwrote {b.table}")
+    t = result.training
+    if t is not None:
+        print(f"\n2. x4 super-resolution, {config.sr_steps} steps per loss, held-out images (mean):\n")
+        print(t.table_md.read_text())
+        first, last = t.style_loss
+        print(f"fast style transfer ({config.style_steps} steps): style loss {first:.4g} -> {last:.4g}")
+        print("training time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.seconds.items()))
+        print(f"\nwrote {t.sheet}\nwrote {t.table_csv}\nwrote {t.table_md}")
     return 0
 
 
@@ -73,9 +91,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_loss_options(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("demo", help="the main job, offline: loss breakdown and feature-difference maps")
+    p = sub.add_parser(
+        "demo", help="the main job, offline: loss breakdown, then pixel vs perceptual training on the default images"
+    )
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
     p.add_argument("--weights", type=weights_arg, default="hed", help="hed (default, offline) | imagenet | auto | PATH")
     p.add_argument("--image", default="astronaut", help="a default image: " + ", ".join(lossnet.data.DEFAULT_IMAGES))
     p.add_argument("--size", type=int, default=256, help="longer side in pixels (default 256)")
+    p.add_argument("--no-train", action="store_true", help="only the loss breakdown (seconds instead of minutes)")
+    p.add_argument("--sr-steps", type=int, default=300, help="steps of each super-resolution run (default 300)")
+    p.add_argument("--style-steps", type=int, default=200, help="steps of the style-transfer run (default 200)")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="training precision (default bf16)")
     p.set_defaults(func=cmd_demo)

@@ -69,6 +69,8 @@ class TrainConfig:
     """Side of the random square training crops (the target's size)."""
     flip: bool = True
     """Random horizontal flips."""
+    cache_images: bool | None = None
+    """Keep decoded images in memory; ``None`` = only for the embedded default images (small)."""
     val_size: int = 256
     """Side of the centre-ish validation crops (fixed across the run)."""
     val_images: int = 2

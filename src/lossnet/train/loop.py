@@ -153,9 +153,10 @@ class _Run:
     # -- set-up ---------------------------------------------------------------------------
     def _dataset(self, folder: str | None, split: str, crop: int, flip: bool) -> ImageFolder:
         c = self.config
+        cache = c.cache_images if c.cache_images is not None else folder is None
         if folder is None:
-            return default_dataset(split, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size)
-        return ImageFolder(folder, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size)
+            return default_dataset(split, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
+        return ImageFolder(folder, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
 
     def _val_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         c = self.config

@@ -1,4 +1,4 @@
-"""The main job of ``make demo``: what a perceptual loss sees in common degradations.
+"""Part 1 of the demo: what a perceptual loss sees in common degradations.
 
 One default image is degraded several ways; for each degradation the perceptual-loss
 breakdown is computed against the clean image, and a contact sheet shows where each
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from lossnet.atomic import write_text
-from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.defaults import load_default_image
 from lossnet.data.degradations import DEGRADATIONS
 from lossnet.data.io import save_image
@@ -27,19 +27,8 @@ DEMO_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 
 
 @dataclass
-class DemoConfig:
-    """Settings of the demo."""
-
-    out_dir: Path = Path("outputs/demo")  # where the sheet and the table go
-    weights: str | LoadedWeights | None = "hed"  # "hed" works offline; "imagenet" where it can be downloaded
-    image: str = "astronaut"  # one of lossnet.data.DEFAULT_IMAGES
-    size: int = 256  # longer side of the image, in pixels
-    degradations: tuple[str, ...] = tuple(DEGRADATIONS)  # names from lossnet.data.DEGRADATIONS
-
-
-@dataclass
-class DemoResult:
-    """What the demo computed and wrote."""
+class BreakdownResult:
+    """What the breakdown computed and wrote."""
 
     weights: str  # the id of the loaded weights
     rows: dict[str, dict[str, float]] = field(default_factory=dict)  # degradation -> term -> value
@@ -48,22 +37,33 @@ class DemoResult:
     table: Path | None = None
 
 
-def run_demo(config: DemoConfig | None = None) -> DemoResult:
-    """Run the demo and write ``feature_differences.png`` and ``breakdown.csv`` into ``config.out_dir``."""
-    config = config or DemoConfig()
-    out_dir = Path(config.out_dir)
-    weights = config.weights if isinstance(config.weights, LoadedWeights) else load_weights("vgg16", config.weights)
+def run_breakdown(
+    out_dir: Path,
+    weights: LoadedWeights,
+    image: str = "astronaut",
+    size: int = 256,
+    degradations: tuple[str, ...] = tuple(DEGRADATIONS),
+) -> BreakdownResult:
+    """Write ``feature_differences.png`` and ``breakdown.csv`` into ``out_dir``.
+
+    Args:
+        out_dir: the output folder.
+        weights: the VGG16 weights of the loss network.
+        image: one of ``lossnet.data.DEFAULT_IMAGES``.
+        size: the image's longer side in pixels.
+        degradations: names from ``lossnet.data.DEGRADATIONS``.
+    """
     layers = {name: 1.0 for name in DEMO_LAYERS}
     loss = PerceptualLoss("vgg16", weights, feature_layers=layers, style_layers=layers, pixel_weight=1.0)
-    clean = load_default_image(config.image, size=config.size)
+    clean = load_default_image(image, size=size)
     h, w = (s - s % 32 for s in clean.shape[-2:])  # whole pooling grids
     clean = clean[..., :h, :w]
 
-    result = DemoResult(weights=loss.extractor.weights_id if loss.extractor else "none")
-    rows: list[list[Cell]] = [[Cell(clean, f"clean {config.image}")]]
+    result = BreakdownResult(weights=loss.extractor.weights_id if loss.extractor else "none")
+    rows: list[list[Cell]] = [[Cell(clean, f"clean {image}")]]
     with torch.no_grad():
         maps = {}
-        for name in config.degradations:
+        for name in degradations:
             degraded = DEGRADATIONS[name][1](clean)
             terms = loss.terms(degraded, clean)
             result.rows[name] = {k: float(v) for k, v in terms.items()}
@@ -83,7 +83,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     return result
 
 
-def _write_csv(result: DemoResult, path: Path) -> Path:
+def _write_csv(result: BreakdownResult, path: Path) -> Path:
     terms = list(next(iter(result.rows.values())))
     lines = [",".join(["degradation", "psnr_db", *terms])]
     for name, row in result.rows.items():

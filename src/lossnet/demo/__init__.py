@@ -1,0 +1,75 @@
+"""The main job of ``make demo``, offline on the embedded default images.
+
+1. :mod:`~lossnet.demo.breakdown`: what a perceptual loss sees in common degradations
+   (``feature_differences.png``, ``breakdown.csv``; seconds).
+2. :mod:`~lossnet.demo.training`: x4 super-resolution trained with per-pixel MSE and
+   with a perceptual loss for the same steps, plus a short fast-style-transfer run
+   (``comparison.png``, ``results.csv``, ``results.md``; minutes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.data.degradations import DEGRADATIONS
+from lossnet.demo.breakdown import DEMO_LAYERS, BreakdownResult, run_breakdown
+from lossnet.demo.training import TrainingDemoResult, run_training_demo
+from lossnet.errors import InputError
+
+
+@dataclass
+class DemoConfig:
+    """Settings of the demo."""
+
+    out_dir: Path = Path("outputs/demo")  # where the sheets and tables go
+    weights: str | LoadedWeights | None = "hed"  # "hed" works offline; "imagenet" where it can be downloaded
+    image: str = "astronaut"  # the breakdown's image, one of lossnet.data.DEFAULT_IMAGES
+    size: int = 256  # longer side of every image, in pixels
+    degradations: tuple[str, ...] = tuple(DEGRADATIONS)  # names from lossnet.data.DEGRADATIONS
+    train: bool = True  # run part 2 (training); False for the breakdown alone
+    sr_steps: int = 300  # steps of each super-resolution run
+    style_steps: int = 200  # steps of the style-transfer run
+    crop_size: int = 96  # training crop side
+    style_image: str = "ihc"  # default image (or file) that gives the style
+    precision: str = "bf16"  # "bf16" autocast or "fp32"
+
+
+@dataclass
+class DemoResult:
+    """Both parts' results; ``training`` is ``None`` when ``train=False``."""
+
+    breakdown: BreakdownResult
+    training: TrainingDemoResult | None = None
+
+
+def run_demo(config: DemoConfig | None = None, progress: bool = False) -> DemoResult:
+    """Run the demo into ``config.out_dir`` (see the module docstring for what it writes)."""
+    config = config or DemoConfig()
+    out_dir = Path(config.out_dir)
+    if isinstance(config.weights, LoadedWeights):
+        if config.train:
+            raise InputError("the training part needs weights by name or path (e.g. 'hed'), not loaded weights")
+        loaded = config.weights
+    else:
+        loaded = load_weights("vgg16", config.weights)
+    breakdown = run_breakdown(out_dir, loaded, config.image, config.size, config.degradations)
+    training = None
+    if config.train:
+        weights = config.weights if not isinstance(config.weights, LoadedWeights) else None
+        training = run_training_demo(
+            out_dir,
+            weights,
+            sr_steps=config.sr_steps,
+            style_steps=config.style_steps,
+            size=config.size,
+            crop_size=config.crop_size,
+            style_image=config.style_image,
+            precision=config.precision,
+            progress=progress,
+        )
+    return DemoResult(breakdown, training)
+
+
+__all__ = ["DEMO_LAYERS", "DemoConfig", "DemoResult", "run_demo"]
