@@ -2,8 +2,8 @@
 
 Each module here registers the subcommands of one concern: :mod:`~lossnet.cli.core`
 (``layers``, ``compare``, ``demo``), :mod:`~lossnet.cli.train` (``train``),
-:mod:`~lossnet.cli.apply` (``apply``); :mod:`~lossnet.cli.common` holds the options
-they share.
+:mod:`~lossnet.cli.apply` (``apply``), :mod:`~lossnet.cli.evaluate` (``eval``);
+:mod:`~lossnet.cli.common` holds the options they share.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 
 import lossnet
-from lossnet.cli import apply, core, train
+from lossnet.cli import apply, core, evaluate, train
 from lossnet.errors import LossnetError
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = (core, train, apply)
+COMMAND_MODULES = (core, train, apply, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

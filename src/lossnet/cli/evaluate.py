@@ -1,0 +1,108 @@
+"""The ``eval`` subcommand: score trained networks and their baseline on ground-truth images."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lossnet.cli.common import layer_weights_arg, weights_arg
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from lossnet.evaluate import evaluate, method_names, write_tables
+
+    paths = [args.model, *(args.compare or [])]
+    models = dict(zip(method_names(paths), paths, strict=True))
+
+    def progress(images: list[Any]) -> Any:
+        return tqdm(images, desc="eval", unit="image", disable=None if len(images) > 1 else True)
+
+    result = evaluate(
+        models,
+        args.data,
+        task=args.task,
+        scale=args.scale,
+        size=args.size,
+        jpeg_quality=args.jpeg_quality,
+        feature_arch=args.feature_arch,
+        feature_layers=args.feature_layers or None,  # '' gives {}: no feature column
+        feature_weights=args.feature_weights,
+        lpips=args.lpips,
+        lpips_calibration=args.lpips_calibration,
+        tile=args.tile or None,
+        precision=args.precision,
+        device=args.device,
+        progress=progress,
+    )
+    csv_path, md_path = write_tables(result, args.out)
+    print(result.to_markdown(), end="")
+    print(f"\nwrote {csv_path} and {md_path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``eval`` to the subcommands."""
+    from lossnet.apply import PRECISIONS
+    from lossnet.evaluate import DEFAULT_JPEG_QUALITY, EVAL_TASKS
+
+    p = sub.add_parser(
+        "eval",
+        help="score trained networks against ground truth (PSNR, SSIM, feature distance, LPIPS)",
+        description="Degrade ground-truth images as the networks' task does (downscale by the scale, JPEG, grey), run "
+        "each network, and score it and the task's baseline (bicubic, the JPEG input, the grey input) "
+        "against the originals: PSNR and SSIM on the Y channel and on RGB (super-resolution: the scale is "
+        "shaved off every border), a VGG feature distance, and LPIPS-VGG where its ImageNet VGG16 and "
+        "calibration can be had (else n/a, with the reason). Prints a Markdown table and writes "
+        "eval.csv and eval.md into --out.",
+    )
+    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint written by `lossnet train`")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        action="extend",
+        metavar="CKPT",
+        help="more checkpoints of the same task and scale, side by side (e.g. pixel- vs perceptual-loss training)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder of ground-truth images (recursive) or one image; default: the validation images (astronaut, chelsea)",
+    )
+    p.add_argument("--out", default="outputs/eval", metavar="DIR", help="where eval.csv and eval.md go (outputs/eval)")
+    g = p.add_argument_group("inputs")
+    g.add_argument("--task", choices=EVAL_TASKS, help="the task, when the checkpoint does not record it")
+    g.add_argument("--scale", type=int, help="superres: the factor (must be the network's; default: the network's)")
+    g.add_argument("--size", type=int, help="resize each image's longer side to SIZE first (default: keep)")
+    g.add_argument(
+        "--jpeg-quality",
+        type=int,
+        default=DEFAULT_JPEG_QUALITY,
+        help=f"restore: JPEG quality of the inputs (default {DEFAULT_JPEG_QUALITY})",
+    )
+    g = p.add_argument_group("metrics")
+    g.add_argument("--feature-arch", default="vgg16", help="VGG of the feature distance (default vgg16)")
+    g.add_argument(
+        "--feature-layers",
+        type=layer_weights_arg,
+        default={"relu2_2": 1.0},
+        help="feature distance layers, e.g. relu2_2=1,relu3_3=0.5; '' leaves the column out (default relu2_2)",
+    )
+    g.add_argument(
+        "--feature-weights",
+        type=weights_arg,
+        default="hed",
+        help="hed (default, offline) | imagenet | auto | none | PATH: the feature distance's VGG weights",
+    )
+    g.add_argument(
+        "--lpips-calibration",
+        metavar="PATH",
+        help="the lpips project's weights/v0.1/vgg.pth; LPIPS also needs torchvision's ImageNet VGG16",
+    )
+    g.add_argument("--no-lpips", dest="lpips", action="store_false", help="leave the LPIPS column out")
+    g = p.add_argument_group("inference")
+    g.add_argument("--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (512)")
+    g.add_argument("--device", default="auto", help="auto (CUDA when available, default) | cpu | cuda | cuda:N")
+    g.add_argument("--precision", choices=list(PRECISIONS), default="fp32", help="fp32 (default) | bf16 | fp16")
+    p.set_defaults(func=cmd_eval)
