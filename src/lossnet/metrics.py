@@ -61,7 +61,7 @@ def _check_data_range(data_range: object) -> float:
     except (TypeError, ValueError):
         raise InputTypeError(
             f"data_range must be a number (1.0 for [0, 1] images, 255 for [0, 255]); got {data_range!r}"
-        )
+        ) from None
     if not (value > 0 and math.isfinite(value)):
         raise InputError(f"data_range must be a finite number > 0 (1.0 or 255, say); got {value}")
     return value

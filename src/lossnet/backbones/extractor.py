@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -12,7 +13,7 @@ from lossnet.backbones.loaders import load_into
 from lossnet.backbones.preprocessing import Preprocess
 from lossnet.backbones.vgg import VGG, LayerInfo, check_layers, get_layer
 from lossnet.backbones.weights import LoadedWeights, load_weights
-from lossnet.errors import InputError, WeightsError
+from lossnet.errors import InputError, InputTypeError, WeightsError
 from lossnet.validation import Range, check_image, check_input_range
 
 
@@ -31,6 +32,12 @@ class FeatureExtractor(nn.Module):
             see :mod:`lossnet.backbones.weights`.
         input_range: range of the input images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
         preprocessing: ``"torch"`` or ``"caffe"``, to override the guess for a weight file.
+        compute_dtype: ``None`` (default) runs the network in its parameters' dtype (float32), or
+            under the caller's ``torch.autocast``. ``torch.bfloat16`` (or ``torch.float16``) runs it
+            under ``torch.autocast`` for that dtype on the input's device, whatever the caller does:
+            the convolutions compute in half precision and the activations come back in it. On CPU
+            the activations are then also kept channels-last, which the oneDNN kernels prefer
+            (see :data:`CHANNELS_LAST_UNDER_AUTOCAST`). Losses built on this compare them in float32.
 
     Shape:
         input ``(B, C, H, W)`` with C in {1, 3} (1 is repeated to RGB), values in ``input_range``;
@@ -40,6 +47,9 @@ class FeatureExtractor(nn.Module):
         >>> fx = FeatureExtractor("vgg11", ["relu1_1", "relu2_1"], weights=None)
         >>> {k: tuple(v.shape) for k, v in fx(torch.rand(2, 3, 32, 32)).items()}
         {'relu1_1': (2, 64, 32, 32), 'relu2_1': (2, 128, 16, 16)}
+        >>> fast = FeatureExtractor("vgg11", ["relu2_1"], weights=None, compute_dtype=torch.bfloat16)
+        >>> fast(torch.rand(1, 3, 32, 32))["relu2_1"].dtype
+        torch.bfloat16
     """
 
     def __init__(
@@ -49,8 +59,10 @@ class FeatureExtractor(nn.Module):
         weights: str | os.PathLike[str] | None | LoadedWeights = "imagenet",
         input_range: Range = (0.0, 1.0),
         preprocessing: str | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.compute_dtype = check_compute_dtype(compute_dtype)
         self.arch = arch
         self.layers = check_layers(arch, layers)
         self.input_range = check_input_range(input_range)
@@ -116,16 +128,53 @@ class FeatureExtractor(nn.Module):
         """
         if validate:
             x = self.check(x)
-        dtype = self.preprocess.weight.dtype
-        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
-            x = x.to(dtype)
-        x = self.preprocess(x)
-        out: dict[str, torch.Tensor] = {}
-        for i, module in enumerate(self.features):
-            x = module(x)
-            if i in self._infos:
-                out[self._infos[i].name] = x
+        device_type = x.device.type
+        own = self.compute_dtype is not None
+        with torch.autocast(device_type, dtype=self.compute_dtype) if own else contextlib.nullcontext():
+            autocast = torch.is_autocast_enabled(device_type)
+            dtype = self.preprocess.weight.dtype
+            if x.dtype != dtype and not autocast:
+                x = x.to(dtype)
+            x = self.preprocess(x)
+            if autocast and device_type == "cpu" and CHANNELS_LAST_UNDER_AUTOCAST:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out: dict[str, torch.Tensor] = {}
+            for i, module in enumerate(self.features):
+                x = module(x)
+                if i in self._infos:
+                    out[self._infos[i].name] = x
         return out
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights_id!r}"
+        half = f", compute_dtype={self.compute_dtype}" if self.compute_dtype is not None else ""
+        return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights_id!r}{half}"
+
+
+#: Under autocast on CPU the network runs on channels-last activations (the weights stay as they
+#: are: converting them too was slower). On the 2-core AVX-512-bf16 CPU of BENCHMARKS.md, for the
+#: johnson2016_style layers at 256 px, batch 2, bf16, a step took 3.4 s instead of 4.1 s (median
+#: of 5 interleaved runs); max-pooling is where NCHW loses most. Read at call time.
+CHANNELS_LAST_UNDER_AUTOCAST = True
+
+COMPUTE_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def check_compute_dtype(dtype: object) -> torch.dtype | None:
+    """Return ``dtype`` if it is ``None``, ``torch.bfloat16`` or ``torch.float16``; ``torch.float32`` means ``None``.
+
+    >>> check_compute_dtype(torch.bfloat16)
+    torch.bfloat16
+    """
+    if dtype is None or dtype == torch.float32:
+        return None
+    if dtype in COMPUTE_DTYPES:
+        return dtype  # type: ignore[return-value]
+    if isinstance(dtype, torch.dtype):
+        raise InputError(
+            f"compute_dtype must be None (float32), torch.bfloat16 or torch.float16; got {dtype}. "
+            "To run the whole network in float64, convert the module with .double() instead."
+        )
+    raise InputTypeError(
+        f"compute_dtype must be a torch.dtype (torch.bfloat16 or torch.float16) or None; got {dtype!r}"
+        + (". Use torch.bfloat16, not a string." if isinstance(dtype, str) else "")
+    )

@@ -31,5 +31,10 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=x.device.type, enabled=False):
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            # Channels-last features (the fast CPU path) are (B, H*W, C) in memory: read them
+            # that way instead of copying them to (B, C, H*W) first. The same sum.
+            f = x.permute(0, 2, 3, 1).reshape(b, h * w, c).to(dtype)
+            return torch.bmm(f.transpose(1, 2), f).div_(c * h * w)
         f = x.reshape(b, c, h * w).to(dtype)
         return torch.bmm(f, f.transpose(1, 2)).div_(c * h * w)

@@ -1,0 +1,1 @@
+"""lossnet benchmarks: run with ``python -m benchmarks.run`` (``make bench``); never part of the tests."""

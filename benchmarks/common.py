@@ -1,0 +1,221 @@
+"""Shared benchmark machinery: timing, peak memory, FLOP counts, the matmul peak, machine facts, reports.
+
+Timing: ``warmup`` untimed calls, then ``repeats`` timed calls (more while the time budget
+allows); the median is the figure, the spread (min/max) is printed beside it.
+
+Peak memory: one step runs under ``torch.profiler`` with ``profile_memory=True``. Every
+allocation and free through PyTorch's allocators is an event with a signed size; their
+running sum over the step, in time order, is the bytes live at each moment, and its
+maximum is the step's peak above what was live before it. ``tracemalloc`` cannot see these
+(tensor storage is not allocated by Python's allocator) and the process RSS keeps what
+glibc has not returned, so neither is used. Buffers that oneDNN allocates outside PyTorch's
+allocator (its scratchpads, weight reorders) are not counted: this is tensor memory.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from lossnet.atomic import write_text
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+
+
+# -- timing ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """Seconds per call of ``repeats`` timed calls."""
+
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return min(self.seconds), max(self.seconds)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_calls(
+    fn: Callable[[], object],
+    warmup: int = 1,
+    repeats: int = 3,
+    budget_s: float = 0.0,
+    max_repeats: int = 20,
+    device: torch.device | None = None,
+) -> Timing:
+    """Time ``fn`` after ``warmup`` calls: at least ``repeats`` timed calls, more up to ``budget_s`` seconds."""
+    device = device or torch.device("cpu")
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    timing = Timing()
+    start = time.perf_counter()
+    while len(timing.seconds) < repeats or (
+        time.perf_counter() - start < budget_s and len(timing.seconds) < max_repeats
+    ):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        timing.seconds.append(time.perf_counter() - t0)
+    return timing
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: torch.device | None = None) -> int:
+    """Peak bytes of tensor memory live during one call of ``fn``, above what was live before it.
+
+    On CUDA this is ``torch.cuda.max_memory_allocated`` after a reset; on CPU the running sum of
+    the profiler's allocation events (see the module docstring).
+    """
+    device = device or torch.device("cpu")
+    if device.type == "cuda":
+        sync(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        sync(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [
+        e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"
+    ]
+    live = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+# -- FLOPs -----------------------------------------------------------------------------------------
+
+
+def conv_flops(features: Iterable[nn.Module], batch: int, height: int, width: int) -> int:
+    """Forward FLOPs of the convolutions of a VGG-style stack, from their shapes.
+
+    Each 3x3 convolution costs ``2 * C_in * C_out * k_h * k_w * H_out * W_out`` per image (a
+    multiply and an add per weight and output pixel); bias, ReLU and pooling are not counted.
+    The spatial size follows the stack: a max-pool halves it (rounding down, as PyTorch does).
+    """
+    total, h, w = 0, height, width
+    for m in features:
+        if isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            h = (h + 2 * m.padding[0] - kh) // m.stride[0] + 1
+            w = (w + 2 * m.padding[1] - kw) // m.stride[1] + 1
+            total += 2 * m.in_channels * m.out_channels * kh * kw * h * w
+        elif isinstance(m, nn.MaxPool2d):
+            h, w = h // 2, w // 2
+    return total * batch
+
+
+# -- the machine's matmul peak ---------------------------------------------------------------------
+
+
+def matmul_peak(
+    dtype: torch.dtype,
+    device: torch.device | None = None,
+    sizes: Iterable[int] = (1024, 2048, 4096),
+    budget_s: float = 1.0,
+) -> tuple[float, int]:
+    """The best FLOP/s of square ``n x n @ n x n`` products over ``sizes``: ``(flop_per_s, best n)``."""
+    device = device or torch.device("cpu")
+    best, best_n = 0.0, 0
+    for n in sizes:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        timing = time_calls(lambda: a @ b, warmup=1, repeats=3, budget_s=budget_s, device=device)
+        rate = 2 * n**3 / min(timing.seconds)
+        if rate > best:
+            best, best_n = rate, n
+    return best, best_n
+
+
+# -- machine facts ---------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def machine_line(device: torch.device) -> str:
+    """One line: CPU (or GPU), cores and threads, SIMD, torch version, load average."""
+    flags = cpu_flags()
+    simd = ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "-"
+    load = "/".join(f"{v:.2f}" for v in os.getloadavg())
+    what = f"{cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, SIMD {simd}"
+    if device.type == "cuda":
+        what = f"{torch.cuda.get_device_name(device)}; host {what}"
+    return f"{what}; torch {torch.__version__}; load average {load} (1/5/15 min)"
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+# -- reports ---------------------------------------------------------------------------------------
+
+
+def now() -> str:
+    return _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+RESULTS_MARKER = "<!-- results: run.py appends below this line -->"
+
+
+def append_results(section: str, path: Path = BENCHMARKS_MD) -> None:
+    """Append a dated section to ``BENCHMARKS.md`` in one atomic rename (a crash leaves the old file)."""
+    old = path.read_text() if path.exists() else f"# Benchmarks\n\n{RESULTS_MARKER}\n"
+    if RESULTS_MARKER not in old:
+        old = old.rstrip("\n") + f"\n\n{RESULTS_MARKER}\n"
+    write_text(path, old.rstrip("\n") + "\n\n" + section.strip("\n") + "\n")
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:.0f}"

@@ -1,0 +1,252 @@
+"""Benchmark c: training steps per second, lossnet's trainer against a straightforward loop.
+
+Two tasks, each at ``size`` px crops and batch ``batch`` (256 px, batch 4 in the full run),
+with the networks of the recipes (``TransformerNet`` channels 32 with 5 residual blocks;
+``SuperResNet`` x4 with 64 channels, 4 residual blocks and 9x9 heads, input ``size / 4``):
+
+- ``lossnet``: the trainer's own step, ``lossnet.train.loop._Run._train_step``, built from
+  ``task_config(task, precision=...)`` exactly as ``lossnet train`` builds it: the
+  network's forward and the loss under autocast (``bf16``), the task's paper loss
+  (``johnson2016_style``: VGG16 cut after relu4_3, the style image's Grams computed once
+  and cached; ``johnson2016_superres``: VGG16 cut after relu2_2), the target under
+  ``no_grad``, a frozen loss network, Adam. ``fp32`` is also timed, to separate what the
+  cut network and the cached Grams give from what bf16 gives.
+- ``straightforward``: the loop as it is commonly first written, here: fp32; a full-depth
+  VGG16 ``features`` run to its end on the output and on the target, with autograd on
+  both (the VGG is not frozen, so the backward also computes its weights' gradients);
+  for style, the style image's features and Grams recomputed every step; the same
+  network, terms and weights (MSE of features and of Grams normalised by ``C H W``,
+  TV), ImageNet mean/std preprocessing, Adam.
+
+Both start from the same initial weights and see the same batch. The VGG weights are random
+(``loss_weights=None``): the time of a convolution does not depend on its values.
+
+Run as ``python -m benchmarks.train_step [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmarks.common import Timing, machine_line, table, time_calls
+from lossnet.backbones.vgg import VGG, layer_index
+from lossnet.losses.presets import get_preset
+from lossnet.models import build_model
+from lossnet.train.config import PERCEPTUAL_PRESET, task_config
+from lossnet.train.distributed import init_distributed
+from lossnet.train.loop import _Run
+
+TASKS = ("style", "superres")
+#: The target of issue 5: lossnet's training step at least this many times the straightforward loop's rate.
+TARGET = 2.0
+FULL = {"size": 256, "batch": 4, "warmup": 1, "repeats": 3}
+QUICK = {"size": 64, "batch": 2, "warmup": 1, "repeats": 2}
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Row:
+    task: str
+    impl: str  # "lossnet" or "straightforward"
+    precision: str  # "bf16" or "fp32"
+    size: int  # the target's side in pixels
+    batch: int
+    timing: Timing
+    top_ops: list[tuple[str, float]] | None = None  # (op, share of self CPU time) of one profiled step
+
+    @property
+    def steps_per_s(self) -> float:
+        return 1.0 / self.timing.median
+
+
+# -- lossnet: the trainer's step ---------------------------------------------------------------------
+
+
+def trainer(task: str, size: int, batch: int, precision: str, out_dir: str) -> tuple[_Run, torch.Tensor, torch.Tensor]:
+    """The trainer's run object for ``task`` as ``lossnet train`` builds it, and one batch ``(x, y)``."""
+    config = task_config(
+        task,
+        crop_size=size,
+        batch_size=batch,
+        steps=10**6,
+        precision=precision,
+        loss_weights=None,
+        device="cpu",
+        style_size=size,  # Johnson et al. used the style image at the training resolution
+        val_size=min(size, 64),
+        val_images=1,
+        out_dir=out_dir,
+    )
+    run = _Run(config, init_distributed("cpu"), None, False)
+    x, y = next(run._batches(0, 1))
+    return run, x, y
+
+
+# -- the straightforward loop --------------------------------------------------------------------------
+
+
+class Straightforward:
+    """One training step written plainly: fp32, the whole VGG16 on output and target, Grams recomputed."""
+
+    def __init__(self, task: str, model: nn.Module, style: torch.Tensor | None) -> None:
+        preset = get_preset(PERCEPTUAL_PRESET[task])
+        self.model = model.train()
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        self.vgg = VGG("vgg16").features  # full depth; parameters left trainable, as a first version would
+        self.feature_layers, self.style_layers = dict(preset.feature_layers), dict(preset.style_layers)
+        self.tv_weight = preset.tv_weight
+        wanted = {**self.feature_layers, **self.style_layers}
+        self.at = {layer_index("vgg16", name): name for name in wanted}
+        self.style = style
+        self.mean = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h, out = (x - self.mean) / self.std, {}
+        for i, layer in enumerate(self.vgg):  # to the end of the network, whatever the loss uses
+            h = layer(h)
+            if i in self.at:
+                out[self.at[i]] = h
+        return out
+
+    @staticmethod
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = f.shape
+        f = f.reshape(b, c, h * w)
+        return f @ f.transpose(1, 2) / (c * h * w)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        out = self.model(x)
+        f_out, f_y = self.features(out), self.features(y)  # the target with autograd too
+        loss = sum(w * F.mse_loss(f_out[n], f_y[n]) for n, w in self.feature_layers.items())
+        if self.style_layers:
+            f_style = self.features(self.style)  # the fixed style image, again every step
+            for n, w in self.style_layers.items():
+                g_out = self.gram(f_out[n])
+                loss = loss + w * F.mse_loss(g_out, self.gram(f_style[n]).expand_as(g_out))
+        if self.tv_weight:
+            tv = (out[..., 1:, :] - out[..., :-1, :]).abs().mean() + (out[..., :, 1:] - out[..., :, :-1]).abs().mean()
+            loss = loss + self.tv_weight * tv
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+# -- measuring -----------------------------------------------------------------------------------------
+
+
+def top_ops(fn: Callable[[], object], n: int = 6) -> list[tuple[str, float]]:
+    """The ``n`` operators with the largest share of self CPU time in one call of ``fn`` (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    ranked = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:n]
+    return [(e.key, e.self_cpu_time_total / total) for e in ranked]
+
+
+def measure_task(task: str, grid: dict[str, int], precisions: tuple[str, ...], profile: bool) -> list[Row]:
+    """Time lossnet's trainer step in each precision, then the straightforward loop, on one batch and one init."""
+    size, batch, warmup, repeats = grid["size"], grid["batch"], grid["warmup"], grid["repeats"]
+    rows = []
+    first = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in precisions:
+            job, x, y = trainer(task, size, batch, precision, f"{tmp}/{precision}")
+            if first is None:  # every run starts from the same seed; keep its weights and batch for the loop
+                state = {k: v.clone() for k, v in job.model.state_dict().items()}
+                first = (job.spec, state, (x, y), job._style_image() if task == "style" else None)
+            xy = first[2]
+            step = job._train_step
+            timing = time_calls(lambda: step(*xy), warmup=warmup, repeats=repeats)
+            ops = top_ops(lambda: step(*xy)) if profile else None
+            rows.append(Row(task, "lossnet", precision, size, batch, timing, ops))
+    spec, state, xy, style = first
+    model = build_model(spec)
+    model.load_state_dict(state)
+    plain = Straightforward(task, model, style)
+    timing = time_calls(lambda: plain.step(*xy), warmup=warmup, repeats=repeats)
+    ops = top_ops(lambda: plain.step(*xy)) if profile else None
+    rows.append(Row(task, "straightforward", "fp32", size, batch, timing, ops))
+    return rows
+
+
+def run(quick: bool = False, log: Callable[[str], None] = print) -> list[Row]:
+    """Time both tasks: lossnet bf16 and fp32, and the straightforward fp32 loop."""
+    grid = QUICK if quick else FULL
+    rows: list[Row] = []
+    for task in TASKS:
+        new = measure_task(task, grid, ("bf16", "fp32"), profile=True)
+        for r in new:
+            log(f"c. {task:8s} {r.impl:15s} {r.precision}: {r.timing.median:.3f} s/step ({r.steps_per_s:.2f} steps/s)")
+        rows += new
+    return rows
+
+
+def _find(rows: list[Row], task: str, impl: str, precision: str) -> Row:
+    return next(r for r in rows if (r.task, r.impl, r.precision) == (task, impl, precision))
+
+
+def verdict_lines(rows: list[Row]) -> list[str]:
+    """One line per task: lossnet bf16 over straightforward fp32, against the 2x target."""
+    lines = []
+    for task in dict.fromkeys(r.task for r in rows):
+        fast, plain = _find(rows, task, "lossnet", "bf16"), _find(rows, task, "straightforward", "fp32")
+        fp32 = _find(rows, task, "lossnet", "fp32")
+        ratio = fast.steps_per_s / plain.steps_per_s
+        verdict = "**met**" if ratio >= TARGET else f"**missed** ({ratio / TARGET:.0%} of the target)"
+        lines.append(
+            f"- {task}: lossnet bf16 {ratio:.2f}x the straightforward loop's steps/s (target >= {TARGET:.0f}x): "
+            f"{verdict}; lossnet fp32 alone (cut network, cached Grams, frozen VGG, no_grad target) "
+            f"{fp32.steps_per_s / plain.steps_per_s:.2f}x, bf16 on top of that {fast.steps_per_s / fp32.steps_per_s:.2f}x"
+        )
+    return lines
+
+
+def report(rows: list[Row]) -> str:
+    """A Markdown table of the timings, the ratio and target lines, and where each step's time goes."""
+    header = ["task", "implementation", "precision", "size", "batch", "s/step (median)", "min-max", "steps/s"]
+    body = [
+        [
+            r.task,
+            r.impl,
+            r.precision,
+            f"{r.size}" + (f" (input {r.size // 4})" if r.task == "superres" else ""),
+            str(r.batch),
+            f"{r.timing.median:.3f}",
+            f"{r.timing.spread[0]:.3f}-{r.timing.spread[1]:.3f}",
+            f"{r.steps_per_s:.2f}",
+        ]
+        for r in rows
+    ]
+    out = [table(header, body), "", *verdict_lines(rows)]
+    profiled = [r for r in rows if r.top_ops]
+    if profiled:
+        out += ["", "Where one step's time goes (torch.profiler, share of self CPU time, top operators):", ""]
+        for r in profiled:
+            ops = ", ".join(f"{name} {share:.0%}" for name, share in r.top_ops)  # type: ignore[union-attr]
+            out.append(f"- {r.task} {r.impl} {r.precision}: {ops}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK['size']} px, batch {QUICK['batch']}")
+    args = parser.parse_args(argv)
+    print(f"machine: {machine_line(torch.device('cpu'))}", flush=True)
+    print(report(run(args.quick)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
