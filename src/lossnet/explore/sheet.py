@@ -40,10 +40,13 @@ def heatmap(values: torch.Tensor, size: tuple[int, int] | None = None, vmax: flo
 def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: str = "") -> Image.Image:
     """Lay out rows of captioned images on a white sheet.
 
-    Every image is fitted into a ``cell_size`` square (aspect kept); captions go under it.
+    Every image is fitted into a ``cell_size`` square (aspect kept); captions go under it
+    (a caption may have several lines, separated by ``"\\n"``; every row then leaves room for
+    the most lines any caption has).
     """
     font = ImageFont.load_default(size=12)
-    pad, caption = 6, 18
+    lines = max((cell.label.count("\n") + 1 for row in rows for cell in row), default=1)
+    pad, caption = 6, 18 + 14 * (lines - 1)
     top = 24 if title else 0
     ncols = max(len(r) for r in rows)
     width = ncols * (cell_size + pad) + pad
@@ -59,5 +62,36 @@ def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: s
             x = pad + c * (cell_size + pad)
             y = top + pad + r * (cell_size + caption + pad)
             sheet.paste(im, (x + (cell_size - im.width) // 2, y + (cell_size - im.height) // 2))
-            draw.text((x, y + cell_size + 3), cell.label, fill="black", font=font)
+            draw.multiline_text((x, y + cell_size + 3), cell.label, fill="black", font=font, spacing=2)
     return sheet
+
+
+def overlay(
+    image: torch.Tensor, values: torch.Tensor, size: tuple[int, int] | None = None, alpha: float = 0.7
+) -> torch.Tensor:
+    """Draw a map over an image: the :func:`heatmap` of ``values`` blended onto the image in grey.
+
+    ``out = (1 - alpha * v) * grey(image) + alpha * v * heat(v)`` with ``v`` the map scaled to
+    [0, 1] by its maximum, so weak responses leave the image visible and strong ones cover it.
+
+    Args:
+        image: ``(1, 3, H, W)`` in [0, 1].
+        values: ``(1, 1, h, w)`` non-negative; resized (nearest) to the image.
+        size: the output size; default the image's.
+        alpha: the strength of the colour where the map is at its maximum.
+
+    Returns:
+        ``(1, 3, H, W)`` in [0, 1].
+
+    >>> out = overlay(torch.ones(1, 3, 4, 4), torch.zeros(1, 1, 2, 2))
+    >>> out.shape, float(out.min())  # a zero map leaves the (grey) image
+    (torch.Size([1, 3, 4, 4]), 1.0)
+    """
+    size = size or (image.shape[-2], image.shape[-1])
+    base = F.interpolate(image.detach().float(), size=size, mode="bilinear", align_corners=False)
+    grey = (0.299 * base[:, :1] + 0.587 * base[:, 1:2] + 0.114 * base[:, 2:3]).expand(-1, 3, -1, -1)
+    heat = heatmap(values, size)
+    v = values.detach().float().reshape(1, 1, *values.shape[-2:])
+    top = float(v.max())
+    v = F.interpolate((v / top).clamp(0, 1) if top > 0 else torch.zeros_like(v), size=size, mode="nearest")
+    return ((1 - alpha * v) * grey + alpha * v * heat).clamp(0, 1)

@@ -1,0 +1,328 @@
+"""The explore subcommands: ``stylize``, ``invert``, ``activations``, ``sweep`` and ``report``.
+
+Each is a thin shell over a :mod:`lossnet.explore` function: it reads and bounds the
+images, builds the loss network, shows a progress bar and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+import lossnet
+from lossnet.cli.common import layer_weights_arg, weights_arg
+from lossnet.errors import InputError
+
+
+def layers_arg(text: str) -> list[str]:
+    """Parse ``relu1_2,relu2_2`` into names (checked later against the network, with suggestions)."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer names such as relu2_2,relu3_3; got {text!r}")
+    return names
+
+
+def floats_arg(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1,10,100; got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers such as 1,10,100; got {text!r}")
+    return values
+
+
+def _device(name: str | None) -> str:
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return name
+
+
+def _notice(text: str) -> None:
+    print(f"lossnet: {text}", file=sys.stderr)
+
+
+def _load(path: str, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
+    from lossnet.explore.inputs import default_max_size, load_input
+
+    max_size = args.max_size or default_max_size(args.device)
+    loaded = load_input(path, max_size)
+    if loaded.resized:
+        _notice(loaded.notice(max_size))
+    return loaded.image.to(args.device), loaded.path.name
+
+
+def _extractor(args: argparse.Namespace, layers: list[str]) -> lossnet.FeatureExtractor:
+    from lossnet.explore.stylize import build_extractor
+
+    fx = build_extractor(args.arch, layers, args.weights, args.device, args.preprocessing)
+    _notice(f"loss network {args.arch}, weights {fx.weights_id}, on {args.device}")
+    return fx
+
+
+class _Progress:
+    """A tqdm bar on stderr, advanced by the library's step callback."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, file=sys.stderr, unit="step", mininterval=0.5, leave=False)
+
+    def __call__(self, step: int, terms: dict[str, float]) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
+def _optimize_config(args: argparse.Namespace) -> lossnet.explore.OptimizeConfig:
+    return lossnet.explore.OptimizeConfig(steps=args.steps, optimizer=args.optimizer, lr=args.lr, levels=args.levels)
+
+
+def _stylize_config(args: argparse.Namespace) -> lossnet.explore.StylizeConfig:
+    from lossnet.explore.stylize import StylizeConfig
+
+    defaults = StylizeConfig()
+    return StylizeConfig(
+        arch=args.arch,
+        content_layers=args.content_layers or defaults.content_layers,
+        style_layers=args.style_layers or defaults.style_layers,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        init=args.init,
+        style_scale=args.style_scale,
+        preserve_color=args.preserve_color,
+        seed=args.seed,
+        optimize=_optimize_config(args),
+    )
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from lossnet.data.io import save_image
+    from lossnet.explore.curve import loss_curve
+    from lossnet.explore.inputs import fit_to_network
+    from lossnet.explore.stylize import stylize
+
+    config = _stylize_config(args)
+    content, cname = _load(args.content, args)
+    style, sname = _load(args.style, args)
+    fx = _extractor(args, config.layers)
+    fit_to_network(content, fx, cname)
+    fit_to_network(style, fx, sname)
+    with _Progress(config.optimize.steps, "stylize") as progress:
+        result = stylize(content, style, config=config, callback=progress, extractor=fx)
+    out = save_image(result.image, args.out)
+    curve_path = Path(args.curve) if args.curve else out.with_name(out.stem + "_loss.png")
+    save_image(loss_curve(result.optimization.history, f"stylize {cname} with {sname}"), curve_path)
+    for name, value in result.optimization.final.items():
+        print(f"{name:<18} {value:12.6g}")
+    print(f"wrote {out}\nwrote {curve_path}")
+    return 0
+
+
+def cmd_invert(args: argparse.Namespace) -> int:
+    from lossnet.data.io import save_image
+    from lossnet.explore.inputs import fit_to_network
+    from lossnet.explore.invert import InvertConfig, inversion_sheet, invert
+
+    config = InvertConfig(
+        arch=args.arch, layers=tuple(args.layers), style=not args.no_style, tv_weight=args.tv_weight,
+        seed=args.seed, optimize=_optimize_config(args),
+    )  # fmt: skip
+    image, name = _load(args.image, args)
+    fx = _extractor(args, list(config.layers))
+    fit_to_network(image, fx, name)
+    total = config.optimize.steps * len(config.layers) * (2 if config.style else 1)
+    with _Progress(total, "invert") as progress:
+        result = invert(image, config=config, callback=progress, extractor=fx)
+    print(f"{'reconstruction':<28} {'MSE start':>12} {'MSE end':>12} {'PSNR dB':>8}")
+    print(f"{'noise start':<28} {'':>12} {'':>12} {result.start_psnr:8.2f}")
+    for r in result.feature + result.style:
+        print(f"{r.label:<28} {r.loss_start:12.5g} {r.loss_end:12.5g} {r.psnr:8.2f}")
+    print(f"wrote {save_image(inversion_sheet(result), args.out)}")
+    return 0
+
+
+def cmd_activations(args: argparse.Namespace) -> int:
+    from lossnet.data.io import save_image
+    from lossnet.explore.activations import activation_maps, activation_sheet
+    from lossnet.explore.inputs import fit_to_network
+
+    image, name = _load(args.image, args)
+    fx = _extractor(args, args.layers)
+    fit_to_network(image, fx, name)
+    maps = activation_maps(fx, image, args.top_k)
+    title = f"{name}: strongest channels per layer ({args.arch}, weights {fx.weights_id})"
+    print(f"wrote {save_image(activation_sheet(image, maps, title), args.out)}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from lossnet.data.io import save_image
+    from lossnet.explore.inputs import fit_to_network
+    from lossnet.explore.sweep import sweep, sweep_models, sweep_sheet
+
+    config = _stylize_config(args)
+    content, cname = _load(args.content, args)
+    style, sname = _load(args.style, args)
+    if args.models:
+        result = sweep_models(content, style, args.models, args.weights, config, device=args.device)
+    else:
+        sets = [layers_arg(s) for s in args.style_layer_sets.split(";")] if args.style_layer_sets else None
+        layers = list(dict.fromkeys([*config.layers, *(n for s in sets or [] for n in s)]))
+        fx = _extractor(args, layers)
+        fit_to_network(content, fx, cname)
+        fit_to_network(style, fx, sname)
+        total = config.optimize.steps * len(args.ratios) * (len(sets) if sets else 1)
+        with _Progress(total, "sweep") as progress:
+            result = sweep(content, style, None, config, args.ratios, sets, callback=progress, extractor=fx)
+    for row in result.rows:
+        for cell in row:
+            print(
+                f"{cell.label.replace(chr(10), ', '):<40} content {cell.content_loss:10.4g}  style {cell.style_loss:10.4g}"
+            )
+    print(f"wrote {save_image(sweep_sheet(result), args.out)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lossnet.backbones.weights import load_weights
+    from lossnet.explore.inputs import fit_to_network
+    from lossnet.explore.invert import InvertConfig
+    from lossnet.explore.report import ReportConfig, build_report, render_screenshot, write_report
+    from lossnet.explore.stylize import build_extractor
+
+    stylize_config = _stylize_config(args)
+    invert_config = InvertConfig(
+        arch=args.arch, layers=tuple(args.layers), tv_weight=0.01, seed=args.seed, optimize=_optimize_config(args)
+    )
+    config = ReportConfig(invert=invert_config, stylize=stylize_config, ratios=args.ratios, top_k=args.top_k)
+    content, cname = _load(args.content, args)
+    style, sname = _load(args.style, args) if args.style else (None, "")
+    weights = load_weights(args.arch, args.weights, args.preprocessing)
+    fx = build_extractor(args.arch, [*invert_config.layers, *stylize_config.layers], weights, args.device)
+    _notice(f"loss network {args.arch}, weights {fx.weights_id}, on {args.device}")
+    fit_to_network(content, fx, cname)
+    if style is not None:
+        fit_to_network(style, fx, sname)
+    n_opt = 2 * len(invert_config.layers) + ((1 + len(args.ratios)) if style is not None else 0)
+    with _Progress(n_opt * args.steps, "report") as progress:
+        report = build_report(content, style, weights, config, progress, (cname, sname), args.device)
+    print(f"wrote {write_report(args.out, report)}")
+    if args.screenshot:
+        print(f"wrote {render_screenshot(args.out, args.screenshot, palette=args.palette)}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, steps: int, levels: int) -> None:
+    g = p.add_argument_group("loss network")
+    g.add_argument("--arch", default="vgg16", help="loss network (default vgg16): " + ", ".join(lossnet.ARCHS))
+    g.add_argument(
+        "--weights",
+        type=weights_arg,
+        default="imagenet",
+        help="imagenet (default) | hed (offline) | auto | none | PATH (.pth, .safetensors, .h5)",
+    )
+    g.add_argument("--preprocessing", choices=["torch", "caffe"], help="override the guess for a weight file")
+    g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available)")
+    g = p.add_argument_group("bounds")
+    g.add_argument("--max-size", type=int, help="shrink inputs to this longer side (default 512 on CPU, 1024 on GPU)")
+    g.add_argument("--steps", type=int, default=steps, help=f"optimiser steps per optimisation (default {steps})")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="default lbfgs")
+    g.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
+    g.add_argument("--levels", type=int, default=levels, help=f"coarse-to-fine pyramid levels (default {levels})")
+    g.add_argument("--seed", type=int, default=0, help="seed of the noise starts (default 0)")
+
+
+def _style_options(p: argparse.ArgumentParser) -> None:
+    from lossnet.explore.stylize import StylizeConfig
+
+    d = StylizeConfig()
+    g = p.add_argument_group("style transfer")
+    g.add_argument("--content-layers", type=layer_weights_arg, help="e.g. relu2_2=1 (default relu2_2)")
+    g.add_argument("--style-layers", type=layer_weights_arg, help="e.g. relu1_2,relu2_2,relu3_3,relu4_3 (the default)")
+    g.add_argument("--content-weight", type=float, default=d.content_weight, help=f"default {d.content_weight:g}")
+    g.add_argument("--style-weight", type=float, default=d.style_weight, help=f"default {d.style_weight:g}")
+    g.add_argument("--tv-weight", type=float, default=d.tv_weight, help=f"default {d.tv_weight:g}")
+    g.add_argument("--init", choices=["content", "noise"], default=d.init, help="start image (default content)")
+    g.add_argument("--style-scale", type=float, default=d.style_scale, help="style size / content size (default 1)")
+    g.add_argument("--preserve-color", action="store_true", help="transfer luminance only, keep the content's colours")
+
+
+def _with_device(func):  # type: ignore[no-untyped-def]
+    def run(args: argparse.Namespace) -> int:
+        args.device = _device(args.device)
+        if args.max_size is not None and args.max_size < 1:
+            raise InputError(f"--max-size must be a positive number of pixels; got {args.max_size}")
+        return func(args)
+
+    return run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``stylize``, ``invert``, ``activations``, ``sweep`` and ``report`` to the subcommands."""
+    from lossnet.explore.invert import DEFAULT_LAYERS
+    from lossnet.explore.sweep import DEFAULT_RATIOS
+
+    default_layers = ",".join(DEFAULT_LAYERS)
+    ratios = ",".join(f"{r:g}" for r in DEFAULT_RATIOS)
+
+    p = sub.add_parser("stylize", help="style transfer by image optimisation (Gatys et al.)")
+    p.add_argument("content", help="content image file")
+    p.add_argument("style", help="style image file")
+    p.add_argument("--out", default="stylized.png", help="output image (default stylized.png)")
+    p.add_argument("--curve", help="loss-curve PNG (default: OUT with _loss.png)")
+    _style_options(p)
+    _common(p, steps=300, levels=1)
+    p.set_defaults(func=_with_device(cmd_stylize))
+
+    p = sub.add_parser("invert", help="reconstruct an image from each layer's features and from Gram matrices")
+    p.add_argument("image", help="image file")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--no-style", action="store_true", help="feature reconstructions only")
+    p.add_argument("--tv-weight", type=float, default=0.01, help="TV weight, relative to the normalised terms (0.01)")
+    p.add_argument("--out", default="invert_sheet.png", help="contact sheet (default invert_sheet.png)")
+    _common(p, steps=300, levels=3)
+    p.set_defaults(func=_with_device(cmd_invert))
+
+    p = sub.add_parser("activations", help="per-layer activation maps of the strongest channels")
+    p.add_argument("image", help="image file")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--top-k", type=int, default=4, help="channels per layer (default 4)")
+    p.add_argument("--out", default="activations.png", help="contact sheet (default activations.png)")
+    _common(p, steps=1, levels=1)
+    p.set_defaults(func=_with_device(cmd_activations))
+
+    p = sub.add_parser("sweep", help="a grid over the style/content weight ratio and style layer sets")
+    p.add_argument("content", help="content image file")
+    p.add_argument("style", help="style image file")
+    p.add_argument("--ratios", type=floats_arg, default=list(DEFAULT_RATIOS), help=f"style/content (default {ratios})")
+    p.add_argument("--style-layer-sets", help="rows, ';'-separated: 'relu1_2;relu1_2,relu2_2'")
+    p.add_argument("--models", nargs="+", metavar="CKPT", help="trained checkpoints to compare instead of optimising")
+    p.add_argument("--out", default="sweep.png", help="contact sheet (default sweep.png)")
+    _style_options(p)
+    _common(p, steps=100, levels=1)
+    p.set_defaults(func=_with_device(cmd_sweep))
+
+    p = sub.add_parser("report", help="one self-contained HTML page: inversion, activations, style transfer, sweep")
+    p.add_argument("content", help="content image file")
+    p.add_argument("style", nargs="?", help="style image file (optional: adds style transfer and the sweep)")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--ratios", type=floats_arg, default=list(DEFAULT_RATIOS), help=f"style/content (default {ratios})")
+    p.add_argument("--top-k", type=int, default=4, help="channels per layer (default 4)")
+    p.add_argument("--out", default="report.html", help="HTML file (default report.html)")
+    p.add_argument("--screenshot", help="also render the page to this PNG with headless Chromium")
+    p.add_argument("--palette", action="store_true", help="store the screenshot with 256 colours (smaller file)")
+    _style_options(p)
+    _common(p, steps=100, levels=3)
+    p.set_defaults(func=_with_device(cmd_report))

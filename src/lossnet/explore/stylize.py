@@ -1,0 +1,179 @@
+"""Style transfer by image optimisation (Gatys, Ecker & Bethge 2016).
+
+The image is optimised so that its features match the content image's at the content
+layers and its Gram matrices match the style image's at the style layers. The terms and
+their weights mean exactly what they mean in :class:`~lossnet.losses.perceptual.PerceptualLoss`:
+a ratio chosen here by looking can be used to train a feed-forward network
+(:meth:`StylizeResult.loss_kwargs`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.backbones.weights import LoadedWeights
+from lossnet.errors import InputError
+from lossnet.explore.color import luminance_only, with_content_colour
+from lossnet.explore.objective import ImageObjective
+from lossnet.explore.optimize import Callback, OptimizeConfig, OptimizeResult, optimize_image, resize, start_image
+from lossnet.validation import check_choice, check_image, check_weight
+
+#: Johnson et al. 2016's choice for style transfer with VGG16 (sec. 4.1).
+DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu2_2": 1.0}
+DEFAULT_STYLE_LAYERS: dict[str, float] = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0}
+
+
+@dataclass
+class StylizeConfig:
+    """Settings of :func:`stylize`.
+
+    The feature term of layer l is weighted ``content_weight * content_layers[l]``, the Gram
+    term ``style_weight * style_layers[l]``. Their balance depends on the weights' preprocessing:
+    Caffe-preprocessed networks (``hed``, Keras files) see 0-255 pixels and have larger Gram
+    matrices, relative to their features, than torch-preprocessed ones; ``lossnet sweep`` finds
+    the ratio for yours.
+    """
+
+    arch: str = "vgg16"  # the loss network; "hed" weights exist for vgg16 only
+    content_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
+    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    content_weight: float = 1.0
+    style_weight: float = 10.0  # measured with the hed weights: visible texture, recognisable content
+    tv_weight: float = 10.0  # the TV term is a per-pixel mean on [0, 1]: it removes speckle at this size
+    init: str = "content"  # "content" or "noise"
+    style_scale: float = 1.0  # the style image's longer side, relative to the content's
+    preserve_color: bool = False  # luminance-only transfer (Gatys et al. 2016, arXiv:1606.05897)
+    seed: int = 0  # seed of the noise start
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+
+    def __post_init__(self) -> None:
+        check_choice(self.init, ("content", "noise"), "init")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            check_weight(getattr(self, name), name)
+        if not self.style_scale > 0:
+            raise InputError(f"style_scale must be > 0; got {self.style_scale}")
+
+    @property
+    def layers(self) -> list[str]:
+        """Every layer the loss network must return."""
+        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+
+    def weighted_layers(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The effective ``({content layer: weight}, {style layer: weight})``."""
+        return (
+            {k: self.content_weight * v for k, v in self.content_layers.items()},
+            {k: self.style_weight * v for k, v in self.style_layers.items()},
+        )
+
+
+@dataclass
+class StylizeResult:
+    """The stylised image and how the loss went.
+
+    Attributes:
+        image: ``(1, 3, H, W)`` in [0, 1], the content's size.
+        optimization: the optimisation's history and final terms.
+        config: the settings used.
+    """
+
+    image: torch.Tensor
+    optimization: OptimizeResult
+    config: StylizeConfig
+
+    @property
+    def content_loss(self) -> float:
+        """The weighted sum of the feature terms of the result."""
+        return sum(v for k, v in self.optimization.final.items() if k.startswith("feature."))
+
+    @property
+    def style_loss(self) -> float:
+        """The weighted sum of the Gram terms of the result."""
+        return sum(v for k, v in self.optimization.final.items() if k.startswith("style."))
+
+    def loss_kwargs(self) -> dict[str, Any]:
+        """The :class:`~lossnet.PerceptualLoss` arguments with the same terms and weights."""
+        content, style = self.config.weighted_layers()
+        return {
+            "arch": self.config.arch,
+            "feature_layers": content,
+            "style_layers": style,
+            "tv_weight": self.config.tv_weight,
+        }
+
+
+def build_extractor(
+    arch: str,
+    layers: list[str],
+    weights: str | os.PathLike[str] | LoadedWeights | None,
+    device: str | torch.device = "cpu",
+    preprocessing: str | None = None,
+) -> FeatureExtractor:
+    """The frozen loss network on ``device``, returning ``layers``."""
+    return FeatureExtractor(arch, layers, weights, (0.0, 1.0), preprocessing).to(device)
+
+
+def stylize(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    config: StylizeConfig | None = None,
+    callback: Callback | None = None,
+    extractor: FeatureExtractor | None = None,
+) -> StylizeResult:
+    """Optimise an image to have the content of one image and the style of another.
+
+    Args:
+        content: ``(1, 3, H, W)`` in [0, 1]; the result has its size.
+        style: ``(1, 3, H', W')`` in [0, 1]; it is resized so that its longer side is
+            ``style_scale`` times the content's (at every pyramid level).
+        weights: the loss network's weights (anything :class:`~lossnet.FeatureExtractor` takes).
+        config: layers, weights, start, colour preservation and the optimisation.
+        callback: called after every step as ``callback(step, terms)``.
+        extractor: a loss network already built with at least ``config.layers`` (its device is
+            used); ``weights`` is then ignored.
+
+    Returns:
+        A :class:`StylizeResult`.
+
+    Example:
+        >>> config = StylizeConfig(arch="vgg11", content_layers={"relu2_1": 1.0}, style_layers={"relu1_1": 1.0},
+        ...                        optimize=OptimizeConfig(steps=3))
+        >>> result = stylize(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), weights=None, config=config)
+        >>> tuple(result.image.shape), len(result.optimization.history)
+        ((1, 3, 16, 16), 3)
+    """
+    config = config or StylizeConfig()
+    check_image(content, "content image", (0.0, 1.0))
+    check_image(style, "style image", (0.0, 1.0))
+    fx = extractor or build_extractor(config.arch, config.layers, weights)
+    device = fx.preprocess.weight.device
+    content, style = content.to(device), style.to(device)
+    colour_source = content
+    if config.preserve_color:
+        content, style = luminance_only(content, style)
+    content_layers, style_layers = config.weighted_layers()
+    style_side = max(1, round(config.style_scale * max(content.shape[-2:])))
+    style = resize(style, _longer_side(style, style_side))
+    fx.check(content, "content image")
+    fx.check(style, "style image")
+
+    def make_objective(size: tuple[int, int]) -> ImageObjective:
+        scale = max(size) / max(content.shape[-2:])
+        style_level = resize(style, _longer_side(style, max(fx.min_size, round(scale * style_side))))
+        return ImageObjective(fx, resize(content, size), content_layers, style_level, style_layers, config.tv_weight)
+
+    init = start_image(config.init, content, config.seed)
+    result = optimize_image(make_objective, init, config.optimize, callback, min_size=fx.min_size)
+    image = with_content_colour(result.image, colour_source) if config.preserve_color else result.image
+    return StylizeResult(image=image, optimization=result, config=config)
+
+
+def _longer_side(x: torch.Tensor, side: int) -> tuple[int, int]:
+    h, w = x.shape[-2:]
+    scale = side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
