@@ -29,8 +29,9 @@ class DemoConfig:
     size: int = 256  # longer side of every image, in pixels
     degradations: tuple[str, ...] = tuple(DEGRADATIONS)  # names from lossnet.data.DEGRADATIONS
     train: bool = True  # run part 2 (training); False for the breakdown alone
-    sr_steps: int = 300  # steps of each super-resolution run
-    style_steps: int = 200  # steps of the style-transfer run
+    sr_steps: int = 600  # steps of each super-resolution run
+    style_steps: int = 400  # steps of the style-transfer run
+    style_weight: float = 1.0  # weight of each style layer (Johnson's recipe: 5, for 40k steps)
     crop_size: int = 96  # training crop side
     style_image: str = "ihc"  # default image (or file) that gives the style
     precision: str = "bf16"  # "bf16" autocast or "fp32"
@@ -63,6 +64,7 @@ def run_demo(config: DemoConfig | None = None, progress: bool = False) -> DemoRe
             weights,
             sr_steps=config.sr_steps,
             style_steps=config.style_steps,
+            style_weight=config.style_weight,
             size=config.size,
             crop_size=config.crop_size,
             style_image=config.style_image,

@@ -63,8 +63,9 @@ def run_training_demo(
     out_dir: Path,
     weights: str | None = "hed",
     *,
-    sr_steps: int = 300,
-    style_steps: int = 200,
+    sr_steps: int = 600,
+    style_steps: int = 400,
+    style_weight: float = 1.0,
     size: int = 256,
     crop_size: int = 96,
     style_image: str = "ihc",
@@ -77,6 +78,9 @@ def run_training_demo(
         out_dir: the output folder.
         weights: VGG16 weights for the loss network, by name or path (``hed`` works offline).
         sr_steps: steps of each super-resolution run; style_steps: of the style run.
+        style_weight: the weight of each of Johnson's four style layers. The recipe's 5 suits
+            40k steps; in a few hundred steps with HED features it wipes out the content,
+            so the demo uses 1 (``lossnet sweep`` shows the trade-off).
         size: longer side of the training and validation images.
         crop_size: side of the training crops (the super-resolution target's).
         style_image: a default image name (or file) to take the style from.
@@ -115,6 +119,7 @@ def run_training_demo(
             checkpoint_every=style_steps,
             style_image=style_image,
             style_size=size,
+            style_layers={layer: style_weight for layer in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")},
             out_dir=str(out_dir / "runs" / "style"),
             **{**common, "val_size": min(128, size) // 4 * 4},
         ),
@@ -165,7 +170,10 @@ def run_training_demo(
     style = load_default_image(style_image, size=size) if "/" not in style_image else None
     rows.append(
         ([Cell(style, f"style: {style_image}")] if style is not None else [])
-        + [Cell(content, "content"), Cell(stylised, f"fast style transfer, {style_steps} steps")]
+        + [
+            Cell(content, "content"),
+            Cell(stylised, f"fast style transfer, {style_steps} steps, style weight {style_weight:g}"),
+        ]
     )
     title = (
         f"x{SCALE} super-resolution on held-out images, same network and {sr_steps} steps each: "
