@@ -23,17 +23,22 @@ def weights_arg(text: str) -> str | None:
     return None if text == "none" else text
 
 
-def add_loss_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("loss network and terms")
-    g.add_argument("--preset", help=f"a published recipe: {', '.join(lossnet.PRESETS)}")
-    g.add_argument("--arch", help="loss network (default vgg16, or the preset's): " + ", ".join(lossnet.ARCHS))
+def add_backbone_options(g: argparse._ArgumentGroup, arch_default: str | None, arch_help: str) -> None:
+    """``--arch``, ``--weights`` and ``--preprocessing``: which loss network, with which weights."""
+    g.add_argument("--arch", default=arch_default, help=f"loss network ({arch_help}): " + ", ".join(lossnet.ARCHS))
     g.add_argument(
         "--weights",
         type=weights_arg,
         default="imagenet",
-        help="imagenet | hed | auto | none | PATH (.pth, .safetensors, .h5); default imagenet",
+        help="imagenet (default) | hed (offline) | auto | none | PATH (.pth, .safetensors, .h5)",
     )
     g.add_argument("--preprocessing", choices=["torch", "caffe"], help="override the guess for a weight file")
+
+
+def add_loss_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("loss network and terms")
+    g.add_argument("--preset", help=f"a published recipe: {', '.join(lossnet.PRESETS)}")
+    add_backbone_options(g, None, "default vgg16, or the preset's")
     g.add_argument("--feature-layers", type=layer_weights_arg, help="e.g. relu2_2=1,relu3_3=0.5")
     g.add_argument("--style-layers", type=layer_weights_arg, help="e.g. relu1_2=5,relu2_2=5")
     g.add_argument("--pixel-weight", type=float)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 import lossnet
-from lossnet.cli.common import layer_weights_arg, weights_arg
+from lossnet.cli.common import add_backbone_options, layer_weights_arg
 from lossnet.errors import InputError
 
 
@@ -226,14 +226,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser, steps: int, levels: int) -> None:
     g = p.add_argument_group("loss network")
-    g.add_argument("--arch", default="vgg16", help="loss network (default vgg16): " + ", ".join(lossnet.ARCHS))
-    g.add_argument(
-        "--weights",
-        type=weights_arg,
-        default="imagenet",
-        help="imagenet (default) | hed (offline) | auto | none | PATH (.pth, .safetensors, .h5)",
-    )
-    g.add_argument("--preprocessing", choices=["torch", "caffe"], help="override the guess for a weight file")
+    add_backbone_options(g, "vgg16", "default vgg16")
     g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available)")
     g = p.add_argument_group("bounds")
     g.add_argument("--max-size", type=int, help="shrink inputs to this longer side (default 512 on CPU, 1024 on GPU)")

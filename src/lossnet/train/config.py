@@ -184,6 +184,18 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **overrides})
 
 
+#: fastai lesson 7's U-Net recipe (colorize and restore).
+_FASTAI_RECIPE: dict[str, Any] = {
+    "model": "UNet",
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "weight_decay": 1e-3,
+    "batch_size": 8,
+    "crop_size": 128,
+    "steps": 10_000,
+    "schedule": "onecycle",
+}
+
 #: Each task's recipe, as overrides of the :class:`TrainConfig` defaults.
 TASK_PRESETS: dict[str, dict[str, Any]] = {
     "style": {
@@ -204,26 +216,8 @@ TASK_PRESETS: dict[str, dict[str, Any]] = {
         "steps": 200_000,
         "schedule": "constant",
     },
-    "colorize": {
-        "model": "UNet",
-        "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 1e-3,
-        "batch_size": 8,
-        "crop_size": 128,
-        "steps": 10_000,
-        "schedule": "onecycle",
-    },
-    "restore": {
-        "model": "UNet",
-        "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 1e-3,
-        "batch_size": 8,
-        "crop_size": 128,
-        "steps": 10_000,
-        "schedule": "onecycle",
-    },
+    "colorize": dict(_FASTAI_RECIPE),
+    "restore": dict(_FASTAI_RECIPE),
 }
 
 
