@@ -43,7 +43,6 @@ Consequences, measured in ``tests/test_apply.py``:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import os
@@ -62,12 +61,11 @@ from lossnet.data.io import IMAGE_SUFFIXES, load_image, save_image
 from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError, InputTypeError, LossnetError
 from lossnet.models import MODELS, SuperResNet, TransformerNet, UNet, build_model
+from lossnet.precision import PRECISIONS, autocast
 from lossnet.train.checkpoint import load_checkpoint
 from lossnet.train.distributed import pick_device
 from lossnet.validation import check_choice, check_image
 
-#: Precisions of the forward pass: float32, or autocast to bfloat16 / float16.
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Output formats of :func:`apply_files` and the suffix each writes.
 FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg"}
 
@@ -445,10 +443,10 @@ def _run_tiled(
             "the network is in training mode, where batch norm would use each tile's statistics; "
             "call model.eval() first (load_model returns it in eval mode)"
         )
-    autocast_dtype = PRECISIONS[check_choice(precision, list(PRECISIONS), "precision")]
+    check_choice(precision, list(PRECISIONS), "precision")
     param = next(model.parameters(), None)
     device = param.device if param is not None else image.device
-    autocast = contextlib.nullcontext() if autocast_dtype is None else torch.autocast(device.type, autocast_dtype)
+    context = autocast(precision, device.type)
     dtype = param.dtype if param is not None else torch.float32
     scale = int(getattr(model, "scale", 1))
     in_channels = int(getattr(model, "in_channels", 3))
@@ -479,7 +477,7 @@ def _run_tiled(
             x = _pad_reflect(x, pad_b, pad_r)[..., dr:, dc:]
             if (in_lo, in_hi) != (0.0, 1.0):
                 x = in_lo + (in_hi - in_lo) * x
-            with autocast:
+            with context:
                 y = model(x)
             y = y.float()
             if (out_lo, out_hi) != (0.0, 1.0):

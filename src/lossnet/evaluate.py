@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from lossnet import metrics
-from lossnet.apply import PRECISIONS, ModelInfo, apply_model, load_model, read_model_info
+from lossnet.apply import ModelInfo, apply_model, load_model, read_model_info
 from lossnet.atomic import write_text
 from lossnet.backbones.weights import LoadedWeights, load_weights
 from lossnet.data.degradations import upscale
@@ -64,6 +64,7 @@ from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.data.tasks import make_pair
 from lossnet.errors import InputError, InputTypeError, WeightsUnavailableError
 from lossnet.models import SuperResNet
+from lossnet.precision import PRECISIONS
 from lossnet.validation import check_choice, check_positive_int
 
 #: The tasks :func:`evaluate` scores (those with a ground truth).

@@ -351,7 +351,6 @@ def test_default_dataset_items_and_bad_split() -> None:
 
 def test_cache_gives_the_same_items_and_skips_the_decode(tmp_path, monkeypatch):
     import lossnet.data.folder as folder_module
-
     from lossnet.data.io import save_image
 
     for i in range(2):

@@ -41,7 +41,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``apply`` to the subcommands."""
-    from lossnet.apply import FORMATS, PRECISIONS
+    from lossnet.apply import FORMATS
+    from lossnet.precision import PRECISIONS
 
     p = sub.add_parser(
         "apply",

@@ -44,8 +44,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the subcommands."""
-    from lossnet.apply import PRECISIONS
     from lossnet.evaluate import DEFAULT_JPEG_QUALITY, EVAL_TASKS
+    from lossnet.precision import PRECISIONS
 
     p = sub.add_parser(
         "eval",

@@ -21,6 +21,7 @@ from typing import Any
 
 from lossnet.cli.common import layer_weights_arg
 from lossnet.data.tasks import TASKS
+from lossnet.errors import InputError
 
 # Fields set by the positional argument or with a flag of their own.
 _NOT_FLAGS = {"task"}
@@ -75,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume = Path(args.resume) if args.resume else Path(given.get("out_dir", f"runs/{args.task}")) / CHECKPOINT
         config = resume_config(resume, **given)
         if config.task != args.task:
-            raise _usage(f"{resume} is a {config.task!r} run, not {args.task!r}")
+            raise InputError(f"{resume} is a {config.task!r} run, not {args.task!r}")
     else:
         config = task_config(args.task, **given)
     if args.print_config:
@@ -91,12 +92,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print(f"stopped at step {result.step}; continue with: lossnet train {config.task} --resume {result.checkpoint}")
     return 0
-
-
-def _usage(message: str) -> Exception:
-    from lossnet.errors import InputError
-
-    return InputError(message)
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool]:

@@ -32,6 +32,7 @@ from lossnet.data.tasks import TASKS, check_pair_options
 from lossnet.errors import InputError, InputTypeError
 from lossnet.losses.presets import PRESETS
 from lossnet.models.registry import MODELS
+from lossnet.precision import PRECISIONS
 from lossnet.validation import check_choice, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
@@ -45,7 +46,6 @@ PERCEPTUAL_PRESET = {
 }
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "onecycle")
-PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -138,7 +138,7 @@ class TrainConfig:
         check_choice(self.loss, list(LOSS_KINDS) + list(PRESETS), "loss")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.schedule, SCHEDULES, "schedule")
-        check_choice(self.precision, PRECISIONS, "precision")
+        check_choice(self.precision, list(PRECISIONS), "precision")
         check_choice(self.device, DEVICES, "device")
         for name in ("crop_size", "val_size", "val_images", "scale", "style_size", "batch_size", "steps"):
             _positive_int(getattr(self, name), name)

@@ -42,6 +42,7 @@ from lossnet.data.tasks import PairDataset
 from lossnet.errors import InputError, TrainingDivergedError
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.models.registry import build_model, model_spec
+from lossnet.precision import autocast
 from lossnet.train.batches import PositionRange, StepStream
 from lossnet.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TrainConfig, loss_kwargs, model_kwargs
@@ -304,10 +305,7 @@ class _Run:
             )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        p = self.config.precision
-        if p == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
+        return autocast(self.config.precision, self.device.type)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         self.net.train()
@@ -316,10 +314,10 @@ class _Run:
             terms = self.loss.terms(out.float() if out.dtype != torch.float32 else out, y)
         values = torch.stack([t.detach().float() for t in terms.values()])
         if not bool(torch.isfinite(values).all()):
-            bad = [f"{k} = {float(v)}" for k, v in zip(terms, values, strict=True) if not math.isfinite(float(v))]
+            bad = [(k, float(v)) for k, v in zip(terms, values, strict=True) if not math.isfinite(float(v))]
             raise TrainingDivergedError(
-                f"loss term {bad[0].split(' = ')[0]!r} became {bad[0].split(' = ')[1]} at step {self.step + 1} "
-                f"({', '.join(bad)}); the step was not applied and the last checkpoint is intact. "
+                f"loss term {bad[0][0]!r} became {bad[0][1]} at step {self.step + 1} "
+                f"({', '.join(f'{k} = {v}' for k, v in bad)}); the step was not applied and the last checkpoint is intact. "
                 "Lower --lr, train in --precision fp32, or check the data."
             )
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
