@@ -128,3 +128,71 @@ def test_non_tensor_raises_type_error() -> None:
 def test_integer_features_raise_type_error() -> None:
     with pytest.raises(InputTypeError, match="floating-point"):
         gram_matrix(torch.ones(1, 2, 3, 3, dtype=torch.int64))
+
+
+def test_gradgradcheck() -> None:
+    """The custom backward is written in differentiable operations, so second derivatives work."""
+    x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(gram_matrix, (x,))
+
+
+def test_gradcheck_channels_last() -> None:
+    x = torch.randn(2, 3, 3, 4, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(gram_matrix, (x,))
+
+
+def _bf16_features(shape: tuple[int, ...], channels_last: bool) -> torch.Tensor:
+    x = torch.randn(*shape).relu().bfloat16()
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_chunked_float32_sum_equals_the_whole(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
+    """Half-precision features summed a slice of pixels at a time: the float32 Gram of the same values."""
+    import lossnet.losses.gram as gram_module
+
+    x = _bf16_features((2, 8, 30, 31), channels_last)  # 930 pixels: 4 slices of 256, the last one short
+    monkeypatch.setattr(gram_module, "CPU_CHUNK_BYTES", 1)
+    chunked = gram_matrix(x)
+    expected = numpy_gram(x.float())
+    np.testing.assert_allclose(chunked.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_bfloat16_gradient_close_to_float64(channels_last: bool) -> None:
+    """The bf16 backward (one bf16 product) against the float64 gradient of the same bf16 values."""
+    torch.manual_seed(0)
+    x = _bf16_features((2, 16, 12, 12), channels_last).requires_grad_(True)
+    weight = torch.randn(2, 16, 16)
+    (gram_matrix(x) * weight).sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.bfloat16
+    assert x.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+    x64 = x.detach().double().requires_grad_(True)
+    (gram_matrix(x64) * weight.double()).sum().backward()
+    rel = (x.grad.double() - x64.grad).norm() / x64.grad.norm()
+    assert rel < 1e-2  # bf16 keeps 8 bits: about 4e-3 relative per element
+
+
+def test_half_precision_features_are_saved_without_a_float32_copy() -> None:
+    """What the graph keeps for the backward is the bf16 activation itself, not a float32 copy of it."""
+    x = _bf16_features((1, 8, 16, 16), True).requires_grad_(True)
+    saved: list[torch.dtype] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.dtype)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        gram_matrix(x)
+    assert saved == [torch.bfloat16]
+
+
+def test_float16_gradient_is_the_float32_product_rounded() -> None:
+    x = (torch.randn(1, 4, 6, 6) * 4).half().requires_grad_(True)
+    weight = torch.randn(1, 4, 4)
+    (gram_matrix(x) * weight).sum().backward()
+    x32 = x.detach().float().requires_grad_(True)
+    (gram_matrix(x32) * weight).sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float16
+    torch.testing.assert_close(x.grad, x32.grad.half(), rtol=1e-3, atol=1e-6)

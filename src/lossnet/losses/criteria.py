@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from lossnet.losses.half_distance import fused_applies, half_distance
 from lossnet.losses.reduction import reduce
 from lossnet.validation import check_choice
 
@@ -38,6 +39,8 @@ def elementwise(x: torch.Tensor, y: torch.Tensor, criterion: str = "mse") -> tor
 def distance(x: torch.Tensor, y: torch.Tensor, criterion: str = "mse", reduction: str = "mean") -> torch.Tensor:
     """Per-sample mean of the element-wise criterion, then the batch reduction.
 
+    Half-precision inputs are compared in float32; the result is float32.
+
     Args:
         x: ``(B, ...)``.
         y: ``(B, ...)`` or ``(1, ...)``, broadcast over the batch.
@@ -45,7 +48,10 @@ def distance(x: torch.Tensor, y: torch.Tensor, criterion: str = "mse", reduction
         reduction: ``'none'`` gives ``(B,)``; ``'mean'``/``'sum'`` a scalar.
     """
     # Half-precision features (autocast) are compared in float32: the mean of many small
-    # squared differences is where bf16's 8-bit mantissa would lose the signal.
+    # squared differences is where bf16's 8-bit mantissa would lose the signal. Two of the same
+    # shape and layout take the fused path, which does so without float32 copies of them.
+    if fused_applies(x, y):
+        return reduce(half_distance(x, y, criterion, CHARBONNIER_EPS), reduction)
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     if y.dtype in (torch.float16, torch.bfloat16):
