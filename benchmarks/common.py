@@ -84,22 +84,26 @@ def time_calls(
 # -- memory ----------------------------------------------------------------------------------------
 
 
-def peak_memory_bytes(fn: Callable[[], object], device: torch.device | None = None) -> int:
-    """Peak bytes of tensor memory live during one call of ``fn``, above what was live before it.
+def peak_memory_bytes(fn: Callable[[], object], device: torch.device | None = None) -> tuple[int, float]:
+    """Peak bytes of tensor memory live during one call of ``fn``, above what was live before it, and the call's seconds.
 
     On CUDA this is ``torch.cuda.max_memory_allocated`` after a reset; on CPU the running sum of
-    the profiler's allocation events (see the module docstring).
+    the profiler's allocation events (see the module docstring). The seconds are those of the call
+    alone (the profiler's start and stop are outside them), and include the profiler's recording.
     """
     device = device or torch.device("cpu")
     if device.type == "cuda":
         sync(device)
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
+        start = time.perf_counter()
         fn()
         sync(device)
-        return torch.cuda.max_memory_allocated(device) - base
+        return torch.cuda.max_memory_allocated(device) - base, time.perf_counter() - start
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        start = time.perf_counter()
         fn()
+        seconds = time.perf_counter() - start
     events = [
         e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]" and e.device_type().name == "CPU"
     ]
@@ -107,7 +111,7 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | None = No
     for e in sorted(events, key=lambda e: e.start_ns()):
         live += e.nbytes()
         peak = max(peak, live)
-    return peak
+    return peak, seconds
 
 
 # -- FLOPs -----------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Run every benchmark, print the figures, append a dated section to BENCHMARKS.md, draw the plot.
 
-    python -m benchmarks.run            # the full grid (make bench); tens of minutes on 2 CPU cores
-    python -m benchmarks.run --quick    # small sizes, few repeats: a smoke run
+    python -m benchmarks.run              # make bench: under 15 minutes on 2 CPU cores
+    python -m benchmarks.run --full-grid  # make bench-full: adds 512 px batch 8 to benchmark a
+    python -m benchmarks.run --quick      # small sizes, few repeats: a smoke run
     python -m benchmarks.run --quick --no-record   # print only
 
 Benchmarks a (``loss_throughput``) and b (``roofline``) always run. Every other module of this
@@ -118,10 +119,14 @@ def later_benchmarks() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(folder)]) if m.name not in _NOT_BENCHMARKS)
 
 
-def run_later(names: list[str], quick: bool, log: Callable[[str], None]) -> list[str]:
-    """Run each later benchmark; return its Markdown report (or a line saying why it could not run)."""
+def run_later(names: list[str], quick: bool, log: Callable[[str], None], minutes: dict[str, float]) -> list[str]:
+    """Run each later benchmark; return its Markdown report (or a line saying why it could not run).
+
+    Each one's wall time goes into ``minutes``.
+    """
     sections = []
     for name in names:
+        started = time.perf_counter()
         try:
             module = importlib.import_module(f"benchmarks.{name}")
             if not (callable(getattr(module, "run", None)) and callable(getattr(module, "report", None))):
@@ -130,6 +135,8 @@ def run_later(names: list[str], quick: bool, log: Callable[[str], None]) -> list
         except Exception as err:  # one broken benchmark must not lose the others' figures
             log(f"{name}: failed: {err!r}")
             sections.append(f"### {name}\n\nfailed: `{err!r}`")
+        minutes[name] = (time.perf_counter() - started) / 60
+        log(f"{name}: {minutes[name]:.1f} min")
     return sections
 
 
@@ -137,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the lossnet benchmarks (never part of the tests).")
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats: a smoke run")
     parser.add_argument("--no-record", action="store_true", help="print only: leave BENCHMARKS.md and the plot alone")
+    parser.add_argument(
+        "--full-grid",
+        action="store_true",
+        help="benchmark a at every size and batch, 512 px batch 8 included (make bench-full; about 4 minutes more)",
+    )
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "bench_throughput.png", help="the plot's path")
     parser.add_argument(
         "--only",
@@ -159,20 +171,32 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {machine_before}")
     started = time.perf_counter()
     sections = []
+    parts: dict[str, float] = {}
     if "a" in only:
         sections.append(section_ab(args, log))
-    sections += run_later([n for n in later if n in only], args.quick, log)
+        parts["a+b"] = (time.perf_counter() - started) / 60
+        log(f"a+b: {parts['a+b']:.1f} min")
+    sections += run_later([n for n in later if n in only], args.quick, log, parts)
     load_after = machine_line(device).rsplit("load average ", 1)[1]
     minutes = (time.perf_counter() - started) / 60
+    split = ", ".join(f"{name} {m:.1f}" for name, m in parts.items())
+    log(f"total: {minutes:.1f} min ({split})")
     if args.no_record:
         return 0
-    kind = "quick run (`python -m benchmarks.run --quick`)" if args.quick else "full run (`make bench`)"
+    kind = (
+        "quick run (`python -m benchmarks.run --quick`)"
+        if args.quick
+        else "full grid (`make bench-full`)"
+        if args.full_grid
+        else "`make bench`"
+    )
     command = " ".join(
         [Path(sys.executable).name, "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
     )
     header = f"""## {now()}: {kind}
 
-- machine: {machine_before}; load average after: {load_after}; {minutes:.0f} min
+- machine: {machine_before}; load average after: {load_after}
+- wall time: {minutes:.1f} min ({split})
 - command: `{command}`
 """
     append_results("\n".join([header, *sections]))
@@ -182,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def section_ab(args: argparse.Namespace, log: Callable[[str], None]) -> str:
     """Run benchmarks a and b; return their Markdown (and draw the plot on a recorded full run)."""
-    rows = lt.run(args.quick, log)
+    rows = lt.run(args.quick, log, full=args.full_grid)
     roof, matmul, profile = rf.run(args.quick, rows, log)
     size, batch = (max(lt.QUICK_GRID["sizes"]), max(lt.QUICK_GRID["batches"])) if args.quick else lt.TARGET_CONFIG
     checks = verdicts(rows, roof, size, batch)
