@@ -86,3 +86,10 @@ def test_second_derivatives_raise_instead_of_being_wrong() -> None:
     (g,) = torch.autograd.grad(distance(x, y, "mse"), x, create_graph=True)
     with pytest.raises(RuntimeError, match="twice|once_differentiable|does not require grad"):
         g.sum().backward()
+
+
+def test_unknown_criterion_is_refused_on_the_fused_path_too() -> None:
+    x, y = _pair((1, 2, 8, 8), False)
+    assert hd.fused_applies(x, y)
+    with pytest.raises(ValueError, match="criterion"):
+        distance(x, y, "huber")

@@ -51,6 +51,7 @@ def distance(x: torch.Tensor, y: torch.Tensor, criterion: str = "mse", reduction
     # squared differences is where bf16's 8-bit mantissa would lose the signal. Two of the same
     # shape and layout take the fused path, which does so without float32 copies of them.
     if fused_applies(x, y):
+        check_choice(criterion, CRITERIA, "criterion")
         return reduce(half_distance(x, y, criterion, CHARBONNIER_EPS), reduction)
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()

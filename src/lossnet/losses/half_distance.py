@@ -41,9 +41,9 @@ def fused_applies(x: torch.Tensor, y: torch.Tensor) -> bool:
     )
 
 
-def _slices(n: int, batch: int) -> range:
-    """Starts of the slices of ``n`` elements per sample, each about ``CHUNK_BYTES`` of float32 for the batch."""
-    return range(0, n, max(4096, CHUNK_BYTES // (4 * batch)))
+def _slice_length(batch: int) -> int:
+    """Elements per sample in one slice: about ``CHUNK_BYTES`` of float32 for the whole batch."""
+    return max(4096, CHUNK_BYTES // (4 * batch))
 
 
 def _derivative(d: torch.Tensor, criterion: str, eps: float) -> torch.Tensor:
@@ -72,8 +72,8 @@ class _HalfDistance(torch.autograd.Function):
         xf, yf = _flat(x), _flat(y)
         b, n = xf.shape
         total = torch.zeros(b, dtype=torch.float32, device=x.device)
-        step = _slices(n, b).step
-        for s in _slices(n, b):
+        step = _slice_length(b)
+        for s in range(0, n, step):
             d = xf[:, s : s + step].float() - yf[:, s : s + step].float()
             total += _value(d, criterion, eps).sum(1)
         return total / n
@@ -89,8 +89,8 @@ class _HalfDistance(torch.autograd.Function):
         gx = torch.empty_like(x)  # same dtype and memory layout as x
         gxf = _flat(gx)
         scale = (grad.float() / n).unsqueeze(1)
-        step = _slices(n, b).step
-        for s in _slices(n, b):
+        step = _slice_length(b)
+        for s in range(0, n, step):
             d = xf[:, s : s + step].float() - yf[:, s : s + step].float()
             gxf[:, s : s + step] = _derivative(d, ctx.criterion, ctx.eps).mul_(scale)
         need_x, need_y = ctx.needs_input_grad[:2]
