@@ -390,3 +390,36 @@ def test_cli_missing_input_is_a_usage_error(tmp_path, capsys) -> None:
                              str(tmp_path / "nope.png"), "--output", str(tmp_path / "out")])  # fmt: skip
     assert code == 2
     assert "no such image file or folder" in capsys.readouterr().err
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_the_source_colour_profile_is_kept(tmp_path, suffix: str) -> None:
+    """The network maps pixel values in the source's colour space, so its ICC profile goes with the output."""
+    make_checkpoint(tmp_path / "m.safetensors", "restore")
+    profile = _srgb_profile()
+    assert profile[16:20] == b"RGB "
+    Image.fromarray((torch.rand(16, 20, 3) * 255).byte().numpy()).save(tmp_path / "in.png", icc_profile=profile)
+    summary = apply_files(tmp_path / "m.safetensors", tmp_path / "in.png", tmp_path / "out", format=suffix)
+    assert summary.ok
+    with Image.open(tmp_path / "out" / f"in.{suffix}") as out:
+        assert out.info.get("icc_profile") == profile
+
+
+def test_a_profile_that_does_not_fit_the_output_is_left_out(tmp_path) -> None:
+    """A gray profile cannot describe colorize's RGB output; a file without a profile gets none."""
+    make_checkpoint(tmp_path / "m.safetensors", "colorize")
+    gray_profile = bytearray(_srgb_profile())
+    gray_profile[16:20] = b"GRAY"  # the colour-space field of the header is all save_image reads
+    gray = Image.fromarray((torch.rand(16, 20) * 255).byte().numpy(), mode="L")
+    gray.save(tmp_path / "gray.png", icc_profile=bytes(gray_profile))
+    gray.save(tmp_path / "plain.png")
+    assert apply_files(tmp_path / "m.safetensors", tmp_path, tmp_path / "out").ok
+    for name in ("gray.png", "plain.png"):
+        with Image.open(tmp_path / "out" / name) as out:
+            assert out.mode == "RGB" and "icc_profile" not in out.info

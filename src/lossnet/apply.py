@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from lossnet.data.io import IMAGE_SUFFIXES, load_image, save_image
+from lossnet.data.io import IMAGE_SUFFIXES, load_image, read_icc_profile, save_image
 from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError, InputTypeError, LossnetError
 from lossnet.models import MODELS, SuperResNet, TransformerNet, UNet, build_model
@@ -616,7 +616,9 @@ def _apply_file(
     _run_tiled(model, image, tile, overlap, precision, write)
     del image
     array = pixels[0]
-    save_image(Image.fromarray(array[..., 0] if array.shape[2] == 1 else array), target, quality=quality)
+    # The network maps pixel values in the source's colour space, so the source's profile describes the output.
+    out = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    save_image(out, target, quality=quality, icc_profile=read_icc_profile(source))
 
 
 def _plan_files(

@@ -80,7 +80,27 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
 
 
-def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str], quality: int = 95) -> Path:
+def read_icc_profile(path: str | os.PathLike[str]) -> bytes | None:
+    """The ICC colour profile embedded in an image file, or ``None`` (none, or not readable)."""
+    try:
+        with Image.open(path) as im:
+            profile = im.info.get("icc_profile")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    return profile or None
+
+
+#: The ICC colour-space signature (bytes 16-19 of a profile's header) that fits each PIL mode written here.
+_ICC_SPACE = {"RGB": b"RGB ", "L": b"GRAY"}
+_ICC_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+
+
+def save_image(
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike[str],
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+) -> Path:
     """Write an image atomically: to a temporary file beside ``path``, then renamed over it.
 
     A crash mid-write leaves either the old file or nothing, never a truncated image.
@@ -89,12 +109,19 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str], 
         image: a PIL image, or a tensor ``(1, C, H, W)``/``(C, H, W)`` in [0, 1].
         path: destination; the format follows the suffix (``.png``, ``.jpg``, ...).
         quality: JPEG/WebP quality.
+        icc_profile: an ICC profile to embed (e.g. the source image's, from :func:`read_icc_profile`).
+            It is embedded only where it fits: its colour space must match the image (an RGB
+            profile for RGB, a gray one for grayscale) and the format must carry one (PNG, JPEG,
+            WebP, TIFF). Otherwise it is left out.
     """
     path = Path(path)
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"unknown image format {path.suffix!r} for {path}; use one of {IMAGE_SUFFIXES}")
+    options: dict[str, object] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if icc_profile and fmt in _ICC_FORMATS and icc_profile[16:20] == _ICC_SPACE.get(pil.mode):
+        options["icc_profile"] = icc_profile
     with atomic_writer(path) as f:
-        pil.save(f, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+        pil.save(f, format=fmt, **options)
     return path
