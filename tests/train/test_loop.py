@@ -127,3 +127,44 @@ def test_resume_refuses_another_network(tiny):
     other = tiny("superres", steps=4, model_kwargs={"channels": 4, "num_residual": 1, "head_kernel_size": 3})
     with pytest.raises(InputError, match="resume with the checkpoint's own config"):
         train(other, resume=first.checkpoint)
+
+
+class _RecordingWriter:
+    """Stands in for torch.utils.tensorboard.SummaryWriter (tensorboard is optional and not installed here)."""
+
+    made: list["_RecordingWriter"] = []
+
+    def __init__(self, log_dir, purge_step=None):
+        self.log_dir, self.purge_step = log_dir, purge_step
+        self.scalars: list[tuple[str, float, int]] = []
+        self.closed = False
+        _RecordingWriter.made.append(self)
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, float(value), step))
+
+    def close(self):
+        self.closed = True
+
+
+def test_tensorboard_gets_the_logged_scalars_and_a_resume_purges(tiny, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = _RecordingWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    _RecordingWriter.made = []
+    config = tiny("superres", steps=4, out_dir=str(tmp_path / "run"), stop_after=2)
+    first = train(config)
+    train(config.replace(stop_after=None), resume=first.checkpoint)
+
+    before, after = _RecordingWriter.made
+    assert before.log_dir == after.log_dir == str(tmp_path / "run" / "tensorboard")
+    assert before.purge_step is None and after.purge_step == 2  # events after step 2 from the first run go
+    assert before.closed and after.closed
+    logged = read_csv(tmp_path / "run" / "log.csv")
+    total = [(step, value) for tag, value, step in before.scalars + after.scalars if tag == "loss/total"]
+    assert total == [(int(r["step"]), pytest.approx(float(r["total"]), rel=1e-5)) for r in logged]
+    val_steps = sorted({step for tag, _, step in before.scalars + after.scalars if tag.startswith("val/")})
+    assert val_steps == [2, 4]
