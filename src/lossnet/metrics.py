@@ -153,8 +153,10 @@ def psnr(
     return reduce((10 * torch.log10(data_range**2 / mse)).to(x.dtype), reduction)
 
 
-class PSNR(nn.Module):
-    """Module form of :func:`psnr`; takes the same arguments."""
+class _PixelMetric(nn.Module):
+    """Module form of a full-reference pixel metric ``fn(x, y, data_range, reduction, y_channel, shave)``."""
+
+    fn: Callable[..., torch.Tensor]
 
     def __init__(
         self, data_range: float = 1.0, reduction: str = "mean", y_channel: bool = False, shave: int = 0
@@ -163,7 +165,13 @@ class PSNR(nn.Module):
         self.data_range, self.reduction, self.y_channel, self.shave = data_range, reduction, y_channel, shave
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return psnr(x, y, self.data_range, self.reduction, self.y_channel, self.shave)
+        return type(self).fn(x, y, self.data_range, self.reduction, self.y_channel, self.shave)
+
+
+class PSNR(_PixelMetric):
+    """Module form of :func:`psnr`; takes the same arguments."""
+
+    fn = staticmethod(psnr)
 
 
 # -- SSIM ----------------------------------------------------------------------------------------
@@ -262,17 +270,10 @@ def ssim(
     return reduce(per_image.to(x.dtype), reduction)
 
 
-class SSIM(nn.Module):
+class SSIM(_PixelMetric):
     """Module form of :func:`ssim`; takes the same arguments."""
 
-    def __init__(
-        self, data_range: float = 1.0, reduction: str = "mean", y_channel: bool = False, shave: int = 0
-    ) -> None:
-        super().__init__()
-        self.data_range, self.reduction, self.y_channel, self.shave = data_range, reduction, y_channel, shave
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ssim(x, y, self.data_range, self.reduction, self.y_channel, self.shave)
+    fn = staticmethod(ssim)
 
 
 # -- feature distance ----------------------------------------------------------------------------
