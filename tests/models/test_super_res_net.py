@@ -20,9 +20,11 @@ def tiny(**kwargs: object) -> SuperResNet:
 
 
 def perturb_head(net: SuperResNet) -> None:
-    """Give the zero-initialised last conv random weights, as training would."""
+    """Give the last conv random weights and the residual gain 1, as training would."""
     with torch.no_grad():
         nn.init.normal_(net.head.weight, std=0.5)
+        if net.residual_bicubic:
+            net.residual_gain.fill_(1.0)
 
 
 @pytest.mark.parametrize("upsample", ["pixel_shuffle", "resize"])
@@ -53,7 +55,7 @@ def test_default_layout() -> None:
 def test_output_at_init_is_bicubic(scale: int, output_range: tuple[float, float]) -> None:
     lo, hi = output_range
     net = tiny(scale=scale, output_range=output_range)
-    assert (net.head.weight == 0).all() and (net.head.bias == 0).all()
+    assert net.residual_gain.item() == 0.0 and net.head.weight.abs().sum() > 0
     x = lo + (hi - lo) * torch.rand(2, 3, 6, 5)
     expected = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(lo, hi)
     torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-5 * (hi - lo))
@@ -74,6 +76,8 @@ def test_output_stays_in_range_for_extreme_inputs(output_range: tuple[float, flo
     net = tiny(scale=2, output_range=output_range, residual_bicubic=residual_bicubic)
     with torch.no_grad():
         nn.init.normal_(net.head.weight, std=100.0)  # a residual far beyond the range
+        if residual_bicubic:
+            net.residual_gain.fill_(1.0)
     checkerboard = lo + (hi - lo) * (torch.arange(36).view(1, 1, 6, 6) % 2).float().expand(1, 3, 6, 6)
     for x in (torch.full((1, 3, 6, 6), lo), torch.full((1, 3, 6, 6), hi), checkerboard):
         y = net(x)
@@ -99,7 +103,10 @@ def test_gradients_reach_every_parameter(norm: str, upsample: str, residual_bicu
     x = torch.rand(2, 3, 5, 5)
     net(x).mean().backward()
     assert all(p.grad is not None for p in net.parameters())
-    assert net.head.weight.grad.abs().sum() > 0  # the zero-initialised head still learns
+    if residual_bicubic:  # at init only the gain learns; the rest follows once it is non-zero
+        assert net.residual_gain.grad.abs() > 0
+    else:
+        assert net.head.weight.grad.abs().sum() > 0
     net.zero_grad()
     perturb_head(net)
     net(x).mean().backward()
@@ -175,3 +182,44 @@ def test_gradcheck_float64() -> None:
     net = tiny(scale=2, channels=2, norm="none", residual_bicubic=False).double()
     x = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(net, (x,))
+
+
+def test_clamp_passes_gradient_where_saturated() -> None:
+    """A pixel pushed past the range keeps a gradient back towards the target (no dead output)."""
+    net = tiny(scale=2)
+    perturb_head(net)
+    with torch.no_grad():
+        net.head.bias.fill_(50.0)  # every pixel far above the range: the output is flat white
+    x = torch.rand(1, 3, 6, 6)
+    y = net(x)
+    assert (y == 1).all()
+    F.mse_loss(y, torch.zeros_like(y)).backward()
+    assert net.head.bias.grad.gt(0).all()  # gradient descent lowers the bias: the way back
+
+
+def test_first_adam_step_stays_near_bicubic() -> None:
+    """The default network under Adam 1e-3 (the recipe): one step must not saturate the output.
+
+    Before residual_gain the first step shifted whole channels by ~2.6 and the output went flat.
+    """
+    torch.manual_seed(0)
+    net = SuperResNet()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.rand(2, 3, 16, 16) * 0.5 + 0.25
+    target = F.interpolate(x, scale_factor=4, mode="bicubic").clamp(0, 1) + 0.05 * torch.randn(2, 3, 64, 64)
+    for _ in range(3):
+        opt.zero_grad()
+        F.mse_loss(net(x), target).backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        drift = (net(x) - F.interpolate(x, scale_factor=4, mode="bicubic").clamp(0, 1)).abs().mean()
+    assert drift < 0.05
+
+
+def test_old_checkpoints_load_with_unit_gain() -> None:
+    net = tiny(scale=2)
+    state = {k: v for k, v in net.state_dict().items() if k != "residual_gain"}
+    fresh = tiny(scale=2)
+    fresh.load_state_dict(state)
+    assert fresh.residual_gain.item() == 1.0

@@ -39,13 +39,22 @@ class SuperResNet(nn.Module):
 
     Output range, the one design choice that differs between the two modes:
 
-    - ``residual_bicubic=True`` (default): the network predicts a residual ``r`` added to the
-      bicubic upsampling of the input, both in ``[-1, 1]`` units, and the sum is *clamped* to
-      ``[-1, 1]`` before being mapped to ``output_range``. A tanh would distort the bicubic
+    - ``residual_bicubic=True`` (default): the network predicts a residual ``g r`` added to
+      the bicubic upsampling of the input, both in ``[-1, 1]`` units, and the sum is clamped
+      to ``[-1, 1]`` before being mapped to ``output_range``. A tanh would distort the bicubic
       base everywhere (a residual of 0 must mean "bicubic"); the clamp only touches pixels
-      that overshoot (bicubic rings a little at sharp edges), where the gradient is then zero.
-      The last conv is zero-initialised, so at initialisation the output *is* the bicubic
-      upsampling (clamped to the range) and training starts from a sensible baseline.
+      that overshoot (bicubic rings a little at sharp edges). Two choices keep this trainable:
+
+      * ``g`` (``residual_gain``) is one learnable scalar initialised to 0 (ReZero, Bachlechner
+        et al. 2021), so the output at initialisation *is* the bicubic upsampling and the
+        first optimiser steps cannot jump far from it. Without it, one Adam step at 1e-3 moves
+        every weight of the 9x9x64 last conv by about 1e-3 in a correlated direction, which
+        shifts whole colour channels by ~2.6 (in ``[-1, 1]`` units): the output saturates to
+        a flat colour, and in lossnet <= 0.1.0 it stayed there.
+      * the clamp passes its gradient straight through (:class:`ClampST`), so a pixel pushed
+        past the range still learns its way back instead of receiving a zero gradient forever.
+
+      Checkpoints written before ``residual_gain`` existed load with ``g = 1`` (their exact output).
     - ``residual_bicubic=False``: the output is the scaled tanh of the last conv,
       ``lo + (hi - lo) (tanh(y) + 1) / 2``, as in :class:`TransformerNet`; the last conv keeps
       PyTorch's default initialisation.
@@ -73,7 +82,7 @@ class SuperResNet(nn.Module):
         >>> y.shape
         torch.Size([1, 3, 48, 40])
         >>> bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic").clamp(0, 1)
-        >>> torch.allclose(y, bicubic, atol=1e-6)  # at initialisation
+        >>> torch.allclose(y, bicubic, atol=1e-6)  # at initialisation (residual_gain = 0)
         True
     """
 
@@ -119,8 +128,7 @@ class SuperResNet(nn.Module):
         self.upsampler = nn.Sequential(*stages)
         self.head = conv(c, 3, k)
         if self.residual_bicubic:
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+            self.residual_gain = nn.Parameter(torch.zeros(()))
         self.to_range = ScaledTanh(self.output_range)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -138,7 +146,14 @@ class SuperResNet(nn.Module):
         if not self.residual_bicubic:
             return self.to_range(y)
         base = F.interpolate(z, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return from_signed(torch.clamp(base + y, -1.0, 1.0), self.output_range)
+        return from_signed(ClampST.apply(base + self.residual_gain * y), self.output_range)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+        # Checkpoints from before residual_gain: their head was trained with an implicit gain of 1.
+        key = prefix + "residual_gain"
+        if self.residual_bicubic and key not in state_dict and prefix + "head.weight" in state_dict:
+            state_dict[key] = torch.ones((), dtype=state_dict[prefix + "head.weight"].dtype)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
     def extra_repr(self) -> str:
         return (
@@ -147,3 +162,25 @@ class SuperResNet(nn.Module):
             f"residual_bicubic={self.residual_bicubic}, output_range={self.output_range}, "
             f"input_range={self.input_range}"
         )
+
+
+class ClampST(torch.autograd.Function):
+    """Clamp to ``[-1, 1]`` in the forward pass; pass the gradient through unchanged.
+
+    A plain clamp has a zero gradient wherever it is active, so a pixel pushed past the range
+    by one large step never learns its way back. With the identity gradient it does: for a
+    pixel loss the gradient still points from the clamped value towards the target.
+
+    >>> x = torch.tensor([-3.0, 0.5, 2.0], requires_grad=True)
+    >>> y = ClampST.apply(x)
+    >>> y.detach(), torch.autograd.grad(y.sum(), x)[0]
+    (tensor([-1.0000,  0.5000,  1.0000]), tensor([1., 1., 1.]))
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:  # type: ignore[override]
+        return x.clamp(-1.0, 1.0)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        return grad
