@@ -151,3 +151,29 @@ def test_gradcheck_float64() -> None:
     net = tiny(depth=2, base_channels=2, in_channels=1).double().eval()
     x = torch.rand(1, 1, 8, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(net, (x,), fast_mode=True)
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_residual_starts_as_the_identity(in_channels: int) -> None:
+    """residual=True: at initialisation the output is the input (grey repeated to RGB)."""
+    net = UNet(in_channels=in_channels, depth=2, base_channels=4, residual=True)
+    x = torch.rand(2, in_channels, 16, 16)
+    torch.testing.assert_close(net(x), x.expand(-1, 3, -1, -1), rtol=0, atol=1e-6)
+    net(x).mean().backward()
+    assert net.residual_gain.grad is not None and net.residual_gain.grad.abs() > 0
+
+
+def test_residual_output_stays_in_range_and_keeps_a_gradient() -> None:
+    net = UNet(depth=2, base_channels=4, residual=True)
+    with torch.no_grad():
+        net.residual_gain.fill_(1.0)
+        net.head.bias.fill_(50.0)
+    y = net(torch.rand(1, 3, 16, 16))
+    assert (y == 1).all()
+    y.mean().backward()
+    assert net.head.bias.grad.abs().sum() > 0
+
+
+def test_residual_needs_matching_channels() -> None:
+    with pytest.raises(InputError, match="in_channels must be 1 or out_channels"):
+        UNet(in_channels=2, residual=True)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from lossnet.errors import InputError, InputTypeError
 from lossnet.models.blocks import NORMS, ResidualBlock, conv, conv_norm_relu
 from lossnet.models.upsampling import PixelShuffleICNR, ResizeConv
-from lossnet.models.value_range import ScaledTanh, check_ranges, from_signed, to_signed
+from lossnet.models.value_range import ClampST, ScaledTanh, check_ranges, from_signed, to_signed
 from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Upscaling factors SuperResNet offers.
@@ -163,24 +163,3 @@ class SuperResNet(nn.Module):
             f"input_range={self.input_range}"
         )
 
-
-class ClampST(torch.autograd.Function):
-    """Clamp to ``[-1, 1]`` in the forward pass; pass the gradient through unchanged.
-
-    A plain clamp has a zero gradient wherever it is active, so a pixel pushed past the range
-    by one large step never learns its way back. With the identity gradient it does: for a
-    pixel loss the gradient still points from the clamped value towards the target.
-
-    >>> x = torch.tensor([-3.0, 0.5, 2.0], requires_grad=True)
-    >>> y = ClampST.apply(x)
-    >>> y.detach(), torch.autograd.grad(y.sum(), x)[0]
-    (tensor([-1.0000,  0.5000,  1.0000]), tensor([1., 1., 1.]))
-    """
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:  # type: ignore[override]
-        return x.clamp(-1.0, 1.0)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        return grad

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from lossnet.models.blocks import NORMS, conv, conv_norm_relu
 from lossnet.models.upsampling import PixelShuffleICNR
-from lossnet.models.value_range import ScaledTanh, check_ranges, to_signed
+from lossnet.errors import InputError
+from lossnet.models.value_range import ClampST, ScaledTanh, check_ranges, from_signed, to_signed
 from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Downsampling layers UNet offers.
@@ -64,7 +65,13 @@ class UNet(nn.Module):
     - decoder level ``i = depth .. 1``: :class:`PixelShuffleICNR` (1x1 conv to ``4 c_{i-1}``,
       ReLU, PixelShuffle(2), blur, as fastai's ``PixelShuffle_ICNR``) to width ``c_{i-1}``,
       concatenation with the encoder's level ``i-1`` output, two 3x3 conv-norm-ReLU;
-    - a 1x1 conv to ``out_channels``, then ``lo + (hi - lo) (tanh(y) + 1) / 2`` into ``output_range``.
+    - a 1x1 conv to ``out_channels``, then either ``lo + (hi - lo) (tanh(y) + 1) / 2`` into
+      ``output_range`` (``residual=False``, default), or, with ``residual=True``, a residual
+      ``g y`` added to the input itself (repeated to ``out_channels`` when the input has one
+      channel) and clamped to the range, with ``g`` a learnable scalar initialised to 0, as in
+      :class:`~lossnet.models.SuperResNet`. The network then starts as the identity, which is
+      the task's baseline for restoration (the degraded input) and colourisation (the grey
+      input), and the first optimiser steps cannot throw it far from that.
 
     Convolutions are zero-padded (as in most U-Nets; the deepest maps may be 1x1, too small
     for reflection). The input is mapped from ``input_range`` to ``[-1, 1]`` first by the
@@ -81,6 +88,8 @@ class UNet(nn.Module):
         downsample: ``'conv'`` (stride-2 convolution, default) or ``'maxpool'``.
         output_range: ``(0, 1)`` (default), ``(-1, 1)`` or ``(0, 255)``.
         input_range: the input's range, one of the same; ``None`` (default) means ``output_range``.
+        residual: predict a residual over the input (see above); needs ``in_channels`` equal to
+            ``out_channels`` or 1. The restore and colorize recipes turn it on.
 
     Shape:
         ``(B, in_channels, H, W)`` to ``(B, out_channels, H, W)``, with H and W multiples of
@@ -103,6 +112,7 @@ class UNet(nn.Module):
         downsample: str = "conv",
         output_range: Sequence[float] = (0.0, 1.0),
         input_range: Sequence[float] | None = None,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels = check_positive_int(in_channels, "in_channels")
@@ -112,6 +122,12 @@ class UNet(nn.Module):
         self.norm = check_choice(norm, NORMS, "norm")
         self.downsample = check_choice(downsample, UNET_DOWNSAMPLES, "downsample")
         self.output_range, self.input_range = check_ranges(output_range, input_range)
+        self.residual = bool(residual)
+        if self.residual and in_channels not in (1, out_channels):
+            raise InputError(
+                f"residual=True adds the input to the output, so in_channels must be 1 or out_channels "
+                f"({out_channels}); got in_channels={in_channels}. Use residual=False"
+            )
 
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.stem = _double_conv(in_channels, widths[0], norm)
@@ -119,6 +135,8 @@ class UNet(nn.Module):
         self.decoder = nn.ModuleList(_Up(widths[i + 1], widths[i], norm) for i in reversed(range(depth)))
         self.head = conv(widths[0], out_channels, 1)
         self.to_range = ScaledTanh(self.output_range)
+        if self.residual:
+            self.residual_gain = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
         """Map images to images.
@@ -131,18 +149,22 @@ class UNet(nn.Module):
             images ``(B, out_channels, H, W)`` in ``output_range``.
         """
         check_model_input(x, "UNet", channels=self.in_channels, multiple=2**self.depth)
-        y = self.stem(to_signed(x, self.input_range))
+        z = to_signed(x, self.input_range)
+        y = self.stem(z)
         skips: list[Tensor] = []
         for down in self.encoder:
             skips.append(y)
             y = down(y)
         for up, skip in zip(self.decoder, reversed(skips), strict=True):
             y = up(y, skip)
-        return self.to_range(self.head(y))
+        if not self.residual:
+            return self.to_range(self.head(y))
+        base = z.expand(-1, self.out_channels, -1, -1) if self.in_channels == 1 else z
+        return from_signed(ClampST.apply(base + self.residual_gain * self.head(y)), self.output_range)
 
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, depth={self.depth}, "
             f"base_channels={self.base_channels}, norm={self.norm!r}, downsample={self.downsample!r}, "
-            f"output_range={self.output_range}, input_range={self.input_range}"
+            f"output_range={self.output_range}, input_range={self.input_range}, residual={self.residual}"
         )

@@ -69,3 +69,25 @@ class ScaledTanh(nn.Module):
 
     def extra_repr(self) -> str:
         return f"output_range={self.output_range}"
+
+
+class ClampST(torch.autograd.Function):
+    """Clamp to ``[-1, 1]`` in the forward pass; pass the gradient through unchanged.
+
+    A plain clamp has a zero gradient wherever it is active, so a pixel pushed past the range
+    by one large step never learns its way back. With the identity gradient it does: for a
+    pixel loss the gradient still points from the clamped value towards the target.
+
+    >>> x = torch.tensor([-3.0, 0.5, 2.0], requires_grad=True)
+    >>> y = ClampST.apply(x)
+    >>> y.detach(), torch.autograd.grad(y.sum(), x)[0]
+    (tensor([-1.0000,  0.5000,  1.0000]), tensor([1., 1., 1.]))
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return x.clamp(-1.0, 1.0)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad
