@@ -59,7 +59,13 @@ def test_style_needs_style_layers():
 
 def test_task_fixes_model_arguments():
     assert model_kwargs(task_config("superres", scale=2, crop_size=64)) == {"scale": 2}
-    assert model_kwargs(task_config("colorize", model_kwargs={"depth": 2})) == {"in_channels": 1, "depth": 2}
+    assert model_kwargs(task_config("colorize", model_kwargs={"depth": 2})) == {
+        "residual": True,
+        "in_channels": 1,
+        "depth": 2,
+    }
+    # the recipe's residual default yields to an explicit setting
+    assert model_kwargs(task_config("restore", model_kwargs={"residual": False}))["residual"] is False
     with pytest.raises(InputError, match="leave scale out"):
         model_kwargs(task_config("superres", model_kwargs={"scale": 2}))
     with pytest.raises(InputError, match="needs model SuperResNet"):

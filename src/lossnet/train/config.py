@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from lossnet.backbones.vgg import ARCHS
 from lossnet.data.tasks import TASKS, check_pair_options
 from lossnet.errors import InputError, InputTypeError
 from lossnet.losses.presets import PRESETS
@@ -94,7 +95,12 @@ class TrainConfig:
     loss: str = "perceptual"
     """``pixel``, ``perceptual``, ``fastai`` or a loss preset name."""
     loss_weights: str | None = "auto"
-    """Weights of the loss network: ``imagenet``, ``hed``, ``auto`` (ImageNet if cached, else HED), a file, or ``None``."""
+    """Weights of the loss network: ``imagenet``, ``hed``, ``auto`` (ImageNet if it can be had, else HED), a file, or ``None``.
+
+    With ``hed`` or ``auto`` offline, a recipe on another network (fastai's vgg16_bn) runs its layers on HED's
+    VGG16 and the log says so (see :mod:`lossnet.train.loss_network`)."""
+    loss_arch: str | None = None
+    """Override the recipe's loss network (``vgg16``, ``vgg16_bn``, ``vgg19``, ...); ``None`` keeps the recipe's."""
     feature_layers: dict[str, float] | None = None
     """Override the preset's feature layers and weights, e.g. ``{"relu2_2": 1.0}``."""
     style_layers: dict[str, float] | None = None
@@ -140,6 +146,8 @@ class TrainConfig:
         check_choice(self.schedule, SCHEDULES, "schedule")
         check_choice(self.precision, list(PRECISIONS), "precision")
         check_choice(self.device, DEVICES, "device")
+        if self.loss_arch is not None:
+            check_choice(self.loss_arch, list(ARCHS), "loss_arch")
         for name in ("crop_size", "val_size", "val_images", "scale", "style_size", "batch_size", "steps"):
             _positive_int(getattr(self, name), name)
         for name in ("log_every", "val_every", "checkpoint_every"):
@@ -234,11 +242,17 @@ def task_config(task: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(**{"task": task, "out_dir": f"runs/{task}", **TASK_PRESETS[task], **overrides})
 
 
+#: Network arguments each task's recipe adds unless ``model_kwargs`` sets them: the U-Net tasks
+#: start from their baseline (the degraded or grey input) by predicting a residual over it.
+TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"colorize": {"residual": True}, "restore": {"residual": True}}
+
+
 def model_kwargs(config: TrainConfig) -> dict[str, Any]:
-    """The network's constructor arguments: the task fixes ``scale`` / ``in_channels``; the config adds the rest.
+    """The network's constructor arguments: the task fixes ``scale`` / ``in_channels`` and adds its defaults
+    (:data:`TASK_MODEL_DEFAULTS`, for the recipe's network only); the config's ``model_kwargs`` add the rest.
 
     >>> model_kwargs(task_config("colorize"))
-    {'in_channels': 1}
+    {'residual': True, 'in_channels': 1}
     """
     fixed: dict[str, Any] = {}
     if config.model == "SuperResNet":
@@ -258,7 +272,8 @@ def model_kwargs(config: TrainConfig) -> dict[str, Any]:
             f"model_kwargs sets {k}={config.model_kwargs[k]!r} but the task needs {fixed[k]!r}; "
             f"leave {k} out of model_kwargs (use --scale for superres)"
         )
-    return {**fixed, **config.model_kwargs}
+    defaults = TASK_MODEL_DEFAULTS.get(config.task, {}) if config.model == TASK_PRESETS[config.task]["model"] else {}
+    return {**defaults, **fixed, **config.model_kwargs}
 
 
 def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
