@@ -40,12 +40,13 @@ from lossnet.data.folder import ImageFolder, default_dataset
 from lossnet.data.io import load_image, resize_longer_side
 from lossnet.data.tasks import PairDataset
 from lossnet.errors import InputError, TrainingDivergedError
-from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.models.registry import build_model, model_spec
 from lossnet.precision import autocast
 from lossnet.train.batches import PositionRange, StepStream
 from lossnet.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from lossnet.train.config import TrainConfig, loss_kwargs, model_kwargs
+from lossnet.train.config import TrainConfig, model_kwargs
+from lossnet.train.health import CollapseWatch
+from lossnet.train.loss_network import training_loss
 from lossnet.train.distributed import World, gather, init_distributed, shutdown
 from lossnet.train.reporting import CsvLog, TensorBoardLog, sample_sheet
 from lossnet.train.schedules import Constant, OneCycle
@@ -124,7 +125,10 @@ class _Run:
         self.model = build_model(self.spec).to(self.device)
         self.memory_format = torch.channels_last if c.channels_last else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
-        self.loss = PerceptualLoss(weights=c.loss_weights, **loss_kwargs(c)).to(self.device)
+        loss, self.loss_network_note = training_loss(c)
+        if self.loss_network_note and world.is_main:
+            log.warning("%s", self.loss_network_note)
+        self.loss = loss.to(self.device)
         self.loss_weights = self.loss.extractor.weights_id if self.loss.extractor else None
         if c.task == "style":
             self.loss.set_style_target(self._style_image().to(self.device))
@@ -143,6 +147,7 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16")
 
+        self.watch, self.collapse = CollapseWatch(), None
         self.step = 0
         if resume is not None:
             self._restore(resume)
@@ -243,6 +248,8 @@ class _Run:
                         bar.update(1)
                     if self.step % c.val_every == 0 or self.step == stop:
                         val = self._validate(val_log, tb)
+                        if bar is not None and self.collapse is not None:
+                            bar.set_description(f"train {c.task} (COLLAPSED? see log)", refresh=False)
                     if self.step % c.checkpoint_every == 0 or self.step == stop:
                         self._save(CHECKPOINT, with_state=True)
         except KeyboardInterrupt:
@@ -283,6 +290,7 @@ class _Run:
                 "skipped_files": result.skipped_files,
                 "ignored_files": self.train_set.num_ignored,
                 "loss_weights": self.loss_weights,
+                "loss_network_note": self.loss_network_note,
                 "replica_checksums": checksums,
             }
             write_text(self.out / "run.json", json.dumps(summary, indent=2) + "\n")
@@ -344,6 +352,9 @@ class _Run:
         opts = {"y_channel": sr, "shave": self.config.scale if sr else 0}
         out, tgt = torch.cat(outputs).clamp(0, 1), torch.cat(targets)
         scores = {"psnr": float(metrics.psnr(out, tgt, **opts)), "ssim": float(metrics.ssim(out, tgt, **opts))}
+        self.collapse = self.watch.check(out, tgt, self.lr, self.step)
+        if self.collapse is not None:
+            log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")
         if val_log is not None:
             val_log.write({"step": self.step, **scores})
         if tb is not None:
