@@ -49,8 +49,14 @@ def test_compare_prints_the_breakdown_and_matches_the_library(images, capsys) ->
     torch.manual_seed(1)
     assert main(argv) == 0
     out = capsys.readouterr().out
-    values = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if not line.startswith("-")}
+    rows = [line.split() for line in out.splitlines() if not line.startswith(("-", "term "))]
+    values = {row[0]: float(row[1]) for row in rows}
+    shares = {row[0]: float(row[2].rstrip("%")) / 100 for row in rows}
     assert set(values) == {"pixel", "feature.relu1_1", "feature.relu2_1", "total"}
+    assert shares["total"] == 1.0
+    assert sum(v for k, v in shares.items() if k != "total") == pytest.approx(1.0, abs=2e-3)
+    for name in ("pixel", "feature.relu1_1", "feature.relu2_1"):
+        assert shares[name] == pytest.approx(values[name] / values["total"], abs=6e-4)  # printed to 0.1%
 
     torch.manual_seed(1)  # the same random network
     loss = lossnet.PerceptualLoss("vgg11", None, feature_layers={"relu1_1": 1, "relu2_1": 0.5}, pixel_weight=2)
@@ -62,7 +68,8 @@ def test_compare_prints_the_breakdown_and_matches_the_library(images, capsys) ->
 def test_compare_with_a_preset_uses_its_terms(images, capsys) -> None:
     pred, target = images
     assert main(["compare", str(pred), str(target), "--preset", "johnson2016_style", "--weights", "none"]) == 0
-    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith("-")]
+    out = capsys.readouterr().out
+    names = [line.split()[0] for line in out.splitlines() if not line.startswith(("-", "term "))]
     assert names == [
         "feature.relu2_2",
         "style.relu1_2",

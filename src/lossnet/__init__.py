@@ -29,6 +29,7 @@ from lossnet.losses import (
     perceptual_loss_from_preset,
     pixel_loss,
     style_loss,
+    term_shares,
     total_variation,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     "perceptual_loss_from_preset",
     "pixel_loss",
     "style_loss",
+    "term_shares",
     "total_variation",
     "train",
 ]

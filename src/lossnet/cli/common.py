@@ -55,8 +55,14 @@ def build_loss(args: argparse.Namespace) -> lossnet.PerceptualLoss:
 
 
 def print_terms(terms: dict[str, float]) -> None:
+    """Each weighted term, its share of the total, and a note on terms too small to matter."""
+    shares = lossnet.term_shares(terms)
     width = max(len(k) for k in terms)
+    print(f"{'term':<{width}}  {'weighted':>12}  {'share':>7}")
     for name, value in terms.items():
         if name == "total":
-            print("-" * (width + 14))
-        print(f"{name:<{width}}  {value:12.6g}")
+            print("-" * (width + 23))
+            print(f"{name:<{width}}  {value:12.6g}  {'100%':>7}")
+            continue
+        note = "  (under 0.1% of the total: raise its weight if it should count)" if shares[name] < 1e-3 else ""
+        print(f"{name:<{width}}  {value:12.6g}  {shares[name]:7.1%}{note}")

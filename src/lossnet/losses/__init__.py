@@ -3,7 +3,7 @@
 from lossnet.losses.criteria import CRITERIA, distance, elementwise
 from lossnet.losses.feature import FeatureLoss, feature_loss
 from lossnet.losses.gram import gram_matrix
-from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.losses.perceptual import PerceptualLoss, term_shares
 from lossnet.losses.pixel import PixelLoss, pixel_loss
 from lossnet.losses.presets import PRESETS, Preset, get_preset, perceptual_loss_from_preset
 from lossnet.losses.reduction import REDUCTIONS, reduce
@@ -28,6 +28,7 @@ __all__ = [
     "perceptual_loss_from_preset",
     "pixel_loss",
     "reduce",
+    "term_shares",
     "style_loss",
     "total_variation",
 ]

@@ -155,6 +155,9 @@ class PerceptualLoss(nn.Module):
         Returns:
             ``{"pixel", "feature.<layer>", ..., "style.<layer>", ..., "tv", "total"}`` with only the
             active terms; each value already multiplied by its weight, and ``total`` their sum.
+            :func:`term_shares` turns them into each term's share of the total: with HED or
+            ImageNet features the feature and style terms are orders of magnitude above a pixel
+            MSE, so a pixel weight of 1 can contribute well under 1% (see the presets' notes).
         """
         pred = self._check(pred, "prediction")
         needs_target = bool(self.pixel_weight or self.feature_layers or (self.style_layers and not self._style_cached))
@@ -207,3 +210,22 @@ class PerceptualLoss(nn.Module):
             f"feature_layers={self.feature_layers}, style_layers={self.style_layers}, pixel_weight={self.pixel_weight}, "
             f"tv_weight={self.tv_weight}, criterion={self.criterion!r}, reduction={self.reduction!r}"
         )
+
+
+def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
+    """Each weighted term's share of the total, as a fraction in ``[0, 1]`` (batch-averaged).
+
+    Args:
+        terms: the output of :meth:`PerceptualLoss.terms` (``"total"`` may be present; it is
+            left out). Values may be scalars, ``(B,)`` tensors (``reduction='none'``) or floats.
+
+    Returns:
+        ``{term: share}`` summing to 1, in the order of ``terms``; all 0 when the total is 0.
+
+    Example:
+        >>> term_shares({"pixel": torch.tensor(0.01), "feature.relu2_2": torch.tensor(99.99)})
+        {'pixel': 0.0001, 'feature.relu2_2': 0.9999}
+    """
+    values = {k: float(torch.as_tensor(v, dtype=torch.float64).mean()) for k, v in terms.items() if k != "total"}
+    total = sum(values.values())
+    return {k: (v / total if total else 0.0) for k, v in values.items()}
