@@ -18,6 +18,7 @@ import lossnet
 from lossnet import FeatureExtractor
 from lossnet.backbones.preprocessing import CAFFE, HED_CAFFE, TORCH
 from lossnet.backbones.weights import LoadedWeights, hed_weights_path, load_weights
+from lossnet.errors import WeightsError
 from tests.backbones.reference import randomised_features, torchvision_state_dict
 
 # torchvision positions of vgg16's convolutions and the HED file's group of each (block, conv2d suffix)
@@ -317,3 +318,15 @@ def test_corrupt_weight_file_is_not_called_unsafe(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a checkpoint")
     with pytest.raises(lossnet.WeightsError, match="corrupt or not a checkpoint"):
         load_weights("vgg11", path)
+
+
+@pytest.mark.parametrize(
+    ("arch", "reason"),
+    [("vgg19", "different number of convolutions"), ("vgg16_bn", "batch-norm"), ("vgg19_bn", "batch-norm")],
+)
+def test_hed_refuses_other_networks_with_the_real_reason(arch: str, reason: str) -> None:
+    with pytest.raises(WeightsError, match=reason) as err:
+        load_weights(arch, "hed")
+    assert "--arch vgg16" in str(err.value)
+    if arch == "vgg19":
+        assert "batch" not in str(err.value)

@@ -158,7 +158,15 @@ def _imagenet(arch: str) -> LoadedWeights:
 
 def _hed(arch: str) -> LoadedWeights:
     if arch != "vgg16":
-        raise WeightsError(f"weights='hed' holds a VGG16 without batch norm; use arch='vgg16' (got {arch!r})")
+        why = []
+        if not arch.startswith("vgg16"):
+            why.append(f"{arch.removesuffix('_bn')} has a different number of convolutions")
+        if arch.endswith("_bn"):
+            why.append(f"{arch} has batch-norm layers HED lacks")
+        raise WeightsError(
+            f"weights='hed' holds the 13 convolutions of a plain VGG16, so it cannot fill {arch} "
+            f"({' and '.join(why)}); use arch 'vgg16' (--arch vgg16, or --loss-arch vgg16 for train)"
+        )
     path = hed_weights_path()
     return LoadedWeights(
         "hed:" + HED_PACKAGE.replace("==", "-"),
