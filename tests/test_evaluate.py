@@ -85,7 +85,7 @@ def test_bicubic_baseline_matches_an_independent_computation(tmp_path, hed_weigh
 
 
 def test_superresnet_at_init_scores_as_the_baseline(tmp_path, hed_weights) -> None:
-    # residual_bicubic=True zero-initialises the head: the output is the clamped bicubic upsampling.
+    # residual_bicubic=True starts with residual_gain 0: the output is the clamped bicubic upsampling.
     result = evaluate(
         {"init": checkpoint(tmp_path / "sr.safetensors", "superres")},
         size=SIZE,
@@ -104,6 +104,7 @@ def test_superresnet_at_init_scores_as_the_baseline(tmp_path, hed_weights) -> No
     moved = SuperResNet(scale=4, channels=4, num_residual=1, head_kernel_size=3)
     with torch.no_grad():
         moved.head.weight.normal_(0, 0.1)
+        moved.residual_gain.fill_(1.0)
     moved = evaluate({"moved": moved.eval()}, size=SIZE, feature_layers=None, lpips=False)
     assert abs(moved.mean("moved")["psnr_y"] - moved.mean("bicubic")["psnr_y"]) > 0.1
 
