@@ -223,7 +223,8 @@ def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
         ``{term: share}`` summing to 1, in the order of ``terms``; all 0 when the total is 0.
 
     Example:
-        >>> term_shares({"pixel": torch.tensor(0.01), "feature.relu2_2": torch.tensor(99.99)})
+        >>> shares = term_shares({"pixel": torch.tensor(0.01), "feature.relu2_2": torch.tensor(99.99)})
+        >>> {k: round(v, 6) for k, v in shares.items()}
         {'pixel': 0.0001, 'feature.relu2_2': 0.9999}
     """
     values = {k: float(torch.as_tensor(v, dtype=torch.float64).mean()) for k, v in terms.items() if k != "total"}
