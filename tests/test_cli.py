@@ -89,3 +89,25 @@ def test_compare_scores_another_size_at_the_reference_size(images, tmp_path, cap
 def test_python_dash_m_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "lossnet", "layers", "vgg11"], capture_output=True, text=True)
     assert done.returncode == 0 and "relu5_2" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("or weights=None for a random network", "or --weights none for a random network"),
+        ("use weights='hed' (offline)", "use --weights hed (offline)"),
+        ("Use tile >= 64, a smaller overlap, or tile=None", "Use --tile 64 or more, a smaller overlap, or --tile 0"),
+        ("check arch= or the layout", "check --arch or the layout"),
+        ("quality must be an int in 1-100; got 0", "--quality must be an int in 1-100; got 0"),
+        ("x; max_size must be > 0", "x; --max-size must be > 0"),
+        ("Valid names: lossnet.layer_names('vgg19').", "Valid names: `lossnet layers vgg19`."),
+        # names that are not the command's flags, and flags already written as flags, are left alone
+        ("pass strict=False or data_range=255", "pass strict=False or data_range=255"),
+        ("use --weights=hed", "use --weights=hed"),
+    ],
+)
+def test_errors_are_worded_in_the_commands_flags(message: str, expected: str) -> None:
+    from lossnet.cli.common import cli_wording
+
+    flags = {"--weights", "--tile", "--overlap", "--arch", "--quality", "--max-size"}
+    assert cli_wording(message, flags) == expected

@@ -31,7 +31,8 @@ def test_long_captions_wrap_inside_their_cell() -> None:
     grey = torch.full((1, 3, 50, 50), 0.5)
     long = "x4 bicubic down and up, 22.8 dB"
     word = "a" * 40
-    sheet = contact_sheet([[Cell(grey, long), Cell(grey, "relu1_2  1.81e+03")], [Cell(grey, word), Cell(grey, "b")]], 50)
+    rows = [[Cell(grey, long), Cell(grey, "relu1_2  1.81e+03")], [Cell(grey, word), Cell(grey, "b")]]
+    sheet = contact_sheet(rows, 50)
     pixels = np.asarray(sheet)
     # Every row has room for the most lines: the long word takes the most.
     assert sheet.size[1] > 2 * (50 + 18 + 6) + 6

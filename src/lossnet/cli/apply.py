@@ -79,7 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=list(FORMATS), default="png", help="output format (default png)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100 (default 95)")
     g = p.add_argument_group("inference")
-    g.add_argument("--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)")
+    g.add_argument(
+        "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"
+    )
     g.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     g.add_argument("--device", default="auto", help="auto (CUDA when available, default) | cpu | cuda | cuda:N")
     g.add_argument(

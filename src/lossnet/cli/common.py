@@ -55,7 +55,9 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
         help="feature terms, e.g. relu2_2=1,relu3_3=0.5 (default relu2_2=1, or the preset's)",
     )
     g.add_argument(
-        "--style-layers", type=layer_weights_arg, help="Gram terms, e.g. relu1_2=5,relu2_2=5 (default none, or the preset's)"
+        "--style-layers",
+        type=layer_weights_arg,
+        help="Gram terms, e.g. relu1_2=5,relu2_2=5 (default none, or the preset's)",
     )
     g.add_argument("--pixel-weight", type=float, help="weight of the per-pixel term (default 0, or the preset's)")
     g.add_argument("--tv-weight", type=float, help="weight of the total-variation term (default 0, or the preset's)")
@@ -147,7 +149,7 @@ def os_error_line(err: OSError) -> str:
 # ---------------------------------------------------------------------------------------------
 # Messages in command-line words
 
-_ASSIGNMENT = re.compile(r"\b([a-z][a-z0-9_]*)=(None|True|False|'[^']*'|\"[^\"]*\"|[-\w./]+)?")
+_ASSIGNMENT = re.compile(r"(?<![-\w])([a-z][a-z0-9_]*)=(None|True|False|'[^']*'|\"[^\"]*\"|[-\w./]+)?")
 _MUST = re.compile(r"(^|; |\. )([a-z][a-z0-9_]*) must\b")
 #: What a Python ``None`` means on the command line, per flag.
 _NONE_ON_CLI = {"--tile": "0", "--weights": "none", "--feature-weights": "none"}

@@ -103,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--no-lpips", dest="lpips", action="store_false", help="leave the LPIPS column out")
     g = p.add_argument_group("inference")
-    g.add_argument("--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)")
+    g.add_argument(
+        "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"
+    )
     g.add_argument("--device", default="auto", help="auto (CUDA when available, default) | cpu | cuda | cuda:N")
     g.add_argument("--precision", choices=list(PRECISIONS), default="fp32", help="fp32 (default) | bf16 | fp16")
     p.set_defaults(func=cmd_eval)

@@ -265,9 +265,6 @@ def _checked(func, out_suffixes: tuple[str, ...] = IMAGE_SUFFIXES):  # type: ign
         args.device = _device(args.device)
         if args.max_size is not None and args.max_size < 1:
             raise InputError(f"--max-size must be a positive number of pixels; got {args.max_size}")
-        for flag in ("steps", "levels", "top_k"):
-            if getattr(args, flag, 1) < 1:
-                raise InputError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}")
         check_output_file(args.out, "--out", out_suffixes)
         if getattr(args, "curve", None):
             check_output_file(args.curve, "--curve")
@@ -290,7 +287,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from lossnet.explore.invert import DEFAULT_LAYERS
     from lossnet.explore.sweep import DEFAULT_RATIOS
 
-    default_layers = ",".join(DEFAULT_LAYERS)
+    layers_help = f"comma-separated layer names (default {','.join(DEFAULT_LAYERS)})"
     ratios = ",".join(f"{r:g}" for r in DEFAULT_RATIOS)
 
     p = sub.add_parser("stylize", help="style transfer by image optimisation (Gatys et al.)")
@@ -305,9 +302,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("invert", help="reconstruct an image from each layer's features and from Gram matrices")
     p.add_argument("image", help="image file")
-    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=layers_help)
     p.add_argument("--no-style", action="store_true", help="feature reconstructions only")
-    p.add_argument("--tv-weight", type=float, default=0.01, help="TV weight, relative to the normalised terms (default 0.01)")
+    p.add_argument(
+        "--tv-weight", type=float, default=0.01, help="TV weight, relative to the normalised terms (default 0.01)"
+    )
     p.add_argument("--out", default="invert_sheet.png", help="contact sheet (default invert_sheet.png)")
     _network(p)
     _optimisation(p, steps=300, levels=3)
@@ -315,7 +314,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("activations", help="per-layer activation maps of the strongest channels")
     p.add_argument("image", help="image file")
-    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=layers_help)
     p.add_argument("--top-k", type=int, default=4, help="channels per layer (default 4)")
     p.add_argument("--out", default="activations.png", help="contact sheet (default activations.png)")
     _network(p)
@@ -336,7 +335,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="one self-contained HTML page: inversion, activations, style transfer, sweep")
     p.add_argument("content", help="content image file")
     p.add_argument("style", nargs="?", help="style image file (optional: adds style transfer and the sweep)")
-    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=layers_help)
     p.add_argument("--ratios", type=floats_arg, default=list(DEFAULT_RATIOS), help=f"style/content (default {ratios})")
     p.add_argument("--top-k", type=int, default=4, help="channels per layer (default 4)")
     p.add_argument("--out", default="report.html", help="HTML file (default report.html)")
