@@ -37,6 +37,8 @@ def _inputs(tmp: Path) -> None:
     save_checkpoint(tmp / "style.safetensors", build_model(spec).state_dict(), {"model": spec, "task": "style"})
     torch.save({"w": torch.zeros(2)}, tmp / "model.pth")  # zip archive
     torch.save({"w": torch.zeros(2)}, tmp / "legacy.pth", _use_new_zipfile_serialization=False)
+    data = (tmp / "style.safetensors").read_bytes()
+    (tmp / "truncated.safetensors").write_bytes(data[: len(data) // 2])
     (tmp / "afile").write_text("not a folder\n")
     (tmp / "dir").mkdir()
     (tmp / "ro").mkdir()
@@ -194,6 +196,19 @@ CASES = [
     # a PyTorch pickle where a lossnet model is expected
     Case("apply-pth", ["apply", "--model", "model.pth", "--input", "img.png", "--output", "out"], PICKLE),
     Case("apply-legacy-pth", ["apply", "--model", "legacy.pth", "--input", "img.png", "--output", "out"], PICKLE),
+    Case(
+        "apply-truncated-checkpoint",
+        ["apply", "--model", "truncated.safetensors", "--input", "img.png", "--output", "out"],
+        ("truncated, corrupt or not a lossnet checkpoint", "use an earlier checkpoint or retrain"),
+    ),
+    Case(
+        "apply-missing-input",
+        ["apply", "--model", "style.safetensors", "--input", "nope.png", "--output", "out"],
+        ("no such image file or folder: nope.png",),
+    ),
+    # a folder where one image is expected
+    Case("compare-folder", ["compare", "dir", "img.png", "--weights", "none"], ("dir is a folder", "one image file")),
+    Case("invert-folder", ["invert", "dir", "--weights", "none"], ("dir is a folder", "one image file")),
     Case("eval-pth", ["eval", "--model", "model.pth", "--data", "img.png", "--out", "out"], PICKLE),
     # values: CLI syntax in the fix, never Python's
     Case(

@@ -27,6 +27,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.size is not None and args.size < 1:
         raise lossnet.InputError(f"--size must be a positive number of pixels; got {args.size}")
+    for path in (args.pred, args.target):
+        if Path(path).is_dir():
+            raise lossnet.InputError(f"{path} is a folder; compare takes one image file for each of its two images")
     pred, target = load_image(args.pred), load_image(args.target)
     pred_size = tuple(pred.shape[-2:])
     if args.size:
