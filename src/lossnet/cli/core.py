@@ -31,14 +31,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if Path(path).is_dir():
             raise lossnet.InputError(f"{path} is a folder; compare takes one image file for each of its two images")
     pred, target = load_image(args.pred), load_image(args.target)
-    pred_size = tuple(pred.shape[-2:])
     if args.size:
-        pred, target = resize_longer_side(pred, args.size), resize_longer_side(target, args.size)
+        target = resize_longer_side(target, args.size)
     if pred.shape != target.shape:
         # Score at the reference's size: a network's output is often a few pixels off, or another shape.
-        (h0, w0), (h, w) = pred_size, target.shape[-2:]
-        ratio = " (its aspect ratio changes)" if abs(w0 / h0 - w / h) > 1 / min(h, w) else ""
-        print(f"lossnet: {args.pred} is {w0}x{h0}: resized to the reference's {w}x{h}{ratio}", file=sys.stderr)
+        (h0, w0), (h, w) = pred.shape[-2:], target.shape[-2:]
+        changes = abs(w0 / h0 - w / h) > 1 / min(h, w)
+        if changes or not args.size:  # --size asked for the resizing; a new aspect ratio it did not
+            ratio = " (its aspect ratio changes)" if changes else ""
+            print(f"lossnet: {args.pred} is {w0}x{h0}: resized to the reference's {w}x{h}{ratio}", file=sys.stderr)
         pred = torch.nn.functional.interpolate(pred, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
     loss = build_loss(args)
     print(

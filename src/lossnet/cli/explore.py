@@ -229,15 +229,13 @@ def _network(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loss network")
     add_backbone_options(g, "vgg16", "default vgg16")
     g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
-    g.add_argument(
-        "--max-size", type=int, help="shrink inputs to this longer side (default 512 on CPU, 1024 on GPU)"
-    )
+    g.add_argument("--max-size", type=int, help="shrink inputs to this longer side (default 512 on CPU, 1024 on GPU)")
 
 
 def _optimisation(p: argparse.ArgumentParser, steps: int, levels: int) -> None:
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, default=steps, help=f"optimiser steps per optimisation (default {steps})")
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="(default lbfgs)")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="the optimiser (default lbfgs)")
     g.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
     g.add_argument("--levels", type=int, default=levels, help=f"coarse-to-fine pyramid levels (default {levels})")
     g.add_argument("--seed", type=int, default=0, help="seed of the noise starts (default 0)")
