@@ -423,3 +423,23 @@ def test_a_profile_that_does_not_fit_the_output_is_left_out(tmp_path) -> None:
     for name in ("gray.png", "plain.png"):
         with Image.open(tmp_path / "out" / name) as out:
             assert out.mode == "RGB" and "icc_profile" not in out.info
+
+
+def test_tile_progress_is_reported_for_every_tile(tmp_path) -> None:
+    """``on_tile(done, total)`` follows each tile; apply_files adds the source file (the CLI's tile bar)."""
+    net = build_model(SPECS["style"]).eval()
+    calls: list[tuple[int, int]] = []
+    apply_model(net, torch.rand(1, 3, 40, 70), tile=24, overlap=8, on_tile=lambda k, n: calls.append((k, n)))
+    total = calls[0][1]
+    assert total > 4 and calls == [(k, total) for k in range(1, total + 1)]
+
+    make_checkpoint(tmp_path / "m.safetensors", "style")
+    write_png(tmp_path / "a.png", torch.rand(1, 3, 40, 70))
+    write_png(tmp_path / "b.png", torch.rand(1, 3, 16, 16))
+    seen: list[tuple[str, int, int]] = []
+    apply_files(
+        tmp_path / "m.safetensors", [tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "out", tile=24, overlap=8,
+        on_tile=lambda source, done, total: seen.append((source.name, done, total)),
+    )  # fmt: skip
+    assert [s for s in seen if s[0] == "a.png"] == [("a.png", k, total) for k in range(1, total + 1)]
+    assert [s for s in seen if s[0] == "b.png"] == [("b.png", 1, 1)]  # fits in one tile

@@ -35,13 +35,6 @@ def test_layers_lists_every_name(capsys) -> None:
         assert f"\n{name} " in out
 
 
-def test_unknown_arch_is_a_one_line_error_without_traceback(capsys) -> None:
-    assert main(["layers", "vgg17"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("lossnet: error: unknown architecture 'vgg17'")
-    assert "Traceback" not in err and "Did you mean" in err
-
-
 def test_compare_prints_the_breakdown_and_matches_the_library(images, capsys) -> None:
     pred, target = images
     argv = ["compare", str(pred), str(target), "--weights", "none", "--arch", "vgg11"]
@@ -81,25 +74,47 @@ def test_compare_with_a_preset_uses_its_terms(images, capsys) -> None:
     ]
 
 
-def test_compare_errors_are_clear(images, tmp_path, capsys) -> None:
+def test_compare_scores_another_size_at_the_reference_size(images, tmp_path, capsys) -> None:
+    """The image to score is resized to the reference's size (the aspect ratio too), with a note."""
     pred, target = images
-    assert main(["compare", str(pred), str(tmp_path / "nope.png"), "--weights", "none"]) == 2
-    assert "no such image file" in capsys.readouterr().err
-    small = save_image(torch.rand(1, 3, 16, 16), tmp_path / "small.png")
-    assert main(["compare", str(pred), str(small), "--weights", "none"]) == 2
-    assert "differ in size" in capsys.readouterr().err
-    assert main(["compare", str(pred), str(target), "--feature-layers", "relu9_9", "--weights", "none"]) == 2
-    assert "has no layer 'relu9_9'" in capsys.readouterr().err
-
-
-def test_imagenet_offline_error_names_alternatives(images, capsys, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
-    pred, target = images
-    assert main(["compare", str(pred), str(target)]) == 2  # default weights: imagenet
-    err = capsys.readouterr().err
-    assert "ImageNet weights" in err and "weights='hed'" in err and "weights=None" in err
+    wide = save_image(torch.rand(1, 3, 24, 48), tmp_path / "wide.png")
+    assert main(["compare", str(wide), str(target), "--weights", "none", "--arch", "vgg11", "--pixel-weight", "1", "--feature-layers", "relu2_1"]) == 0
+    out, err = capsys.readouterr()
+    assert "wide.png is 48x24: resized to the reference's 32x32 (its aspect ratio changes)" in err
+    scores = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if not line.startswith(("-", "term "))}
+    resized = torch.nn.functional.interpolate(
+        lossnet.data.load_image(wide), size=(32, 32), mode="bicubic", antialias=True
+    ).clamp(0, 1)
+    expected = torch.mean((resized - lossnet.data.load_image(target)) ** 2)
+    assert scores["pixel"] == pytest.approx(float(expected), rel=1e-5)
+    # --size resizes the reference; the scored image follows it exactly, without a note when the ratio fits
+    big = save_image(torch.rand(1, 3, 64, 64), tmp_path / "big.png")
+    assert main(["compare", str(big), str(target), "--weights", "none", "--arch", "vgg11", "--size", "24", "--feature-layers", "relu2_1"]) == 0
+    assert "resized" not in capsys.readouterr().err
 
 
 def test_python_dash_m_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "lossnet", "layers", "vgg11"], capture_output=True, text=True)
     assert done.returncode == 0 and "relu5_2" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("or weights=None for a random network", "or --weights none for a random network"),
+        ("use weights='hed' (offline)", "use --weights hed (offline)"),
+        ("Use tile >= 64, a smaller overlap, or tile=None", "Use --tile 64 or more, a smaller overlap, or --tile 0"),
+        ("check arch= or the layout", "check --arch or the layout"),
+        ("quality must be an int in 1-100; got 0", "--quality must be an int in 1-100; got 0"),
+        ("x; max_size must be > 0", "x; --max-size must be > 0"),
+        ("Valid names: lossnet.layer_names('vgg19').", "Valid names: `lossnet layers vgg19`."),
+        # names that are not the command's flags, and flags already written as flags, are left alone
+        ("pass strict=False or data_range=255", "pass strict=False or data_range=255"),
+        ("use --weights=hed", "use --weights=hed"),
+    ],
+)
+def test_errors_are_worded_in_the_commands_flags(message: str, expected: str) -> None:
+    from lossnet.cli.common import cli_wording
+
+    flags = {"--weights", "--tile", "--overlap", "--arch", "--quality", "--max-size"}
+    assert cli_wording(message, flags) == expected

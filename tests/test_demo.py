@@ -61,3 +61,21 @@ def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path) ->
 def test_training_needs_weights_by_name(tmp_path, hed_weights) -> None:
     with pytest.raises(InputError, match="by name or path"):
         run_demo(DemoConfig(out_dir=tmp_path, weights=hed_weights))
+
+
+def test_demo_prints_part_one_before_training_and_names_each_bar(tmp_path, capsys, monkeypatch) -> None:
+    """The loss table is on screen before the minutes of training; each run's bar says which run it is."""
+    import lossnet.demo.training
+
+    bars: list[object] = []
+
+    def train(config, progress=False):  # records the bar's name, and what was printed by then
+        bars.append(progress)
+        if len(bars) == 1:
+            assert "PSNR (dB)" in capsys.readouterr().out  # part 1 already printed
+        raise KeyboardInterrupt  # stop the demo here, as Ctrl-C would
+
+    monkeypatch.setattr(lossnet.demo.training, "train", train)
+    assert main(["demo", "--out", str(tmp_path), "--size", "64"]) == 130
+    assert bars == ["SR pixel"]
+    assert lossnet.demo.training.BARS == {"pixel MSE": "SR pixel", "perceptual": "SR perceptual", "style": "style"}

@@ -247,6 +247,7 @@ def apply_model(
     tile: int | None = 512,
     overlap: int = 32,
     precision: str = "fp32",
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Run a network on images of any size, tile by tile when they are larger than ``tile``.
 
@@ -265,6 +266,7 @@ def apply_model(
         overlap: pixels shared by neighbouring tiles (input pixels), rounded up to a multiple
             of twice the size multiple; at most half the tile.
         precision: ``'fp32'`` (default), ``'bf16'`` or ``'fp16'`` (autocast; output is float32).
+        on_tile: called as ``on_tile(done, total)`` after each tile (for a progress bar).
 
     Returns:
         ``(B, C_out, scale H, scale W)`` float32 in [0, 1], on the image's device.
@@ -288,7 +290,7 @@ def apply_model(
             out.append(torch.empty(shape, dtype=torch.float32, device=image.device))
         out[0][..., y0 : y0 + rows.shape[-2], :] = rows
 
-    _run_tiled(model, image, tile, overlap, precision, write)
+    _run_tiled(model, image, tile, overlap, precision, write, on_tile)
     return out[0]
 
 
@@ -429,12 +431,13 @@ def _run_tiled(
     overlap: int,
     precision: str,
     write: Callable[[int, Tensor, tuple[int, ...]], None],
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> None:
     """Run ``model`` over ``image`` tile by tile; hand each finished band of output rows to ``write``.
 
     ``write(y0, rows, shape)`` gets rows ``y0 .. y0 + len`` of the final output as a
     ``(B, C_out, len, scale W)`` float32 tensor on the network's device (a view it may
-    modify), and the output's full shape.
+    modify), and the output's full shape. ``on_tile(done, total)`` follows each tile.
     """
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"model must be a torch.nn.Module (see load_model); got {type(model).__name__}")
@@ -493,6 +496,8 @@ def _run_tiled(
             if band is None:
                 band = y.new_zeros(batch, y.shape[1], y.shape[-2], cols.size * scale)
             band[..., col_span[0] * scale : col_span[1] * scale] += y
+            if on_tile is not None:
+                on_tile(k * len(cols.spans) + j + 1, len(rows.spans) * len(cols.spans))
         if pending is not None:
             band[..., done - top : done - top + pending.shape[-2], :] += pending
         final = _final_rows(rows, k, scale)
@@ -540,6 +545,7 @@ def apply_files(
     device: str | torch.device = "auto",
     precision: str = "fp32",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
+    on_tile: Callable[[Path, int, int], None] | None = None,
 ) -> ApplySummary:
     """Apply a network to image files and folders, writing one output image per input.
 
@@ -562,6 +568,7 @@ def apply_files(
         device: ``'auto'`` (default: CUDA when available), ``'cpu'``, ``'cuda'``, ...; used when
             ``model`` is a path (a module runs where it is).
         progress: wraps the list of jobs for iteration, e.g. ``tqdm.tqdm`` for a progress bar.
+        on_tile: called as ``on_tile(source, done, total)`` after each tile of each image.
 
     Returns:
         an :class:`ApplySummary`.
@@ -587,7 +594,8 @@ def apply_files(
             summary.failed.append((source, problem))
             continue
         try:
-            _apply_file(net, source, target, tile, overlap, precision, quality)
+            tiles = None if on_tile is None else (lambda done, total, s=source: on_tile(s, done, total))
+            _apply_file(net, source, target, tile, overlap, precision, quality, tiles)
         except _PER_FILE_ERRORS as err:
             if isinstance(err, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()
@@ -601,7 +609,14 @@ def apply_files(
 
 
 def _apply_file(
-    model: nn.Module, source: Path, target: Path, tile: int | None, overlap: int, precision: str, quality: int
+    model: nn.Module,
+    source: Path,
+    target: Path,
+    tile: int | None,
+    overlap: int,
+    precision: str,
+    quality: int,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> None:
     image = load_image(source)
     pixels: list[np.ndarray] = []
@@ -613,7 +628,7 @@ def _apply_file(
         q = rows[0].clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         pixels[0][y0 : y0 + q.shape[0]] = q
 
-    _run_tiled(model, image, tile, overlap, precision, write)
+    _run_tiled(model, image, tile, overlap, precision, write, on_tile)
     del image
     array = pixels[0]
     # The network maps pixel values in the source's colour space, so the source's profile describes the output.

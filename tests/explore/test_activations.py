@@ -22,5 +22,5 @@ def test_strongest_channels_come_first_and_maps_are_the_activations() -> None:
         for m in layer_maps[1:]:
             assert torch.equal(m.values, acts[layer][:, m.channel : m.channel + 1])
         assert len(set(channels)) == 3
-    sheet = activation_sheet(image, maps, cell_size=40)
-    assert sheet.size == (4 * 46 + 6, 3 * (40 + 32 + 6) + 6)  # image row + one row per layer, 2-line captions
+    sheet = activation_sheet(image, maps, cell_size=120)  # wide enough for "relu1_1 all channels" on one line
+    assert sheet.size == (4 * 126 + 6, 3 * (120 + 32 + 6) + 6)  # image row + one row per layer, 2-line captions

@@ -35,8 +35,8 @@ def test_grid_of_ratios_and_layer_sets_and_more_style_weight_gives_less_style_lo
     ]
     for low, high in result.rows:
         assert high.style_loss < low.style_loss and high.content_loss > low.content_loss
-    sheet = sweep_sheet(result, cell_size=48)
-    assert sheet.size[1] == 24 + 3 * (48 + 18 + 42 + 6) + 6  # inputs row + 2 rows, 4-line captions
+    sheet = sweep_sheet(result, cell_size=120)  # wide enough for "style/content 0.001" on one line
+    assert sheet.size[1] == 24 + 3 * (120 + 18 + 42 + 6) + 6  # inputs row + 2 rows, 4-line captions
 
 
 def test_trained_models_are_applied_and_scored(tmp_path) -> None:

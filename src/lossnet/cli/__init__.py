@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import lossnet
 from lossnet.cli import apply, core, evaluate, explore, train
+from lossnet.cli.common import cli_wording, os_error_line
 from lossnet.errors import LossnetError
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
@@ -33,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flags(parser: argparse.ArgumentParser, command: str) -> set[str]:
+    """The option strings of one subcommand, e.g. ``{'--out', '--tile', ...}``."""
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return set(action.choices[command]._option_string_actions)
+    return set()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 for a user error)."""
     parser = build_parser()
@@ -40,12 +49,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="lossnet: %(message)s")
     try:
         return int(args.func(args))
-    except (LossnetError, FileNotFoundError) as err:
-        print(f"lossnet: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # e.g. `lossnet layers | head`
         sys.stderr.close()
         return 0
+    except (LossnetError, OSError) as err:
+        if isinstance(err, LossnetError) or (isinstance(err, FileNotFoundError) and err.filename is None):
+            message = cli_wording(str(err), _flags(parser, args.command))
+        elif err.filename is not None:  # a file or folder that cannot be read or written
+            message = os_error_line(err)
+        else:
+            raise
+        print("lossnet: error: " + " ".join(message.split()), file=sys.stderr)  # always one line
+        return 2
     except KeyboardInterrupt:
         print("lossnet: interrupted", file=sys.stderr)
         return 130

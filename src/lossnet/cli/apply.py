@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
+
+from lossnet.cli.common import check_output_dir
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -12,21 +15,40 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from lossnet.apply import apply_files
 
-    def progress(jobs: list[Any]) -> Any:
-        return tqdm(jobs, desc="apply", unit="image", disable=None if len(jobs) > 1 else True)
+    check_output_dir(args.output, "--output")
+    many = [False]
+    tile_bar: list[Any] = []  # the current image's tile bar, if any
 
-    summary = apply_files(
-        args.model,
-        args.input,
-        args.output,
-        format=args.format,
-        quality=args.quality,
-        tile=args.tile or None,
-        overlap=args.overlap,
-        device=args.device,
-        precision=args.precision,
-        progress=progress,
-    )
+    def progress(jobs: list[Any]) -> Any:
+        many[0] = len(jobs) > 1
+        return tqdm(jobs, desc="apply", unit="image", disable=None if many[0] else True)
+
+    def on_tile(source: Path, done: int, total: int) -> None:
+        if done == 1:  # a new image
+            disable = True if total == 1 else None  # None: only on a terminal
+            bar = tqdm(total=total, desc=source.name, unit="tile", leave=not many[0], disable=disable)
+            tile_bar[:] = [bar]
+        tile_bar[0].update(done - tile_bar[0].n)
+        if done == total:
+            tile_bar.pop().close()
+
+    try:
+        summary = apply_files(
+            args.model,
+            args.input,
+            args.output,
+            format=args.format,
+            quality=args.quality,
+            tile=args.tile or None,
+            overlap=args.overlap,
+            device=args.device,
+            precision=args.precision,
+            progress=progress,
+            on_tile=on_tile,
+        )
+    finally:
+        for bar in tile_bar:  # an image that failed mid-way
+            bar.close()
     for path, reason in summary.failed:
         print(f"lossnet: failed: {path}: {reason}", file=sys.stderr)
     extra = [f"{len(summary.failed)} failed"] if summary.failed else []
@@ -57,7 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=list(FORMATS), default="png", help="output format (default png)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100 (default 95)")
     g = p.add_argument_group("inference")
-    g.add_argument("--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (512)")
+    g.add_argument(
+        "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"
+    )
     g.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     g.add_argument("--device", default="auto", help="auto (CUDA when available, default) | cpu | cuda | cuda:N")
     g.add_argument(

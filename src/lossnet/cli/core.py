@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import lossnet
-from lossnet.cli.common import add_loss_options, build_loss, print_terms, weights_arg
+from lossnet.cli.common import add_loss_options, build_loss, check_output_dir, print_terms, weights_arg
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -25,14 +25,22 @@ def cmd_layers(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from lossnet.data.io import load_image, resize_longer_side
 
+    if args.size is not None and args.size < 1:
+        raise lossnet.InputError(f"--size must be a positive number of pixels; got {args.size}")
+    for path in (args.pred, args.target):
+        if Path(path).is_dir():
+            raise lossnet.InputError(f"{path} is a folder; compare takes one image file for each of its two images")
     pred, target = load_image(args.pred), load_image(args.target)
     if args.size:
-        pred, target = resize_longer_side(pred, args.size), resize_longer_side(target, args.size)
+        target = resize_longer_side(target, args.size)
     if pred.shape != target.shape:
-        raise lossnet.InputError(
-            f"the images differ in size: {tuple(pred.shape[-2:])} and {tuple(target.shape[-2:])}; "
-            "resize them to match (or pass --size to resize both)"
-        )
+        # Score at the reference's size: a network's output is often a few pixels off, or another shape.
+        (h0, w0), (h, w) = pred.shape[-2:], target.shape[-2:]
+        changes = abs(w0 / h0 - w / h) > 1 / min(h, w)
+        if changes or not args.size:  # --size asked for the resizing; a new aspect ratio it did not
+            ratio = " (its aspect ratio changes)" if changes else ""
+            print(f"lossnet: {args.pred} is {w0}x{h0}: resized to the reference's {w}x{h}{ratio}", file=sys.stderr)
+        pred = torch.nn.functional.interpolate(pred, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
     loss = build_loss(args)
     print(
         f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr
@@ -44,10 +52,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lossnet.demo import DemoConfig, run_demo
+    from lossnet.demo import BreakdownResult, DemoConfig, run_demo
 
+    for flag in ("size", "sr_steps", "style_steps"):
+        if getattr(args, flag) < 1:
+            raise lossnet.InputError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}")
     config = DemoConfig(
-        out_dir=Path(args.out),
+        out_dir=check_output_dir(args.out, "--out"),
         weights=args.weights,
         image=args.image,
         size=args.size,
@@ -56,17 +67,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         style_steps=args.style_steps,
         precision=args.precision,
     )
-    result = run_demo(config, progress=True)
-    b = result.breakdown
-    print(f"1. Perceptual-loss breakdown: degraded {config.image} ({config.size}px) against the clean image")
-    print(f"loss network: vgg16, weights {b.weights}; every term weight 1 (raw values), MSE\n")
-    names = list(b.rows)
-    terms = list(b.rows[names[0]])
-    print(f"{'term':<16}" + "".join(f"{n:>14}" for n in names))
-    print(f"{'PSNR (dB)':<16}" + "".join(f"{b.psnr[n]:>14.2f}" for n in names))
-    for t in terms:
-        print(f"{t:<16}" + "".join(f"{b.rows[n][t]:>14.5g}" for n in names))
-    print(f"\nwrote {b.sheet}\nwrote {b.table}")
+
+    def print_breakdown(b: BreakdownResult) -> None:  # before part 2's minutes of training
+        print(f"1. Perceptual-loss breakdown: degraded {config.image} ({config.size}px) against the clean image")
+        print(f"loss network: vgg16, weights {b.weights}; every term weight 1 (raw values), MSE\n")
+        names = list(b.rows)
+        terms = list(b.rows[names[0]])
+        print(f"{'term':<16}" + "".join(f"{n:>14}" for n in names))
+        print(f"{'PSNR (dB)':<16}" + "".join(f"{b.psnr[n]:>14.2f}" for n in names))
+        for t in terms:
+            print(f"{t:<16}" + "".join(f"{b.rows[n][t]:>14.5g}" for n in names))
+        print(f"\nwrote {b.sheet}\nwrote {b.table}", flush=True)
+
+    result = run_demo(config, progress=True, on_breakdown=print_breakdown)
     t = result.training
     if t is not None:
         print(f"\n2. x4 super-resolution, {config.sr_steps} steps per loss, held-out images (mean):\n")
@@ -87,7 +100,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="print the perceptual-loss breakdown between two images")
     p.add_argument("pred", help="the image to score (e.g. a network's output)")
     p.add_argument("target", help="the reference image")
-    p.add_argument("--size", type=int, help="resize both so the longer side is SIZE pixels")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="resize the reference so its longer side is SIZE pixels (default: keep); "
+        "the scored image is always resized to the reference's size",
+    )
     add_loss_options(p)
     p.set_defaults(func=cmd_compare)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lossnet.cli.common import layer_weights_arg, weights_arg
+from lossnet.cli.common import check_output_dir, layer_weights_arg, weights_arg
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -13,6 +13,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from lossnet.evaluate import evaluate, method_names, write_tables
 
+    check_output_dir(args.out, "--out")  # before minutes of inference
     paths = [args.model, *(args.compare or [])]
     models = dict(zip(method_names(paths), paths, strict=True))
 
@@ -70,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="folder of ground-truth images (recursive) or one image; default: the validation images (astronaut, chelsea)",
     )
-    p.add_argument("--out", default="outputs/eval", metavar="DIR", help="where eval.csv and eval.md go (outputs/eval)")
+    p.add_argument("--out", default="outputs/eval", metavar="DIR", help="where eval.csv and eval.md go (default outputs/eval)")
     g = p.add_argument_group("inputs")
     g.add_argument("--task", choices=EVAL_TASKS, help="the task, when the checkpoint does not record it")
     g.add_argument("--scale", type=int, help="superres: the factor (must be the network's; default: the network's)")
@@ -87,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--feature-layers",
         type=layer_weights_arg,
         default={"relu2_2": 1.0},
-        help="feature distance layers, e.g. relu2_2=1,relu3_3=0.5; '' leaves the column out (default relu2_2)",
+        help="feature distance layers, e.g. relu2_2=1,relu3_3=0.5; '' leaves the column out (default relu2_2=1)",
     )
     g.add_argument(
         "--feature-weights",
@@ -102,7 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--no-lpips", dest="lpips", action="store_false", help="leave the LPIPS column out")
     g = p.add_argument_group("inference")
-    g.add_argument("--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (512)")
+    g.add_argument(
+        "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"
+    )
     g.add_argument("--device", default="auto", help="auto (CUDA when available, default) | cpu | cuda | cuda:N")
     g.add_argument("--precision", choices=list(PRECISIONS), default="fp32", help="fp32 (default) | bf16 | fp16")
     p.set_defaults(func=cmd_eval)

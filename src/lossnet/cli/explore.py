@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 import lossnet
-from lossnet.cli.common import add_backbone_options, layer_weights_arg
+from lossnet.cli.common import add_backbone_options, check_output_file, layer_weights_arg
+from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
 
 
@@ -224,14 +225,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser, steps: int, levels: int) -> None:
+def _network(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loss network")
     add_backbone_options(g, "vgg16", "default vgg16")
-    g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available)")
-    g = p.add_argument_group("bounds")
+    g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
     g.add_argument("--max-size", type=int, help="shrink inputs to this longer side (default 512 on CPU, 1024 on GPU)")
+
+
+def _optimisation(p: argparse.ArgumentParser, steps: int, levels: int) -> None:
+    g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=int, default=steps, help=f"optimiser steps per optimisation (default {steps})")
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="default lbfgs")
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="the optimiser (default lbfgs)")
     g.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
     g.add_argument("--levels", type=int, default=levels, help=f"coarse-to-fine pyramid levels (default {levels})")
     g.add_argument("--seed", type=int, default=0, help="seed of the noise starts (default 0)")
@@ -252,11 +256,25 @@ def _style_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preserve-color", action="store_true", help="transfer luminance only, keep the content's colours")
 
 
-def _with_device(func):  # type: ignore[no-untyped-def]
+def _checked(func, out_suffixes: tuple[str, ...] = IMAGE_SUFFIXES):  # type: ignore[no-untyped-def]
+    """Check the cheap things (device, sizes, output paths) before any image is read or optimised."""
+
     def run(args: argparse.Namespace) -> int:
         args.device = _device(args.device)
         if args.max_size is not None and args.max_size < 1:
             raise InputError(f"--max-size must be a positive number of pixels; got {args.max_size}")
+        check_output_file(args.out, "--out", out_suffixes)
+        if getattr(args, "curve", None):
+            check_output_file(args.curve, "--curve")
+        if getattr(args, "screenshot", None):
+            from lossnet.explore.report import find_browser
+
+            check_output_file(args.screenshot, "--screenshot")
+            if find_browser() is None:
+                raise InputError(
+                    "--screenshot needs a headless browser (Chromium) and none was found: install one "
+                    "(e.g. apt-get install chromium), set LOSSNET_BROWSER, or leave out --screenshot"
+                )
         return func(args)
 
     return run
@@ -267,7 +285,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from lossnet.explore.invert import DEFAULT_LAYERS
     from lossnet.explore.sweep import DEFAULT_RATIOS
 
-    default_layers = ",".join(DEFAULT_LAYERS)
+    layers_help = f"comma-separated layer names (default {','.join(DEFAULT_LAYERS)})"
     ratios = ",".join(f"{r:g}" for r in DEFAULT_RATIOS)
 
     p = sub.add_parser("stylize", help="style transfer by image optimisation (Gatys et al.)")
@@ -276,25 +294,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="stylized.png", help="output image (default stylized.png)")
     p.add_argument("--curve", help="loss-curve PNG (default: OUT with _loss.png)")
     _style_options(p)
-    _common(p, steps=300, levels=1)
-    p.set_defaults(func=_with_device(cmd_stylize))
+    _network(p)
+    _optimisation(p, steps=300, levels=1)
+    p.set_defaults(func=_checked(cmd_stylize))
 
     p = sub.add_parser("invert", help="reconstruct an image from each layer's features and from Gram matrices")
     p.add_argument("image", help="image file")
-    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=layers_help)
     p.add_argument("--no-style", action="store_true", help="feature reconstructions only")
-    p.add_argument("--tv-weight", type=float, default=0.01, help="TV weight, relative to the normalised terms (0.01)")
+    p.add_argument(
+        "--tv-weight", type=float, default=0.01, help="TV weight, relative to the normalised terms (default 0.01)"
+    )
     p.add_argument("--out", default="invert_sheet.png", help="contact sheet (default invert_sheet.png)")
-    _common(p, steps=300, levels=3)
-    p.set_defaults(func=_with_device(cmd_invert))
+    _network(p)
+    _optimisation(p, steps=300, levels=3)
+    p.set_defaults(func=_checked(cmd_invert))
 
     p = sub.add_parser("activations", help="per-layer activation maps of the strongest channels")
     p.add_argument("image", help="image file")
-    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=layers_help)
     p.add_argument("--top-k", type=int, default=4, help="channels per layer (default 4)")
     p.add_argument("--out", default="activations.png", help="contact sheet (default activations.png)")
-    _common(p, steps=1, levels=1)
-    p.set_defaults(func=_with_device(cmd_activations))
+    _network(p)
+    p.set_defaults(func=_checked(cmd_activations))
 
     p = sub.add_parser("sweep", help="a grid over the style/content weight ratio and style layer sets")
     p.add_argument("content", help="content image file")
@@ -304,18 +326,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", nargs="+", metavar="CKPT", help="trained checkpoints to compare instead of optimising")
     p.add_argument("--out", default="sweep.png", help="contact sheet (default sweep.png)")
     _style_options(p)
-    _common(p, steps=100, levels=1)
-    p.set_defaults(func=_with_device(cmd_sweep))
+    _network(p)
+    _optimisation(p, steps=100, levels=1)
+    p.set_defaults(func=_checked(cmd_sweep))
 
     p = sub.add_parser("report", help="one self-contained HTML page: inversion, activations, style transfer, sweep")
     p.add_argument("content", help="content image file")
     p.add_argument("style", nargs="?", help="style image file (optional: adds style transfer and the sweep)")
-    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=f"default {default_layers}")
+    p.add_argument("--layers", type=layers_arg, default=list(DEFAULT_LAYERS), help=layers_help)
     p.add_argument("--ratios", type=floats_arg, default=list(DEFAULT_RATIOS), help=f"style/content (default {ratios})")
     p.add_argument("--top-k", type=int, default=4, help="channels per layer (default 4)")
     p.add_argument("--out", default="report.html", help="HTML file (default report.html)")
     p.add_argument("--screenshot", help="also render the page to this PNG with headless Chromium")
     p.add_argument("--palette", action="store_true", help="store the screenshot with 256 colours (smaller file)")
     _style_options(p)
-    _common(p, steps=100, levels=3)
-    p.set_defaults(func=_with_device(cmd_report))
+    _network(p)
+    _optimisation(p, steps=100, levels=3)
+    p.set_defaults(func=_checked(cmd_report, (".html", ".htm")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.T
 
     Raises:
         FileNotFoundError: no such file.
-        InputError: the file is not a readable image.
+        InputError: the file is not a readable image, or it has more pixels than Pillow's
+            decompression-bomb limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``, about 179 megapixels).
     """
     path = Path(path)
     if not path.is_file():
@@ -37,12 +39,28 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.T
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             array = _to_float_rgb(im)
+    except Image.DecompressionBombError as err:
+        raise InputError(_bomb_message(path, err)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise InputError(f"cannot read {path} as an image: {err}") from None
     x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
     if size is not None:
         x = resize_longer_side(x, size)
     return x
+
+
+def _bomb_message(path: Path, err: Exception) -> str:
+    """Name the file, its size and the limit for Pillow's ``DecompressionBombError``."""
+    match = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(err))
+    if match is None:
+        return f"cannot read {path}: {err}"
+    pixels, limit = int(match[1]), int(match[2])
+    side = int(limit**0.5)
+    return (
+        f"{path} has {pixels / 1e6:.0f} megapixels, more than the {limit / 1e6:.0f}-megapixel limit that guards "
+        f"against decompression bombs (small files that expand to gigabytes); if the image is genuine, "
+        f"shrink it below {limit} pixels (about {side}x{side}) with an image editor first"
+    )
 
 
 def _to_float_rgb(im: Image.Image) -> np.ndarray:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,16 @@ class DemoResult:
     training: TrainingDemoResult | None = None
 
 
-def run_demo(config: DemoConfig | None = None, progress: bool = False) -> DemoResult:
-    """Run the demo into ``config.out_dir`` (see the module docstring for what it writes)."""
+def run_demo(
+    config: DemoConfig | None = None,
+    progress: bool = False,
+    on_breakdown: Callable[[BreakdownResult], None] | None = None,
+) -> DemoResult:
+    """Run the demo into ``config.out_dir`` (see the module docstring for what it writes).
+
+    ``progress`` shows a named progress bar per training run; ``on_breakdown`` is called with
+    part 1's result as soon as it is written, before part 2 trains (the CLI prints its table).
+    """
     config = config or DemoConfig()
     out_dir = Path(config.out_dir)
     if isinstance(config.weights, LoadedWeights):
@@ -56,6 +65,8 @@ def run_demo(config: DemoConfig | None = None, progress: bool = False) -> DemoRe
     else:
         loaded = load_weights("vgg16", config.weights)
     breakdown = run_breakdown(out_dir, loaded, config.image, config.size, config.degradations)
+    if on_breakdown is not None:
+        on_breakdown(breakdown)
     training = None
     if config.train:
         weights = config.weights if not isinstance(config.weights, LoadedWeights) else None
@@ -74,4 +85,4 @@ def run_demo(config: DemoConfig | None = None, progress: bool = False) -> DemoRe
     return DemoResult(breakdown, training)
 
 
-__all__ = ["DEMO_LAYERS", "DemoConfig", "DemoResult", "run_demo"]
+__all__ = ["DEMO_LAYERS", "BreakdownResult", "DemoConfig", "DemoResult", "run_demo"]

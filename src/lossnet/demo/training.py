@@ -37,6 +37,8 @@ from lossnet.train.loop import train
 SCALE = 4
 #: The methods compared on the validation images, in sheet order.
 METHODS = ("bicubic", "pixel MSE", "perceptual")
+#: The name of each training run's progress bar.
+BARS = {"pixel MSE": "SR pixel", "perceptual": "SR perceptual", "style": "style"}
 
 
 @dataclass
@@ -127,7 +129,7 @@ def run_training_demo(
     models = {}
     for name, config in runs.items():
         start = time.perf_counter()
-        run = train(config, progress=progress)
+        run = train(config, progress=BARS[name] if progress else False)
         result.seconds[name] = time.perf_counter() - start
         models[name] = load_model(run.model)
         if name == "style":

@@ -55,10 +55,12 @@ def load_input(path: str | os.PathLike[str], max_size: int | None = DEFAULT_MAX_
 
     Raises:
         FileNotFoundError: no such file.
-        InputError: the file is not a readable image, or ``max_size`` is not positive.
+        InputError: the path is a folder, the file is not a readable image, or ``max_size`` is not positive.
     """
     if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
         raise InputError(f"max_size must be a positive number of pixels; got {max_size!r}")
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder; give one image file")
     image = load_image(path)
     original = (image.shape[-2], image.shape[-1])
     if max_size is not None and max(original) > max_size:

@@ -40,12 +40,15 @@ def heatmap(values: torch.Tensor, size: tuple[int, int] | None = None, vmax: flo
 def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: str = "") -> Image.Image:
     """Lay out rows of captioned images on a white sheet.
 
-    Every image is fitted into a ``cell_size`` square (aspect kept); captions go under it
-    (a caption may have several lines, separated by ``"\\n"``; every row then leaves room for
-    the most lines any caption has).
+    Every image is fitted into a ``cell_size`` square (aspect kept); captions go under it,
+    wrapped at word boundaries to the cell's width so that neighbouring captions never
+    overlap (a caption may also have several lines, separated by ``"\\n"``; every row leaves
+    room for the most lines any caption has).
     """
     font = ImageFont.load_default(size=12)
-    lines = max((cell.label.count("\n") + 1 for row in rows for cell in row), default=1)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    labels = [[_wrap(cell.label, font, cell_size, measure) for cell in row] for row in rows]
+    lines = max((label.count("\n") + 1 for row in labels for label in row), default=1)
     pad, caption = 6, 18 + 14 * (lines - 1)
     top = 24 if title else 0
     ncols = max(len(r) for r in rows)
@@ -62,8 +65,30 @@ def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: s
             x = pad + c * (cell_size + pad)
             y = top + pad + r * (cell_size + caption + pad)
             sheet.paste(im, (x + (cell_size - im.width) // 2, y + (cell_size - im.height) // 2))
-            draw.multiline_text((x, y + cell_size + 3), cell.label, fill="black", font=font, spacing=2)
+            draw.multiline_text((x, y + cell_size + 3), labels[r][c], fill="black", font=font, spacing=2)
     return sheet
+
+
+def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int, draw: ImageDraw.ImageDraw) -> str:
+    """Break ``text`` into lines no wider than ``width`` pixels: at spaces, or inside a word longer than a line."""
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if draw.textlength(candidate, font=font) <= width:
+                line = candidate
+                continue
+            if line:
+                out.append(line)
+            while draw.textlength(word, font=font) > width and len(word) > 1:  # a word wider than the cell
+                fits = (i for i in range(1, len(word)) if draw.textlength(word[:i], font=font) <= width)
+                cut = max(fits, default=1)
+                out.append(word[:cut])
+                word = word[cut:]
+            line = word
+        out.append(line)
+    return "\n".join(out)
 
 
 def overlay(

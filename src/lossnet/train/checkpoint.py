@@ -105,6 +105,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         meta = json.loads(metadata["meta"])
         tree = json.loads(metadata["train_state"])
     except (SafetensorError, KeyError, ValueError, json.JSONDecodeError) as err:
+        if (kind := _pickle_kind(data)) is not None:
+            raise CheckpointError(
+                f"{path} is a PyTorch pickle ({kind}), not a lossnet model: lossnet models are .safetensors "
+                "checkpoints written by `lossnet train`, and lossnet never unpickles files (a pickle can run code). "
+                "Train with lossnet, or convert a state dict you trust in Python with lossnet.train.checkpoint."
+                "save_checkpoint(path, state_dict, {'model': lossnet.models.model_spec(...)})"
+            ) from None
         raise CheckpointError(
             f"{path} is truncated, corrupt or not a lossnet checkpoint ({err}); use an earlier checkpoint or retrain"
         ) from None
@@ -112,6 +119,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path} has format {meta.get('format')!r}; this lossnet reads {FORMAT!r}")
     model = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     return Checkpoint(model, meta, _decode(tree, tensors))
+
+
+def _pickle_kind(data: bytes) -> str | None:
+    """What kind of PyTorch pickle the bytes start with (by magic bytes; nothing is unpickled), or ``None``."""
+    if data[:4] == b"PK\x03\x04":
+        return "a zip archive, as torch.save writes"
+    if len(data) > 1 and data[0] == 0x80 and 2 <= data[1] <= 5:  # the PROTO opcode of pickle protocols 2-5
+        return "a legacy pickle, as torch.save wrote before PyTorch 1.6"
+    return None
 
 
 def _metadata(data: bytes) -> dict[str, str]:

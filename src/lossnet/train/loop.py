@@ -87,7 +87,9 @@ def resume_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig
     return TrainConfig.from_dict(load_checkpoint(path).meta["config"]).replace(**overrides)
 
 
-def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None, progress: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig, resume: str | os.PathLike[str] | None = None, progress: bool | str = False
+) -> TrainResult:
     """Train the config's network on its task with its loss; see the module docstring for the files.
 
     Args:
@@ -95,7 +97,7 @@ def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None, pro
         resume: a ``checkpoint.safetensors`` to continue from: weights, optimizer,
             scheduler and RNG states and the step are restored, and the data stream
             picks up where it stopped, so the losses equal an uninterrupted run's.
-        progress: show a progress bar with the loss terms and ETA (rank 0 only).
+        progress: show a progress bar with the loss terms and ETA (rank 0 only); a string names the bar.
 
     Raises:
         TrainingDivergedError: a loss term became NaN or infinite (the step is not applied,
@@ -112,7 +114,7 @@ def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None, pro
 class _Run:
     """One training run's state; :meth:`run` is the loop."""
 
-    def __init__(self, config: TrainConfig, world: World, resume: str | os.PathLike[str] | None, progress: bool):
+    def __init__(self, config: TrainConfig, world: World, resume: str | os.PathLike[str] | None, progress: bool | str):
         self.config, self.world, self.progress = config, world, progress
         self.device = world.device
         self.out = Path(config.out_dir)
@@ -210,7 +212,8 @@ class _Run:
         if self.progress and world.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=stop, initial=start, desc=f"train {c.task}", unit="step", dynamic_ncols=True)
+            desc = self.progress if isinstance(self.progress, str) else f"train {c.task}"
+            bar = tqdm(total=stop, initial=start, desc=desc, unit="step", dynamic_ncols=True)
 
         history: list[dict[str, float]] = []
         val: dict[str, float] = {}

@@ -1,0 +1,148 @@
+"""Learning checks: every task's default recipe, trained briefly on the default images, learns.
+
+These assert what a user would look for after a short run, on the held-out default images
+(astronaut, chelsea), scored independently of the trainer's own validation:
+
+- the output is not flat (a collapsed network outputs one colour while its loss keeps moving);
+- the network improves on where it started: on PSNR over the task's baseline for the pixel
+  loss (bicubic for super-resolution, the JPEG input for restore, the grey input for
+  colorize), and on its own loss for the perceptual recipes;
+- style moves the Gram loss down while each output stays closer (in VGG features) to its own
+  content image than to the other one.
+
+The networks are the recipes' own (full width, default norm, optimiser, learning rate and
+schedule); only the crops, the batch size and the number of steps are cut, so that the whole
+module runs in a few minutes on 2 CPU cores. They are assertions on learning, not on time.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lossnet import metrics
+from lossnet.data.folder import default_dataset
+from lossnet.data.tasks import PairDataset
+from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.apply import load_model
+from lossnet.models.registry import build_model
+from lossnet.train import train
+from lossnet.train.checkpoint import load_checkpoint
+from lossnet.train.config import task_config
+from lossnet.train.health import spatial_std
+from lossnet.train.loss_network import training_loss
+
+pytestmark = pytest.mark.slow
+
+#: (task, loss) -> (steps, crop size). Short runs of the default networks.
+RUNS = {
+    ("superres", "pixel"): (120, 64),
+    ("superres", "perceptual"): (120, 64),
+    ("restore", "pixel"): (120, 64),
+    ("restore", "perceptual"): (80, 64),
+    ("colorize", "pixel"): (120, 64),
+    ("colorize", "perceptual"): (80, 64),
+    ("style", "perceptual"): (100, 64),
+}
+VAL_SIZE = 128
+
+
+def _val_pairs(config) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    val = default_dataset("val", crop_size=VAL_SIZE, flip=False, seed=123)
+    pairs = PairDataset(val, config.task, scale=config.scale, jpeg_quality=40, text=False, seed=123)
+    return [pairs[i] for i in range(len(val))]
+
+
+def _baseline(task: str, x: torch.Tensor, scale: int) -> torch.Tensor:
+    if task == "superres":
+        return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+    if task == "colorize":
+        return x.expand(-1, 3, -1, -1)
+    return x
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Train each run once; the tests below read the results."""
+    done = {}
+
+    def get(task: str, loss: str):
+        if (task, loss) not in done:
+            steps, crop = RUNS[(task, loss)]
+            out = tmp_path_factory.mktemp(f"{task}_{loss}")
+            config = task_config(
+                task, loss=loss, steps=steps, crop_size=crop, batch_size=4, val_every=steps, out_dir=str(out)
+            )
+            result = train(config)
+            ckpt = load_checkpoint(out / "checkpoint.safetensors")
+            torch.manual_seed(config.seed)
+            initial = build_model(ckpt.meta["model"]).eval()  # the trainer's own starting point
+            done[(task, loss)] = (config, result, initial, load_model(out / "model.safetensors"))
+        return done[(task, loss)]
+
+    return get
+
+
+def _outputs(model, pairs):
+    with torch.no_grad():
+        return torch.cat([model(x[None]).float().clamp(0, 1) for x, _ in pairs])
+
+
+@pytest.mark.parametrize(("task", "loss"), sorted(RUNS))
+def test_output_is_not_flat(runs, task: str, loss: str) -> None:
+    config, _, _, final = runs(task, loss)
+    pairs = _val_pairs(config)
+    out = _outputs(final, pairs)
+    targets = torch.stack([y for _, y in pairs])
+    assert (spatial_std(out) > 0.3 * spatial_std(targets)).all(), (spatial_std(out), spatial_std(targets))
+
+
+@pytest.mark.parametrize("task", ["superres", "restore", "colorize"])
+def test_pixel_loss_beats_the_baseline(runs, task: str) -> None:
+    """Per-pixel MSE is what PSNR measures: a short run must beat bicubic / the JPEG / the grey input."""
+    config, _, _, final = runs(task, "pixel")
+    pairs = _val_pairs(config)
+    out = _outputs(final, pairs)
+    targets = torch.stack([y for _, y in pairs])
+    base = torch.cat([_baseline(task, x[None], config.scale) for x, _ in pairs])
+    opts = {"y_channel": task == "superres", "shave": config.scale if task == "superres" else 0}
+    assert float(metrics.psnr(out, targets, **opts)) > float(metrics.psnr(base, targets, **opts)) + 0.05
+
+
+@pytest.mark.parametrize("task", ["superres", "restore", "colorize"])
+def test_perceptual_recipe_lowers_its_loss(runs, task: str) -> None:
+    """The recipe's own loss on held-out images falls from the starting point, and PSNR does not collapse."""
+    config, _, initial, final = runs(task, "perceptual")
+    pairs = _val_pairs(config)
+    targets = torch.stack([y for _, y in pairs])
+    loss, _ = training_loss(config)
+    with torch.no_grad():
+        start = float(loss(_outputs(initial, pairs), targets))
+        end = float(loss(_outputs(final, pairs), targets))
+    assert end < 0.97 * start, (start, end)
+    base = torch.cat([_baseline(task, x[None], config.scale) for x, _ in pairs])
+    assert float(metrics.psnr(_outputs(final, pairs), targets)) > float(metrics.psnr(base, targets)) - 3.0
+
+
+def test_style_moves_the_gram_loss_and_keeps_the_content(runs) -> None:
+    config, _, initial, final = runs("style", "perceptual")
+    pairs = _val_pairs(config)
+    contents = torch.stack([y for _, y in pairs])
+    loss, _ = training_loss(config)
+    from lossnet.data.defaults import default_image_path
+    from lossnet.data.io import load_image, resize_longer_side
+
+    loss.set_style_target(resize_longer_side(load_image(default_image_path(config.style_image)), config.style_size))
+    with torch.no_grad():
+        start = loss.terms(_outputs(initial, pairs), contents)
+        out = _outputs(final, pairs)
+        end = loss.terms(out, contents)
+    style = [k for k in end if k.startswith("style.")]
+    assert sum(float(end[k]) for k in style) < 0.7 * sum(float(start[k]) for k in style)
+    # content stays recognisable: each output is nearer its own content image than the other one
+    content = PerceptualLoss("vgg16", weights="hed", feature_layers={"relu3_3": 1.0}, reduction="none")
+    with torch.no_grad():
+        own = content(out, contents)
+        swapped = content(out, contents.flip(0))
+    assert (own < swapped).all(), (own, swapped)
