@@ -37,11 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 for a user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="lossnet: %(message)s")
+    _configure_logging(args.verbose)
     try:
         return int(args.func(args))
     except (LossnetError, FileNotFoundError) as err:
         print(f"lossnet: error: {err}", file=sys.stderr)
+        return 2
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
+        # The file system refused a write the checks did not foresee (a folder made read-only mid-run, ...).
+        print(f"lossnet: error: {err.strerror or err}: {err.filename}; check the path and its permissions", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `lossnet layers | head`
         sys.stderr.close()
@@ -49,3 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lossnet: interrupted", file=sys.stderr)
         return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    """lossnet's own logs at INFO (DEBUG with ``-v``); every other library's at WARNING, named as such."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("lossnet").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(_Formatter())
+
+
+class _Formatter(logging.Formatter):
+    """``lossnet: message`` for lossnet's records, ``name: message`` for another library's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name.split(".")[0]
+        return f"{name}: {record.getMessage()}"
