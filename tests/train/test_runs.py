@@ -151,7 +151,8 @@ def test_a_longer_one_cycle_run_on_resume_follows_the_new_schedule(tiny, tmp_pat
     from lossnet.train.loop import resume_config, train
     from lossnet.train.schedules import OneCycle
 
-    first = train(tiny("restore", steps=4, stop_after=2, out_dir=str(tmp_path / "r")))
+    quick = dict(loss="pixel", val_every=100, checkpoint_every=100)
+    first = train(tiny("restore", steps=4, stop_after=2, out_dir=str(tmp_path / "r"), **quick))
     result = train(resume_config(first.checkpoint, steps=8), resume=first.checkpoint)
     lrs = [row["lr"] for row in result.history]
     assert lrs == pytest.approx([1e-3 * OneCycle(8)(i) for i in range(2, 8)], rel=1e-6)
@@ -341,10 +342,15 @@ def test_train_help_gives_every_flag_help_and_every_config_flag_its_default(caps
     assert rc == 0
     text = " ".join(out.split())
     assert "relu2_2=1,relu3_3=0.5" in text and '{"relu2_2"' not in text
-    assert "--crop-size INT Side of the random square training crops (the target's size). (default: 256 for style, 288 for superres, 128 for colorize/restore)" in text
+    assert (
+        "--crop-size INT Side of the random square training crops (the target's size). "
+        "(default: 256 for style, 288 for superres, 128 for colorize/restore)"
+    ) in text
 
 
-@pytest.mark.parametrize(("text", "value"), [("false", False), ("0", False), ("No", False), ("TRUE", True), ("1", True), ("yes", True)])
+@pytest.mark.parametrize(
+    ("text", "value"), [("false", False), ("0", False), ("No", False), ("TRUE", True), ("1", True), ("yes", True)]
+)
 def test_booleans_parse_strictly(text, value, capsys):
     rc, out, _ = run(["train", "superres", "--print-config", "--cache-images", text, "--flip", text], capsys)
     config = json.loads(out)

@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
         # The file system refused a write the checks did not foresee (a folder made read-only mid-run, ...).
-        print(f"lossnet: error: {err.strerror or err}: {err.filename}; check the path and its permissions", file=sys.stderr)
+        message = f"{err.strerror or err}: {err.filename}; check the path and its permissions"
+        print(f"lossnet: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `lossnet layers | head`
         sys.stderr.close()

@@ -97,7 +97,9 @@ class _BoolAction(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs="?", const=True, metavar="BOOL", **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
         setattr(namespace, self.dest, values)
 
 
@@ -216,7 +218,9 @@ def _parser(kind: Any) -> Any:
         try:
             return convert(text)
         except ValueError:
-            accepted = "true/false, yes/no or 1/0" + (" (or none)" if optional else "") if base is bool else _metavar(kind)
+            accepted = _metavar(kind)
+            if base is bool:
+                accepted = "true/false, yes/no or 1/0" + (" (or none)" if optional else "")
             raise argparse.ArgumentTypeError(f"expected {accepted}; got {text!r}") from None
 
     parse.__name__ = getattr(base, "__name__", str(base))

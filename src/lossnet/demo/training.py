@@ -127,7 +127,7 @@ def run_training_demo(
     models = {}
     for name, config in runs.items():
         start = time.perf_counter()
-        run = train(config, progress=progress)
+        run = train(config, progress=progress, overwrite=True)  # the demo owns its run folders: a rerun replaces them
         result.seconds[name] = time.perf_counter() - start
         models[name] = load_model(run.model)
         if name == "style":

@@ -178,8 +178,8 @@ def _load_resumable(path: Path) -> Checkpoint:
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt.train_state, dict) or "optimizer" not in ckpt.train_state or "config" not in ckpt.meta:
         sibling = path.parent / CHECKPOINT
-        where = f"resume from {sibling}" if sibling.is_file() and sibling != path else "resume from a run's " + CHECKPOINT
-        raise CheckpointError(f"{path} is a final model, not a checkpoint (it has no optimizer state); {where}")
+        where = sibling if sibling.is_file() and sibling != path else f"a run's {CHECKPOINT}"
+        raise CheckpointError(f"{path} is a final model, not a checkpoint (it has no optimizer state); resume from {where}")
     return ckpt
 
 
@@ -298,11 +298,11 @@ class _Run:
             path = default_image_path(name)
         else:
             path = Path(name)
-            defaults = ", ".join(DEFAULT_IMAGES)
+            fix = f"give one image file, or a default image: {', '.join(DEFAULT_IMAGES)}"
             if path.is_dir():
-                raise InputError(f"--style-image {name} is a folder; give one image file, or a default image: {defaults}")
+                raise InputError(f"--style-image {name} is a folder; {fix}")
             if not path.is_file():
-                raise InputError(f"--style-image {name}: no such image file; give an image file or a default image: {defaults}")
+                raise InputError(f"--style-image {name}: no such image file; {fix}")
         try:
             image = load_image(path)
         except (OSError, ValueError, Image.DecompressionBombError) as err:  # a non-image, a decompression bomb
