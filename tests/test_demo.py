@@ -69,7 +69,7 @@ def test_demo_prints_part_one_before_training_and_names_each_bar(tmp_path, capsy
 
     bars: list[object] = []
 
-    def train(config, progress=False):  # records the bar's name, and what was printed by then
+    def train(config, progress=False, overwrite=False):  # records the bar's name, and what was printed by then
         bars.append(progress)
         if len(bars) == 1:
             assert "PSNR (dB)" in capsys.readouterr().out  # part 1 already printed

@@ -136,15 +136,33 @@ def test_decode_probe_counts_everything_at_construction(tmp_path) -> None:
     assert ds.num_skipped == 1 and len(ds) == 1  # before any item was loaded
 
 
+def write_truncated_bmp(path: Path) -> Path:
+    write_rgb(path, seed=98, h=64, w=64)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_verify_probe_finds_truncated_jpegs_and_keeps_trailing_data(tmp_path) -> None:
+    """A truncated JPEG is caught when the dataset is built, so every run reports the same skipped files."""
+    write_truncated_jpeg(tmp_path / "cut.jpg")
+    write_rgb(tmp_path / "whole.jpg", seed=5)
+    with (tmp_path / "whole.jpg").open("ab") as f:
+        f.write(b"trailing data after the end-of-image marker, as some cameras append")
+    ds = ImageFolder(tmp_path)
+    assert [p.name for p, _ in ds.skipped] == ["cut.jpg"] and "truncated" in ds.skipped[0][1]
+    assert [p.name for p in ds.files] == ["whole.jpg"]
+
+
 def test_load_time_skip_is_counted_once_and_stays_deterministic(tmp_path) -> None:
     write_rgb(tmp_path / "a.png", seed=1)
-    write_truncated_jpeg(tmp_path / "b.jpg")  # passes verify, fails to decode
+    write_truncated_bmp(tmp_path / "b.bmp")  # passes verify (which does not read a BMP's pixels), fails to decode
     write_rgb(tmp_path / "c.png", seed=3)
     ds = ImageFolder(tmp_path, crop_size=8)
     assert len(ds) == 3 and ds.num_skipped == 0
-    first = ds[1]  # b.jpg fails: c.png comes instead, with index 1's crop
+    first = ds[1]  # b.bmp fails: c.png comes instead, with index 1's crop
     again = ds[1]
-    assert ds.num_skipped == 1 and ds.skipped[0][0].name == "b.jpg"
+    assert ds.num_skipped == 1 and ds.skipped[0][0].name == "b.bmp"
     assert torch.equal(first, again)
     fresh = ImageFolder(tmp_path, crop_size=8)
     assert torch.equal(fresh[1], first)

@@ -1,5 +1,6 @@
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,16 +103,24 @@ def test_a_nan_stops_the_run_naming_the_term(tiny, monkeypatch):
     assert ckpt.meta["step"] == 2  # the last good step, intact
 
 
-def test_corrupt_and_unsupported_files_are_skipped_and_counted(tiny, tmp_path):
+def test_corrupt_and_unsupported_files_are_skipped_listed_and_logged_once(tiny, tmp_path, caplog):
     data = tmp_path / "data"
     for name in ("astronaut", "coffee", "chelsea"):
         save_image(load_image(default_image_path(name), size=96), data / f"{name}.png")
     (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    save_image(load_image(default_image_path("rocket"), size=96), data / "cut.jpg")
+    (data / "cut.jpg").write_bytes((data / "cut.jpg").read_bytes()[:600])  # a truncated JPEG
     (data / "notes.txt").write_text("not an image")
-    result = train(tiny("superres", data=str(data), val_data=str(data), steps=2))
+    with caplog.at_level("INFO", logger="lossnet"):
+        result = train(tiny("superres", data=str(data), val_data=str(data), steps=4, log_every=1))
     summary = json.loads((result.out_dir / "run.json").read_text())
     assert summary["ignored_files"] == 1  # notes.txt
-    assert summary["skipped_files"] == result.skipped_files == 1  # broken.png
+    skipped = summary["skipped_files"]
+    assert [Path(s["file"]).name for s in skipped] == ["broken.png", "cut.jpg"]  # the same in every run
+    assert "cannot identify image" in skipped[0]["reason"] and "truncated" in skipped[1]["reason"].lower()
+    assert [(p.name, r) for p, r in result.skipped_files] == [(Path(s["file"]).name, s["reason"]) for s in skipped]
+    logged = [r.getMessage() for r in caplog.records if "unreadable training file" in r.getMessage()]
+    assert len(logged) == 1 and "broken.png" in logged[0] and "cut.jpg" in logged[0]
 
 
 def test_an_empty_folder_is_a_clear_error(tiny, tmp_path):
@@ -132,7 +141,7 @@ def test_a_truncated_checkpoint_is_refused(tiny, tmp_path):
 def test_resume_refuses_another_network(tiny):
     first = train(tiny("superres", steps=4, stop_after=2))
     other = tiny("superres", steps=4, model_kwargs={"channels": 4, "num_residual": 1, "head_kernel_size": 3})
-    with pytest.raises(InputError, match="resume with the checkpoint's own config"):
+    with pytest.raises(InputError, match="--model-kwargs cannot change when resuming"):
         train(other, resume=first.checkpoint)
 
 

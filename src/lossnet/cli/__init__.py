@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 for a user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="lossnet: %(message)s")
+    _configure_logging(args.verbose)
     try:
         return int(args.func(args))
     except BrokenPipeError:  # e.g. `lossnet layers | head`
@@ -64,3 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lossnet: interrupted", file=sys.stderr)
         return 130
+
+
+def _configure_logging(verbose: bool) -> None:
+    """lossnet's own logs at INFO (DEBUG with ``-v``); every other library's at WARNING, named as such."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("lossnet").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(_Formatter())
+
+
+class _Formatter(logging.Formatter):
+    """``lossnet: message`` for lossnet's records, ``name: message`` for another library's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name.split(".")[0]
+        return f"{name}: {record.getMessage()}"

@@ -1,8 +1,11 @@
 """``lossnet train TASK``: every :class:`~lossnet.train.config.TrainConfig` field is a flag.
 
 The flags are generated from the dataclass, so a new field is on the command line the
-moment it exists, with its docstring as help. A flag given overrides the task's recipe
-(or, with ``--resume``, the config stored in the checkpoint); a flag left out keeps it.
+moment it exists, with its docstring as help and each task's default. A flag given
+overrides the task's recipe (or, with ``--resume``, the config stored in the checkpoint,
+where only the fields of :data:`~lossnet.train.config.RESUME_CHANGEABLE` may change); a
+flag left out keeps it. Boolean flags take ``true/false``, ``yes/no`` or ``1/0`` (``--flip``
+alone is ``true``, ``--no-flip`` is ``false``); anything else is an error.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import argparse
 import ast
 import inspect
 import json
+import os
+import shlex
 import sys
 import types
 import typing
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lossnet.cli.common import layer_weights_arg
 from lossnet.data.tasks import TASKS
@@ -38,13 +43,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Starts from the task's recipe; every flag overrides one field of it. "
         "Under torchrun --nproc_per_node=N the same command trains with DistributedDataParallel.",
     )
+    p.error = _one_line_error  # type: ignore[method-assign]
     p.add_argument("task", choices=TASKS, help="what to train: " + ", ".join(f"{t}" for t in TASK_PRESETS))
     p.add_argument(
         "--resume",
         nargs="?",
         const="",
         metavar="CKPT",
-        help="continue a run from CKPT (default OUT_DIR/checkpoint.safetensors) with its stored config",
+        help="continue the run of CKPT (a checkpoint.safetensors or its run folder; "
+        "default OUT_DIR/checkpoint.safetensors) in CKPT's folder, with its stored config; "
+        "--steps, --stop-after, --lr, the --*-every flags, --num-workers, --device and --precision may change",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an --out-dir that holds another run, removing that run's files "
+        "(logs, samples, checkpoint, model; nothing else)",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     docs = _field_docs(TrainConfig)
@@ -55,17 +69,43 @@ def register(sub: argparse._SubParsersAction) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
-        help_ = docs.get(f.name, "")
-        if kind is bool:
-            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_)
+        help_ = " ".join(filter(None, [docs.get(f.name, ""), _syntax(kind), f"(default: {_default(f.name)})"]))
+        if _unwrap(kind)[0] is bool:
+            g.add_argument(flag, action=_BoolAction, type=_parser(kind), default=argparse.SUPPRESS, help=help_)
+            g.add_argument(
+                "--no-" + flag[2:],
+                dest=f.name,
+                action="store_const",
+                const=False,
+                default=argparse.SUPPRESS,
+                help=f"the same as {flag} false",
+            )
         else:
             g.add_argument(flag, type=_parser(kind), default=argparse.SUPPRESS, metavar=_metavar(kind), help=help_)
     p.set_defaults(func=cmd_train)
 
 
+def _one_line_error(message: str) -> NoReturn:
+    """argparse's errors for ``train`` as one line (its usage line lists every flag)."""
+    print(f"lossnet: error: {message} (see lossnet train --help)", file=sys.stderr)
+    raise SystemExit(2)
+
+
+class _BoolAction(argparse.Action):
+    """``--flag`` alone is true; ``--flag BOOL`` parses BOOL strictly (see :func:`_bool_arg`)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", const=True, metavar="BOOL", **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, values)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from lossnet.train.config import TrainConfig, task_config
-    from lossnet.train.loop import CHECKPOINT, resume_config, train
+    from lossnet.train.loop import CHECKPOINT, TrainingInterrupted, checkpoint_path, resume_config, train
 
     # Only the flags given are in args (their default is SUPPRESS), so "--tv-weight none" can set None.
     given = {
@@ -73,25 +113,79 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     resume = None
     if args.resume is not None:
-        resume = Path(args.resume) if args.resume else Path(given.get("out_dir", f"runs/{args.task}")) / CHECKPOINT
+        default = Path(given.get("out_dir", f"runs/{args.task}")) / CHECKPOINT
+        resume = checkpoint_path(args.resume) if args.resume else default
         config = resume_config(resume, **given)
         if config.task != args.task:
-            raise InputError(f"{resume} is a {config.task!r} run, not {args.task!r}")
+            raise InputError(
+                f"{resume} is a {config.task!r} run, not {args.task!r}; resume it with: "
+                f"{_resume_command(config.task, resume)}"
+            )
     else:
         config = task_config(args.task, **given)
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    result = train(config, resume=resume, progress=True)
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
+    try:
+        result = train(config, resume=resume, progress=True, overwrite=args.overwrite)
+    except TrainingInterrupted as stop:
+        if stop.checkpoint is None:
+            raise
+        if main:
+            print(
+                f"lossnet: interrupted; the checkpoint of step {stop.step} is {stop.checkpoint}\n"
+                f"resume with: {_resume_command(config.task, stop.checkpoint)}",
+                file=sys.stderr,
+            )
+        return 130
+    if not main:
+        return 0
     if result.val:
         print(f"validation: PSNR {result.val['psnr']:.2f} dB, SSIM {result.val['ssim']:.4f}", file=sys.stderr)
     if result.skipped_files:
-        print(f"skipped {result.skipped_files} unreadable training files", file=sys.stderr)
+        n = len(result.skipped_files)
+        print(f"skipped {n} unreadable training file{'s' if n > 1 else ''} (listed in run.json)", file=sys.stderr)
     if result.model is not None:
-        print(f"wrote {result.model} (apply it with: lossnet apply --model {result.model} --input IMAGE)")
+        model = shlex.quote(str(result.model))
+        print(f"wrote {result.model} (apply it with: lossnet apply --model {model} --input IMAGE --output OUT)")
     else:
-        print(f"stopped at step {result.step}; continue with: lossnet train {config.task} --resume {result.checkpoint}")
+        print(
+            f"stopped at step {result.step} of {config.steps}; continue with: "
+            f"{_resume_command(config.task, result.checkpoint)}"
+        )
     return 0
+
+
+def _resume_command(task: str, checkpoint: Path) -> str:
+    return f"lossnet train {task} --resume {shlex.quote(str(checkpoint))}"
+
+
+def _default(name: str) -> str:
+    """The default of a config field for each task, as the command line spells it."""
+    from lossnet.train.config import TASK_PRESETS, cli_value, task_config
+
+    values = {task: getattr(task_config(task), name) for task in TASK_PRESETS}
+    if name == "out_dir":
+        return "runs/TASK"
+    groups: dict[str, list[str]] = {}
+    for task, value in values.items():
+        groups.setdefault("none" if value in (None, {}) else cli_value(value), []).append(task)
+    if len(groups) == 1:
+        return next(iter(groups))
+    return ", ".join(f"{text} for {'/'.join(tasks)}" for text, tasks in groups.items())
+
+
+def _syntax(kind: Any) -> str:
+    """How to write a value of a config field's type, where its name alone does not say."""
+    base, optional = _unwrap(kind)
+    if base is bool:
+        return "BOOL is true/false, yes/no or 1/0" + (" or none." if optional else ".")
+    if typing.get_origin(base) is dict and typing.get_args(base)[1] is float:
+        return "Syntax: relu2_2=1,relu3_3=0.5 (a bare name weighs 1); none = the preset's; '' = no layers."
+    if typing.get_origin(base) is dict:
+        return "Syntax: channels=16,upsample=resize (values read as JSON where they parse)."
+    return ""
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool]:
@@ -113,6 +207,8 @@ def _parser(kind: Any) -> Any:
         convert = lambda text: {} if text == "none" else layer_weights_arg(text)  # noqa: E731
     elif origin is dict:
         convert = _kwargs_arg
+    elif base is bool:
+        convert = _bool_arg
     else:
         convert = base
 
@@ -122,10 +218,21 @@ def _parser(kind: Any) -> Any:
         try:
             return convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {_metavar(kind)}; got {text!r}") from None
+            accepted = _metavar(kind)
+            if base is bool:
+                accepted = "true/false, yes/no or 1/0" + (" (or none)" if optional else "")
+            raise argparse.ArgumentTypeError(f"expected {accepted}; got {text!r}") from None
 
     parse.__name__ = getattr(base, "__name__", str(base))
     return parse
+
+
+def _bool_arg(text: str) -> bool:
+    """``true/false``, ``yes/no``, ``1/0`` in any case; anything else is a ``ValueError``."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
 
 
 def _kwargs_arg(text: str) -> dict[str, Any]:
@@ -147,6 +254,8 @@ def _metavar(kind: Any) -> str:
     origin = typing.get_origin(base)
     if origin is tuple:
         return "LOW,HIGH"
+    if origin is dict and typing.get_args(base)[1] is float:
+        return "LAYER=WEIGHT,..."
     if origin is dict:
         return "NAME=VALUE,..."
     return getattr(base, "__name__", "VALUE").upper()
@@ -169,6 +278,6 @@ def _field_docs(cls: type) -> dict[str, str]:
             and isinstance(after.value, ast.Constant)
             and isinstance(after.value.value, str)
         ):
-            text = " ".join(after.value.value.split()).replace("``", "")
+            text = " ".join(after.value.value.split()).replace("``", "").replace("None", "none")
             docs[node.target.id] = text.replace("%", "%%")
     return docs

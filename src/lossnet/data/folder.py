@@ -73,8 +73,10 @@ class ImageFolder(torch.utils.data.Dataset):
 
     - ``probe="verify"`` (default, cheap): Pillow opens the file and runs
       ``Image.verify()``. This catches non-images, random bytes and broken PNG chunks
-      without decoding pixels. A file that passes but fails to decode later (a
-      truncated JPEG, whose body ``verify`` does not read) is skipped at load time:
+      without decoding pixels. ``verify`` does not read a JPEG's body, so a JPEG whose
+      data does not end with the end-of-image marker (a truncated download or copy) is
+      also decoded at 1/8 scale; a complete JPEG costs a 2-byte read. A file that
+      passes but fails to decode later (a damaged WebP, TIFF or BMP, say) is skipped at load time:
       it is added to :attr:`skipped` and the next readable file (index + 1, + 2, ...)
       is returned in its place, with the crop drawn for the requested index. Those
       late skips are recorded in the process that loaded the file, so with
@@ -154,6 +156,7 @@ class ImageFolder(torch.utils.data.Dataset):
                 self.files.append(path)
             else:
                 self.skipped.append((path, reason))
+        self._num_candidates = len(candidates)
         self._failed: set[int] = set()  # indices of files that passed the probe but failed to load
         self._cache: dict[int, torch.Tensor] | None = {} if cache else None
         if not self.files:
@@ -210,7 +213,10 @@ class ImageFolder(torch.utils.data.Dataset):
             if self._cache is not None:
                 self._cache[i] = image
             return image
-        raise InputError(f"none of the {n} images in {self._where()} could be read; see .skipped for why")
+        raise InputError(
+            f"none of the {self._num_candidates} image files in {self._where()} could be read: "
+            f"{_list_skipped(self.skipped)}. Check that they are images and not truncated."
+        )
 
     def _where(self) -> str:
         return f"the folder {self.root}" if isinstance(self.root, Path) else f"the list of {len(self.root)} paths"
@@ -223,10 +229,9 @@ class ImageFolder(torch.utils.data.Dataset):
                 f"no images in {self._where()}: looked (recursively) for files ending in {suffixes}{other}. "
                 "Point root at the folder that holds the images, or pass extensions=... for other suffixes."
             )
-        first = "; ".join(f"{p.name}: {r}" for p, r in self.skipped[:3])
         return (
             f"no readable images in {self._where()}: all {len(candidates)} files ending in {suffixes} "
-            f"failed to open ({first}). Check that they are images and not truncated."
+            f"failed to open: {_list_skipped(self.skipped)}. Check that they are images and not truncated."
         )
 
     def __repr__(self) -> str:
@@ -345,10 +350,28 @@ def _probe(path: Path, decode: bool) -> str | None:
             load_image(path)
         else:
             with Image.open(path) as im:
+                jpeg = im.format == "JPEG"
                 im.verify()
+            if jpeg and not _ends_with_jpeg_eoi(path):
+                with Image.open(path) as im:  # maybe truncated: decode at 1/8 scale to find out
+                    im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+                    im.load()
     except _UNREADABLE as err:
         return _reason(err)
     return None
+
+
+def _list_skipped(skipped: Sequence[tuple[Path, str]], limit: int = 5) -> str:
+    """``a.png (reason); b.jpg (reason); ... and 3 more`` for an error message."""
+    shown = "; ".join(f"{p.name} ({r})" for p, r in skipped[:limit])
+    return shown + (f"; and {len(skipped) - limit} more" if len(skipped) > limit else "")
+
+
+def _ends_with_jpeg_eoi(path: Path) -> bool:
+    """Whether the file's last bytes (trailing zero padding aside) are a JPEG end-of-image marker."""
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 64))
+        return f.read().rstrip(b"\x00").endswith(b"\xff\xd9")
 
 
 def _reason(err: BaseException) -> str:

@@ -129,7 +129,7 @@ def run_training_demo(
     models = {}
     for name, config in runs.items():
         start = time.perf_counter()
-        run = train(config, progress=BARS[name] if progress else False)
+        run = train(config, progress=BARS[name] if progress else False, overwrite=True)  # the demo owns its run folders
         result.seconds[name] = time.perf_counter() - start
         models[name] = load_model(run.model)
         if name == "style":

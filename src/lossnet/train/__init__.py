@@ -9,13 +9,14 @@ Run one with ``lossnet.train.train(config)`` or ``lossnet train TASK`` on the co
 
 from lossnet.train.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TASK_PRESETS, TrainConfig, task_config
-from lossnet.train.loop import TrainResult, resume_config, train
+from lossnet.train.loop import TrainingInterrupted, TrainResult, resume_config, train
 
 __all__ = [
     "TASK_PRESETS",
     "Checkpoint",
     "TrainConfig",
     "TrainResult",
+    "TrainingInterrupted",
     "load_checkpoint",
     "resume_config",
     "rng_state",

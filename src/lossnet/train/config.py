@@ -102,33 +102,40 @@ class TrainConfig:
     loss_arch: str | None = None
     """Override the recipe's loss network (``vgg16``, ``vgg16_bn``, ``vgg19``, ...); ``None`` keeps the recipe's."""
     feature_layers: dict[str, float] | None = None
-    """Override the preset's feature layers and weights, e.g. ``{"relu2_2": 1.0}``."""
+    """Override the preset's feature layers, each with its weight (layer name -> weight)."""
     style_layers: dict[str, float] | None = None
-    """Override the preset's style layers and weights."""
+    """Override the preset's style layers, each with its weight (layer name -> weight)."""
     pixel_weight: float | None = None
     """Override the preset's pixel weight."""
     tv_weight: float | None = None
     """Override the preset's total-variation weight."""
     # -- optimisation
     optimizer: str = "adam"
+    """``adam`` or ``adamw`` (decoupled weight decay)."""
     lr: float = 1e-3
     """Learning rate (the peak of the one-cycle schedule)."""
     weight_decay: float = 0.0
+    """The optimizer's weight decay."""
     schedule: str = "constant"
     """``constant`` or ``onecycle`` (warm-up over the first 25% of the steps, then cosine decay)."""
     batch_size: int = 4
     """Images per step, per process under torchrun."""
     steps: int = 200_000
+    """Optimiser steps of the whole run (the one-cycle schedule ends here)."""
     seed: int = 0
+    """Seeds the initial weights, the crops and flips and the degradations."""
     # -- machinery
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
     precision: str = "fp32"
     """``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (autocast + GradScaler, CUDA only)."""
     channels_last: bool = False
+    """Keep activations in channels-last memory layout (faster convolutions on recent GPUs)."""
     num_workers: int = 0
+    """DataLoader worker processes that decode and crop images (0 = in the training process)."""
     # -- reporting
     out_dir: str = "runs/superres"
+    """The run folder: config, logs, samples, checkpoint and final model."""
     log_every: int = 10
     """Write a CSV row (and refresh the progress bar) every this many steps."""
     val_every: int = 500
@@ -136,7 +143,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     """Write ``checkpoint.safetensors`` every this many steps, and at the end."""
     stop_after: int | None = None
-    """Stop (with a checkpoint) after this step although the schedule plans for ``steps``; resume later."""
+    """Stop (with a checkpoint) after this step although the schedule plans for ``steps``; resume later
+    (a resume goes on to ``steps`` unless it is given again)."""
 
     def __post_init__(self) -> None:
         check_choice(self.task, TASKS, "task")
@@ -304,6 +312,73 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             "or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5"
         )
     return kwargs
+
+
+#: The fields a resumed run may change: how long to train (and so where the one-cycle schedule
+#: ends), the peak learning rate, how often to report, where to write and on what hardware.
+#: Every other field (task, network, loss, data, crops, batch, seed, optimizer, ...) defines
+#: the run, and a resume that changes it is refused.
+RESUME_CHANGEABLE = (
+    "steps",
+    "stop_after",
+    "lr",
+    "log_every",
+    "val_every",
+    "checkpoint_every",
+    "num_workers",
+    "cache_images",
+    "device",
+    "precision",
+    "channels_last",
+    "out_dir",
+)
+
+
+def resume_changes(stored: TrainConfig, config: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """The fields ``config`` changes from the ``stored`` run's, as ``{name: (old, new)}``.
+
+    Raises:
+        InputError: a field outside :data:`RESUME_CHANGEABLE` differs (named as its
+            ``--flag``), or the precision moves to or from ``fp16`` (the GradScaler state
+            does not carry over).
+
+    >>> resume_changes(task_config("style", steps=10), task_config("style", steps=20))
+    {'steps': (10, 20)}
+    """
+    old, new = stored.to_dict(), config.to_dict()
+    changes = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
+    for name, (was, now) in changes.items():
+        if name not in RESUME_CHANGEABLE:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(
+                f"{flag} cannot change when resuming: the run was trained with {flag} {cli_value(was)}, "
+                f"and {cli_value(now)} was given. Leave {flag} out to continue the run, or start a new run "
+                "with another --out-dir"
+            )
+    if "precision" in changes and "fp16" in changes["precision"]:
+        was, now = changes["precision"]
+        raise InputError(
+            f"--precision cannot change from {was} to {now} when resuming (fp16 keeps a GradScaler state); "
+            "fp32 and bf16 can be swapped"
+        )
+    return changes
+
+
+def cli_value(value: Any) -> str:
+    """A config value as the command line spells it: ``none``, ``true``, ``relu2_2=1,relu3_3=0.5``, ``10,70``.
+
+    >>> cli_value(None), cli_value(False), cli_value({"relu2_2": 1.0}), cli_value([10, 70])
+    ('none', 'false', 'relu2_2=1.0', '10,70')
+    """
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "''"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _positive_int(value: object, name: str) -> None:
