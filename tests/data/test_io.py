@@ -205,3 +205,15 @@ def test_image_size_reads_the_header_with_orientation(tmp_path) -> None:
     exif[0x0112] = 6
     Image.new("RGB", (30, 20)).save(tmp_path / "r.jpg", exif=exif.tobytes())
     assert image_size(tmp_path / "r.jpg") == (20, 30) == tuple(load_image(tmp_path / "r.jpg").shape[-1:-3:-1])
+
+
+@pytest.mark.parametrize("options", [{}, {"compression": "zlib"}, {"byteorder": ">"}], ids=["raw", "zlib", "big"])
+def test_16bit_colour_tiff_keeps_all_bits(tmp_path, options) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    from lossnet.data.io import read_image
+
+    values = _rgb16(12, 9)
+    tifffile.imwrite(tmp_path / "x.tif", values, **options)
+    stored = read_image(tmp_path / "x.tif")
+    assert stored.bit_depth == 16
+    assert torch.equal(stored.color, torch.from_numpy(values.astype(np.float32) / 65535).permute(2, 0, 1)[None])

@@ -12,6 +12,7 @@ Two ways in:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,24 +153,36 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 
 # Pillow decodes 16-bit colour samples to 8 bits (the high byte). Decoding the same data a second time with
 # the byte order swapped gives the low bytes; grey + alpha (LA;16B, 32 bits a pixel) decodes whole as 8-bit RGBA.
-_SWAPPED = {"RGB;16B": "RGB;16L", "RGB;16L": "RGB;16B", "RGBA;16B": "RGBA;16L", "RGBA;16L": "RGBA;16B", "LA;16B": "RGBA"}
+_NATIVE = "L" if sys.byteorder == "little" else "B"
+_SWAPPED = {
+    **{f"{m};16{a}": f"{m};16{b}" for m in ("RGB", "RGBA") for a, b in (("B", "L"), ("L", "B"))},
+    **{f"{m};16N": f"{m};16{'B' if _NATIVE == 'L' else 'L'}" for m in ("RGB", "RGBA")},
+    "LA;16B": "RGBA",
+}
+
+
+def _rawmode(args: object) -> object:
+    return args[0] if isinstance(args, tuple) and args else args
 
 
 def _low_bytes(im: Image.Image, path: Path) -> tuple[str, Image.Image] | None:
     """For a 16-bit colour (or grey + alpha) file, ``(rawmode, image)``: the file decoded again with that
     rawmode (EXIF orientation applied) to recover the low bytes. ``None`` for other files."""
     tiles = getattr(im, "tile", None) or []
-    if im.mode not in ("RGB", "RGBA") or len(tiles) != 1 or not isinstance(tiles[0].args, str):
+    rawmodes = {_rawmode(t.args) for t in tiles}
+    if im.mode not in ("RGB", "RGBA") or len(rawmodes) != 1:
         return None
-    swapped = _SWAPPED.get(tiles[0].args)
+    swapped = _SWAPPED.get(rawmodes.pop())  # type: ignore[arg-type]
     if swapped is None:
         return None
     try:
         with Image.open(path) as other:
-            other.tile = [other.tile[0]._replace(args=swapped)]
+            other.tile = [
+                t._replace(args=(swapped, *t.args[1:]) if isinstance(t.args, tuple) else swapped) for t in other.tile
+            ]
             other.load()
             return swapped, ImageOps.exif_transpose(other)
-    except (OSError, ValueError, IndexError, AttributeError):  # a Pillow that decodes differently: keep 8 bits
+    except (OSError, ValueError, IndexError, AttributeError, TypeError):  # a Pillow that decodes otherwise: 8 bits
         return None
 
 
