@@ -26,6 +26,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         progress=progress,
+        bit_depth=args.bit_depth if args.bit_depth == "match" else int(args.bit_depth),
     )
     for path, reason in summary.failed:
         print(f"lossnet: failed: {path}: {reason}", file=sys.stderr)
@@ -56,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, metavar="DIR", help="output folder (keeps the inputs' relative paths)")
     p.add_argument("--format", choices=list(FORMATS), default="png", help="output format (default png)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100 (default 95)")
+    p.add_argument(
+        "--bit-depth",
+        choices=["match", "8", "16"],
+        default="match",
+        help="bits per sample of the output: match (default: 16-bit PNG for 16-bit input) | 8 | 16 (PNG only)",
+    )
     g = p.add_argument_group("inference")
     g.add_argument("--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (512)")
     g.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
