@@ -386,3 +386,18 @@ def test_cache_gives_the_same_items_and_skips_the_decode(tmp_path, monkeypatch):
         plain.set_epoch(epoch), cached.set_epoch(epoch)
         assert all(torch.equal(plain[i], cached[i]) for i in range(2))
     assert len(loads) == 3 * 2 + 2  # plain decodes every time; cached once per file
+
+
+def test_upscaling_a_small_image_is_warned_once(tmp_path, caplog) -> None:
+    write_rgb(tmp_path / "big.png", h=40, w=40)
+    write_rgb(tmp_path / "small1.png", h=10, w=30)
+    write_rgb(tmp_path / "small2.png", h=12, w=12)
+    ds = ImageFolder(tmp_path, crop_size=16)
+    with caplog.at_level("WARNING", logger="lossnet"):
+        _ = ds[0]  # big: no warning
+        assert not caplog.records
+        for _ in range(2):
+            _ = [ds[i] for i in range(len(ds))]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "small1.png is 30x10 pixels, smaller than the 16x16 crop" in warnings[0] and "--crop-size" in warnings[0]

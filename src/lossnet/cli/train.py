@@ -84,7 +84,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     result = train(config, resume=resume, progress=True)
     if result.val:
-        print(f"validation: PSNR {result.val['psnr']:.2f} dB, SSIM {result.val['ssim']:.4f}", file=sys.stderr)
+        if "psnr" in result.val:
+            print(f"validation: PSNR {result.val['psnr']:.2f} dB, SSIM {result.val['ssim']:.4f}", file=sys.stderr)
+        else:  # style: the weighted loss terms on the validation images
+            print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.val.items()), file=sys.stderr)
     if result.skipped_files:
         print(f"skipped {result.skipped_files} unreadable training files", file=sys.stderr)
     if result.model is not None:
