@@ -1,4 +1,4 @@
-"""Style runs report style and content on validation and show the style image; too-small validation images are refused."""
+"""Style runs report style and content losses on validation and show the style image; tiny validation images fail."""
 
 import csv
 import json

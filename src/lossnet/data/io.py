@@ -284,7 +284,9 @@ def save_image(
         raise InputError(f"unknown image format {path.suffix!r} for {path}; use one of {IMAGE_SUFFIXES}")
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] not in _MODES or image.dtype not in (np.uint8, np.uint16):
-            raise InputError(f"expected an (H, W, C) uint8 or uint16 array with C in 1-4; got {image.shape} {image.dtype}")
+            raise InputError(
+                f"expected an (H, W, C) uint8 or uint16 array with C in 1-4; got {image.shape} {image.dtype}"
+            )
         if image.dtype == np.uint16:
             if fmt != "PNG":
                 raise InputError(f"16-bit images are written as PNG only; got {path.name}: use a .png name or 8 bits")

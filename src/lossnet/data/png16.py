@@ -26,7 +26,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _paeth_filter(raw: np.ndarray, previous: np.ndarray, bpp: int) -> np.ndarray:
-    """Paeth-filter rows ``raw`` ``(n, bytes)`` given the row before them; returns ``(n, 1 + bytes)`` with filter type 4."""
+    """Paeth-filter rows ``raw`` ``(n, bytes)`` given the row above them: ``(n, 1 + bytes)``, each row led by type 4."""
     up = np.concatenate([previous[None], raw[:-1]]).astype(np.int16)
     cur = raw.astype(np.int16)
     left = np.zeros_like(cur)
