@@ -87,8 +87,9 @@ class ImageFolder(torch.utils.data.Dataset):
       every worker too). It costs one decode per file up front.
 
     **Images are read** with :func:`lossnet.data.io.load_image`: EXIF orientation
-    applied, 16-bit kept, grayscale, palette and alpha made RGB. ``size`` first resizes
-    the longer side.
+    applied, 16-bit kept, grayscale and palette made RGB, transparent pixels composited
+    over white (:data:`lossnet.data.io.BACKGROUND`), a GIF's first frame. ``size`` first
+    resizes the longer side.
 
     **Crops.** With ``crop_size``, a random ``(h, w)`` window is cut. An image smaller
     than the crop is first upscaled (antialiased bicubic, aspect ratio kept) until it
