@@ -64,7 +64,7 @@ import inspect
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -666,9 +666,9 @@ def _apply_file(
     grey = stored.grey and keep_grey
     scale = int(getattr(model, "scale", 1))
     h, w = stored.color.shape[-2:]
-    colours = 1 if grey else 3
+    colours, has_alpha = (1 if grey else 3), stored.alpha is not None
     # The output: colour channels, then alpha (filled first; JPEG composites over it and drops it).
-    pixels = np.empty((h * scale, w * scale, colours + (stored.alpha is not None)), dtype=dtype)
+    pixels = np.empty((h * scale, w * scale, colours + has_alpha), dtype=dtype)
     if stored.alpha is not None:
         for y0, rows in _alpha_bands(stored.alpha, scale):
             pixels[y0 : y0 + rows.shape[0], :, -1] = rows.mul_(top).round_().to(torch.int32).numpy()
@@ -682,22 +682,25 @@ def _apply_file(
             y = luminance(y)
         elif not grey and y.shape[1] == 1:
             y = y.expand(-1, 3, -1, -1)
-        if jpeg and stored.alpha is not None:
+        if jpeg and has_alpha:
             a = torch.from_numpy(pixels[y0 : y0 + y.shape[-2], :, -1].astype(np.float32) / top).to(y.device)
             y = a * y + (1.0 - a) * background.to(y.device)
         # As lossnet.data.io.to_pil rounds.
         q = y[0].mul(top).round_().to(torch.int32).permute(1, 2, 0).cpu().numpy()
         pixels[y0 : y0 + q.shape[0], :, :colours] = q
 
-    _run_tiled(model, stored.color, tile, overlap, precision, write)
-    if jpeg and stored.alpha is not None:
+    image = stored.color
+    del stored  # only the output stays in memory for the save
+    _run_tiled(model, image, tile, overlap, precision, write)
+    del image
+    if jpeg and has_alpha:
         pixels = pixels[..., :colours]
         log.warning("%s has transparency, which JPEG cannot hold: %s is composited over white", source, target.name)
     # The network maps pixel values in the source's colour space, so the source's profile describes the output.
     save_image(np.ascontiguousarray(pixels), target, quality=quality, icc_profile=read_icc_profile(source))
 
 
-def _alpha_bands(alpha: Tensor, scale: int, band: int = 64) -> Iterable[tuple[int, Tensor]]:
+def _alpha_bands(alpha: Tensor, scale: int, band: int = 64) -> Iterator[tuple[int, Tensor]]:
     """``(first output row, rows)`` of ``alpha`` ``(1, 1, H, W)`` upscaled by ``scale`` (bicubic, clamped to [0, 1]).
 
     Band by band, each with two input rows of context on either side, so the bands equal the
