@@ -40,12 +40,6 @@ def test_style_validation_reports_the_loss_terms_and_shows_the_style(tiny, caplo
     assert sheet.width == 3 * (cell + pad) + pad
 
 
-def test_a_user_style_image_is_named_by_its_path(tiny, tmp_path):
-    save_image(torch.rand(1, 3, 40, 40), tmp_path / "mine.png")
-    result = train(tiny("style", steps=1, val_every=1, style_image=str(tmp_path / "mine.png")))
-    assert json.loads((result.out_dir / "run.json").read_text())["style_image"] == str(tmp_path / "mine.png")
-
-
 def test_a_validation_image_too_small_for_val_size_is_refused(tiny, tmp_path):
     """Before, a 16 px validation image was upscaled to the crop and scored a meaningless 64.5 dB."""
     save_image(torch.rand(1, 3, 16, 20), tmp_path / "val" / "tiny.png")
