@@ -8,6 +8,23 @@
 - :func:`apply_files` does it for files and folders: EXIF orientation applied, PNG or JPEG
   out, atomic writes, and a bad file reported without stopping the others.
 
+**Files come out as they went in** (:func:`apply_files`):
+
+- *Transparency* is carried through, as Real-ESRGAN does: the network sees the colour
+  channels as stored (also where alpha is 0), and the alpha channel goes around it, upscaled
+  separately with bicubic interpolation for super-resolution (Real-ESRGAN's default is
+  bilinear) and kept as it is otherwise. PNG output has the alpha channel; JPEG cannot hold
+  one, so the output is composited over white (:data:`lossnet.data.io.BACKGROUND`) and a
+  log warning says so.
+- *Bit depth*: a 16-bit PNG or TIFF is read without 8-bit rounding and, by default
+  (``bit_depth='match'``), written as a 16-bit PNG; ``bit_depth=8`` or ``16`` overrides
+  (JPEG is always 8-bit).
+- *Grey stays grey* where the task maps grey to grey: super-resolution and restoration run
+  the grey image as RGB (three equal channels) and write back the BT.601 luma of the output
+  as one channel. Colorize and style add colour by nature, so their output is RGB. A network
+  given as a module (no checkpoint to name its task) counts as colorize when it takes one
+  channel and as style when it is a ``TransformerNet``.
+
 **What the network is given.** The image is RGB in [0, 1]. A network that takes one
 channel (``UNet(in_channels=1)``, trained for ``colorize``) gets the BT.601 luminance
 (:func:`lossnet.data.tasks.luminance`); a one-channel image given to an RGB network is
@@ -44,9 +61,10 @@ Consequences, measured in ``tests/test_apply.py``:
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +75,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from lossnet.data.io import IMAGE_SUFFIXES, load_image, read_icc_profile, save_image
+from lossnet.data.io import BACKGROUND, IMAGE_SUFFIXES, read_icc_profile, read_image, save_image
 from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError, InputTypeError, LossnetError
 from lossnet.models import MODELS, SuperResNet, TransformerNet, UNet, build_model
@@ -68,6 +86,12 @@ from lossnet.validation import check_choice, check_image
 
 #: Output formats of :func:`apply_files` and the suffix each writes.
 FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg"}
+#: ``bit_depth`` choices of :func:`apply_files`: the input's depth, or 8 or 16 bits per sample.
+BIT_DEPTHS = ("match", 8, 16)
+#: Tasks whose output is colour whatever the input (a grey input gives an RGB output).
+_COLOUR_TASKS = ("colorize", "style")
+
+log = logging.getLogger("lossnet")
 
 # What makes one file fail without stopping the others: unreadable or unwritable files,
 # images too large for Pillow's safety limit, a GPU out of memory on one huge image.
@@ -546,6 +570,7 @@ def apply_files(
     precision: str = "fp32",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
     on_tile: Callable[[Path, int, int], None] | None = None,
+    bit_depth: str | int = "match",
 ) -> ApplySummary:
     """Apply a network to image files and folders, writing one output image per input.
 
@@ -554,7 +579,8 @@ def apply_files(
     (a file given directly keeps its name), with the suffix of ``format``. Files whose
     suffix is not an image's are listed as skipped; a file given directly is always tried.
     EXIF orientation is applied, so outputs are upright and carry no orientation tag.
-    Each output is written atomically. A file that fails (not an image, unreadable,
+    Transparency, grey and 16-bit samples are kept (see the module docstring). A GIF gives
+    its first frame. Each output is written atomically. A file that fails (not an image, unreadable,
     too large) is recorded with the reason and the others are still processed.
 
     Args:
@@ -569,6 +595,8 @@ def apply_files(
             ``model`` is a path (a module runs where it is).
         progress: wraps the list of jobs for iteration, e.g. ``tqdm.tqdm`` for a progress bar.
         on_tile: called as ``on_tile(source, done, total)`` after each tile of each image.
+        bit_depth: ``'match'`` (default: 16-bit PNG out for 16-bit input, else 8-bit), ``8`` or
+            ``16`` (PNG only). JPEG output is always 8-bit.
 
     Returns:
         an :class:`ApplySummary`.
@@ -581,6 +609,7 @@ def apply_files(
     fmt = check_choice(format, list(FORMATS), "format")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
         raise InputError(f"quality must be an int in 1-100 (JPEG); got {quality!r}")
+    depth = _check_bit_depth(bit_depth, fmt)
     out_dir = Path(output_dir)
     jobs, skipped = _plan_files(inputs, out_dir, FORMATS[fmt])
     if isinstance(model, nn.Module):
@@ -589,13 +618,14 @@ def apply_files(
         net, info = _load(model, device)
     _check_tiling(tile, overlap, *size_rule(net))  # a bad option fails before any file does
     summary = ApplySummary(skipped=skipped, model=info)
+    keep_grey = _task(net, info) not in _COLOUR_TASKS
     for source, target, problem in progress(jobs) if progress is not None else jobs:
         if problem is not None:
             summary.failed.append((source, problem))
             continue
         try:
             tiles = None if on_tile is None else (lambda done, total, s=source: on_tile(s, done, total))
-            _apply_file(net, source, target, tile, overlap, precision, quality, tiles)
+            _apply_file(net, source, target, tile, overlap, precision, quality, depth, keep_grey, tiles)
         except _PER_FILE_ERRORS as err:
             if isinstance(err, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()
@@ -608,6 +638,24 @@ def apply_files(
     return summary
 
 
+def _check_bit_depth(bit_depth: object, fmt: str) -> int | None:
+    """``None`` for 'match', else 8 or 16; 16 bits need PNG."""
+    if bit_depth not in BIT_DEPTHS or isinstance(bit_depth, bool):
+        raise InputError(f"bit_depth must be 'match', 8 or 16; got {bit_depth!r}")
+    if bit_depth == 16 and fmt != "png":
+        raise InputError(f"16-bit output needs format 'png' (JPEG holds 8 bits); got format {fmt!r}")
+    return None if bit_depth == "match" else int(bit_depth)
+
+
+def _task(model: nn.Module, info: ModelInfo | None) -> str | None:
+    """The task a network was trained for: from its checkpoint, else guessed from the network."""
+    if info is not None and info.task is not None:
+        return info.task
+    if int(getattr(model, "in_channels", 3)) == 1:
+        return "colorize"
+    return "style" if isinstance(model, TransformerNet) else None
+
+
 def _apply_file(
     model: nn.Module,
     source: Path,
@@ -616,24 +664,66 @@ def _apply_file(
     overlap: int,
     precision: str,
     quality: int,
+    bit_depth: int | None = None,
+    keep_grey: bool = True,
     on_tile: Callable[[int, int], None] | None = None,
 ) -> None:
-    image = load_image(source)
-    pixels: list[np.ndarray] = []
+    stored = read_image(source)
+    jpeg = target.suffix.lower() in (".jpg", ".jpeg")
+    depth = 8 if jpeg else bit_depth or stored.bit_depth
+    dtype, top = (np.uint16, 65535.0) if depth == 16 else (np.uint8, 255.0)
+    grey = stored.grey and keep_grey
+    scale = int(getattr(model, "scale", 1))
+    h, w = stored.color.shape[-2:]
+    colours, has_alpha = (1 if grey else 3), stored.alpha is not None
+    # The output: colour channels, then alpha (filled first; JPEG composites over it and drops it).
+    pixels = np.empty((h * scale, w * scale, colours + has_alpha), dtype=dtype)
+    if stored.alpha is not None:
+        for y0, rows in _alpha_bands(stored.alpha, scale):
+            pixels[y0 : y0 + rows.shape[0], :, -1] = rows.mul_(top).round_().to(torch.int32).numpy()
+    background = torch.tensor(BACKGROUND).view(1, 3, 1, 1)
+    if grey:
+        background = luminance(background)
 
     def write(y0: int, rows: Tensor, shape: tuple[int, ...]) -> None:
-        if not pixels:
-            pixels.append(np.empty((shape[2], shape[3], shape[1]), dtype=np.uint8))
-        # As lossnet.data.io.to_pil rounds; the band's rows are final, so in place is safe.
-        q = rows[0].clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        pixels[0][y0 : y0 + q.shape[0]] = q
+        y = rows[:1].clamp_(0.0, 1.0)  # the band's rows are final, so in place is safe
+        if grey and y.shape[1] == 3:
+            y = luminance(y)
+        elif not grey and y.shape[1] == 1:
+            y = y.expand(-1, 3, -1, -1)
+        if jpeg and has_alpha:
+            a = torch.from_numpy(pixels[y0 : y0 + y.shape[-2], :, -1].astype(np.float32) / top).to(y.device)
+            y = a * y + (1.0 - a) * background.to(y.device)
+        # As lossnet.data.io.to_pil rounds.
+        q = y[0].mul(top).round_().to(torch.int32).permute(1, 2, 0).cpu().numpy()
+        pixels[y0 : y0 + q.shape[0], :, :colours] = q
 
+    image = stored.color
+    del stored  # only the output stays in memory for the save
     _run_tiled(model, image, tile, overlap, precision, write, on_tile)
     del image
-    array = pixels[0]
+    if jpeg and has_alpha:
+        pixels = pixels[..., :colours]
+        log.warning("%s has transparency, which JPEG cannot hold: %s is composited over white", source, target.name)
     # The network maps pixel values in the source's colour space, so the source's profile describes the output.
-    out = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    save_image(out, target, quality=quality, icc_profile=read_icc_profile(source))
+    save_image(np.ascontiguousarray(pixels), target, quality=quality, icc_profile=read_icc_profile(source))
+
+
+def _alpha_bands(alpha: Tensor, scale: int, band: int = 64) -> Iterator[tuple[int, Tensor]]:
+    """``(first output row, rows)`` of ``alpha`` ``(1, 1, H, W)`` upscaled by ``scale`` (bicubic, clamped to [0, 1]).
+
+    Band by band, each with two input rows of context on either side, so the bands equal the
+    whole image upscaled at once while only one band is in memory.
+    """
+    h = alpha.shape[-2]
+    if scale == 1:
+        yield 0, alpha[0, 0].clone()
+        return
+    for a in range(0, h, band):
+        b = min(h, a + band)
+        lo, hi = max(0, a - 2), min(h, b + 2)
+        up = F.interpolate(alpha[..., lo:hi, :], scale_factor=scale, mode="bicubic", align_corners=False)
+        yield a * scale, up[0, 0, (a - lo) * scale : (b - lo) * scale].clamp_(0.0, 1.0)
 
 
 def _plan_files(

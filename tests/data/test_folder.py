@@ -79,7 +79,8 @@ def _grayscale(path: Path) -> None:
 
 
 def _rgba(path: Path) -> None:
-    Image.fromarray(np.dstack([noise_rgb(), np.full((H, W), 7, np.uint8)])).save(path)
+    # Mostly opaque: transparent pixels are composited over white (see test_transparent_pixels_...).
+    Image.fromarray(np.dstack([noise_rgb(), np.full((H, W), 200, np.uint8)])).save(path)
 
 
 def _palette(path: Path) -> None:
@@ -101,6 +102,27 @@ def test_image_kinds_load_as_rgb_in_unit_range(tmp_path, writer) -> None:
     x = ds[0]
     assert x.shape == (3, H, W) and x.dtype == torch.float32
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.std()) > 0.1
+
+
+def test_transparent_pixels_are_composited_over_white(tmp_path) -> None:
+    alpha = np.random.default_rng(1).integers(0, 256, (H, W), dtype=np.uint8)
+    alpha[:, : W // 2] = 0
+    Image.fromarray(np.dstack([noise_rgb(), alpha])).save(tmp_path / "im.png")
+    x = ImageFolder(tmp_path, flip=False)[0]
+    a = torch.from_numpy(alpha).float() / 255
+    rgb = torch.from_numpy(noise_rgb()).permute(2, 0, 1).float() / 255
+    torch.testing.assert_close(x, a * rgb + (1 - a) * 1.0)
+    assert torch.equal(x[:, :, : W // 2], torch.ones(3, H, W // 2))  # the hidden colours never show
+
+
+def test_a_gif_gives_its_first_frame(tmp_path) -> None:
+    frames = [Image.new("RGB", (W, H), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    ds = ImageFolder(tmp_path, flip=False)
+    assert [p.name for p in ds.files] == ["anim.gif"] and ds.num_ignored == 0
+    x = ds[0]
+    assert x.shape == (3, H, W)
+    torch.testing.assert_close(x.mean(dim=(1, 2)), torch.tensor([1.0, 0.0, 0.0]))
 
 
 def test_16bit_keeps_its_precision(tmp_path) -> None:
@@ -382,3 +404,18 @@ def test_cache_gives_the_same_items_and_skips_the_decode(tmp_path, monkeypatch):
         plain.set_epoch(epoch), cached.set_epoch(epoch)
         assert all(torch.equal(plain[i], cached[i]) for i in range(2))
     assert len(loads) == 3 * 2 + 2  # plain decodes every time; cached once per file
+
+
+def test_upscaling_a_small_image_is_warned_once(tmp_path, caplog) -> None:
+    write_rgb(tmp_path / "big.png", h=40, w=40)
+    write_rgb(tmp_path / "small1.png", h=10, w=30)
+    write_rgb(tmp_path / "small2.png", h=12, w=12)
+    ds = ImageFolder(tmp_path, crop_size=16)
+    with caplog.at_level("WARNING", logger="lossnet"):
+        _ = ds[0]  # big: no warning
+        assert not caplog.records
+        for _ in range(2):
+            _ = [ds[i] for i in range(len(ds))]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "small1.png is 30x10 pixels, smaller than the 16x16 crop" in warnings[0] and "--crop-size" in warnings[0]

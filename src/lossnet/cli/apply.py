@@ -45,6 +45,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             precision=args.precision,
             progress=progress,
             on_tile=on_tile,
+            bit_depth=args.bit_depth if args.bit_depth == "match" else int(args.bit_depth),
         )
     finally:
         for bar in tile_bar:  # an image that failed mid-way
@@ -78,6 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, metavar="DIR", help="output folder (keeps the inputs' relative paths)")
     p.add_argument("--format", choices=list(FORMATS), default="png", help="output format (default png)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100 (default 95)")
+    p.add_argument(
+        "--bit-depth",
+        choices=["match", "8", "16"],
+        default="match",
+        help="bits per sample of the output: match (default: 16-bit PNG for 16-bit input) | 8 | 16 (PNG only)",
+    )
     g = p.add_argument_group("inference")
     g.add_argument(
         "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"

@@ -142,7 +142,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not main:
         return 0
     if result.val:
-        print(f"validation: PSNR {result.val['psnr']:.2f} dB, SSIM {result.val['ssim']:.4f}", file=sys.stderr)
+        if "psnr" in result.val:
+            print(f"validation: PSNR {result.val['psnr']:.2f} dB, SSIM {result.val['ssim']:.4f}", file=sys.stderr)
+        else:  # style: the weighted loss terms on the validation images
+            print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.val.items()), file=sys.stderr)
     if result.skipped_files:
         n = len(result.skipped_files)
         print(f"skipped {n} unreadable training file{'s' if n > 1 else ''} (listed in run.json)", file=sys.stderr)

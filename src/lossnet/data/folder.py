@@ -9,6 +9,7 @@ images, with a fixed train/validation split.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ PROBES = ("verify", "decode")
 
 # Errors that mean "this file is not a readable image" (never a bug in lossnet).
 _UNREADABLE = (InputError, UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+log = logging.getLogger("lossnet")
 
 # Separate random streams for the crop/flip here and for task pairing (lossnet.data.tasks).
 CROP_STREAM = 0
@@ -86,15 +89,17 @@ class ImageFolder(torch.utils.data.Dataset):
       every worker too). It costs one decode per file up front.
 
     **Images are read** with :func:`lossnet.data.io.load_image`: EXIF orientation
-    applied, 16-bit kept, grayscale, palette and alpha made RGB. ``size`` first resizes
-    the longer side.
+    applied, 16-bit kept, grayscale and palette made RGB, transparent pixels composited
+    over white (:data:`lossnet.data.io.BACKGROUND`), a GIF's first frame. ``size`` first
+    resizes the longer side.
 
     **Crops.** With ``crop_size``, a random ``(h, w)`` window is cut. An image smaller
     than the crop is first upscaled (antialiased bicubic, aspect ratio kept) until it
     covers the crop, rather than reflect-padded: padding shows mirrored seams, and
     fails outright (torch's reflect mode) when the image is less than half the crop.
     Upscaled images are blurrier than real ones, so keep ``crop_size`` at or below
-    your smallest images when training super-resolution. Without ``crop_size`` items
+    your smallest images when training super-resolution; the first time an image is
+    upscaled, a warning names it (once per dataset, so once per worker). Without ``crop_size`` items
     keep their own sizes, which a DataLoader can only batch with ``batch_size=1``.
     With ``flip``, half the items are mirrored left-right.
 
@@ -159,6 +164,7 @@ class ImageFolder(torch.utils.data.Dataset):
         self._num_candidates = len(candidates)
         self._failed: set[int] = set()  # indices of files that passed the probe but failed to load
         self._cache: dict[int, torch.Tensor] | None = {} if cache else None
+        self._warned_upscale = False
         if not self.files:
             raise InputError(self._nothing_readable(candidates))
 
@@ -188,12 +194,32 @@ class ImageFolder(torch.utils.data.Dataset):
         image = self._load_readable(index)
         g = item_generator(self.seed, self.epoch, index, CROP_STREAM)
         if self.crop_size is not None:
+            self._warn_if_upscaled(index, image)
             image = random_crop(image, self.crop_size, g)
         elif self._cache is not None:
             image = image.clone()  # never hand out the cached tensor itself
         if self.flip and bool(torch.rand((), generator=g) < 0.5):
             image = image.flip(-1)
         return image.contiguous()
+
+    def _warn_if_upscaled(self, index: int, image: torch.Tensor) -> None:
+        """Warn (once per dataset) that an image smaller than the crop is being upscaled."""
+        (h, w), (ch, cw) = image.shape[-2:], self.crop_size  # type: ignore[misc]
+        if self._warned_upscale or (h >= ch and w >= cw):
+            return
+        self._warned_upscale = True
+        name = self.files[index] if index not in self._failed else "an image"
+        log.warning(
+            "%s is %dx%d pixels%s, smaller than the %dx%d crop: it is upscaled (bicubic) before cropping, so its "
+            "crops are blurrier than real pixels. Use a smaller crop size (--crop-size) or larger images. "
+            "(Said once; other images may be upscaled too.)",
+            name,
+            w,
+            h,
+            f" after resizing to {self.size}" if self.size is not None else "",
+            cw,
+            ch,
+        )
 
     def _load_readable(self, index: int) -> torch.Tensor:
         """Load file ``index``, or the next one that loads, recording the ones that fail."""

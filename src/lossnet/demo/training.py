@@ -123,7 +123,8 @@ def run_training_demo(
             style_size=size,
             style_layers={layer: style_weight for layer in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")},
             out_dir=str(out_dir / "runs" / "style"),
-            **{**common, "val_size": min(128, size) // 4 * 4},
+            # Validation crops fit in chelsea's shorter side (2/3 of its longer), which train() requires.
+            **{**common, "val_size": min(128, size * 2 // 3) // 4 * 4},
         ),
     }
     models = {}

@@ -4,13 +4,17 @@ A run writes into ``config.out_dir``:
 
 - ``config.json``: the config as run;
 - ``log.csv``: step, epoch, learning rate, every weighted loss term and ``total`` (means
-  since the previous row), seconds per step; ``val.csv``: validation PSNR/SSIM;
+  since the previous row), seconds per step; ``val.csv``: validation PSNR/SSIM, or for
+  ``style`` (where the content image is no target to score against) the training loss on
+  the validation images: ``content`` (the feature terms), ``style`` (the Gram terms), ``tv``
+  and ``total``, each weighted as in training;
   ``tensorboard/`` too when tensorboard is installed;
-- ``samples/step_XXXXXXX.png``: input | output | target on validation images;
+- ``samples/step_XXXXXXX.png``: input | output | target on validation images (for ``style``:
+  content | output | style image);
 - ``checkpoint.safetensors``: weights, optimizer, scheduler, scaler and RNG states, for
   ``resume``; ``model.safetensors``: the final weights alone, for ``lossnet apply``;
 - ``run.json``: a summary (steps, last validation, each skipped file with its reason,
-  replica checksums).
+  replica checksums, and the style image for ``style``).
 
 Runs never overwrite each other: a new run into a folder that holds another run's files is
 refused unless ``overwrite`` (which first removes that run's files, and only those), and a
@@ -47,7 +51,7 @@ from lossnet import metrics
 from lossnet.atomic import write_text
 from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
 from lossnet.data.folder import ImageFolder, default_dataset
-from lossnet.data.io import load_image, resize_longer_side
+from lossnet.data.io import image_size, load_image, resize_longer_side
 from lossnet.data.tasks import PairDataset
 from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
 from lossnet.models.registry import build_model, model_spec
@@ -95,7 +99,8 @@ class TrainResult:
         checkpoint: the resumable checkpoint; ``model``: the final weights (``None`` if
             the run stopped early with ``stop_after``).
         history: one dict per logged row of ``log.csv``, in this process's run.
-        val: the last validation scores (``psnr``, ``ssim``).
+        val: the last validation scores (``psnr``, ``ssim``; for ``style``: ``content``, ``style``,
+            ``tv``, ``total``).
         skipped_files: ``(path, reason)`` of each unreadable training file skipped (those found
             when the dataset was built, and those that failed to decode later in this process).
         replica_checksums: one sha256 prefix of the parameters per process (all equal when DDP works).
@@ -211,6 +216,7 @@ class _Run:
             self._check_steps_left(int(ckpt.meta["step"]))
         self.to_clear = self._check_out_dir(overwrite)
         style = self._style_image() if c.task == "style" else None
+        self.style_image: torch.Tensor | None = style
         self.train_set = self._dataset(c.data, "train", c.crop_size, c.flip, "data")
         self.train_set[0]  # at least one image decodes (else InputError naming every file tried)
         self.pairs = PairDataset(
@@ -312,7 +318,11 @@ class _Run:
             image = load_image(path)
         except (OSError, ValueError, Image.DecompressionBombError) as err:  # a non-image, a decompression bomb
             raise InputError(f"--style-image {name}: {err}") from None
-        return resize_longer_side(image, self.config.style_size)
+        image = resize_longer_side(image, self.config.style_size)
+        self.style_source = f"default {name!r} (scikit-image)" if name in DEFAULT_IMAGES else str(path)
+        if self.world.is_main:
+            log.info("style image: %s, %dx%d px", self.style_source, image.shape[-1], image.shape[-2])
+        return image
 
     def _dataset(self, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:
         c = self.config
@@ -341,6 +351,7 @@ class _Run:
     def _val_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         c = self.config
         val = self._dataset(c.val_data, "val", c.val_size, False, "val-data")
+        _check_val_sizes(val.files[: c.val_images], c)
         pairs = PairDataset(val, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed + 1)
         return [tuple(t[None] for t in pairs[i]) for i in range(min(c.val_images, len(val)))]  # type: ignore[misc]
 
@@ -486,6 +497,7 @@ class _Run:
                 "ignored_files": self.train_set.num_ignored,
                 "loss_weights": self.loss_weights,
                 "loss_network_note": self.loss_network_note,
+                **({"style_image": self.style_source} if c.task == "style" else {}),
                 "replica_checksums": checksums,
             }
             write_text(self.out / "run.json", json.dumps(summary, indent=2) + "\n")
@@ -533,7 +545,12 @@ class _Run:
 
     @torch.no_grad()
     def _validate(self, val_log: CsvLog | None, tb: TensorBoardLog | None) -> dict[str, float]:
-        """PSNR/SSIM on the validation pairs, and a sample sheet (rank 0 only; others return {})."""
+        """Validation scores and a sample sheet (rank 0 only; others return {}).
+
+        PSNR/SSIM against the targets; for ``style``, the training loss's weighted content,
+        style and TV terms on the validation images instead (their "target" is the content
+        image, which a stylised output should not match pixel for pixel).
+        """
         if not self.world.is_main or not self.val_pairs:
             return {}
         self.model.eval()
@@ -542,11 +559,18 @@ class _Run:
             for x, _ in self.val_pairs:
                 outputs.append(self.model(x.to(self.device, memory_format=self.memory_format)).float().cpu())
         targets = [y for _, y in self.val_pairs]
-        # Super-resolution papers score the luma channel with a border of `scale` pixels shaved off.
-        sr = self.config.task == "superres"
-        opts = {"y_channel": sr, "shave": self.config.scale if sr else 0}
+        c = self.config
+        if c.task == "style":
+            scores = self._style_scores(torch.cat(outputs), torch.cat(targets))
+            summary = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        else:
+            # Super-resolution papers score the luma channel with a border of `scale` pixels shaved off.
+            sr = c.task == "superres"
+            opts = {"y_channel": sr, "shave": c.scale if sr else 0}
+            out, tgt = torch.cat(outputs).clamp(0, 1), torch.cat(targets)
+            scores = {"psnr": float(metrics.psnr(out, tgt, **opts)), "ssim": float(metrics.ssim(out, tgt, **opts))}
+            summary = f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
         out, tgt = torch.cat(outputs).clamp(0, 1), torch.cat(targets)
-        scores = {"psnr": float(metrics.psnr(out, tgt, **opts)), "ssim": float(metrics.ssim(out, tgt, **opts))}
         self.collapse = self.watch.check(out, tgt, self.lr, self.step)
         if self.collapse is not None:
             log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")
@@ -559,9 +583,21 @@ class _Run:
             outputs,
             targets,
             self.out / "samples" / f"step_{self.step:07d}.png",
-            title=f"{self.config.task}, loss {self.config.loss}, step {self.step}: "
-            f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}",
+            title=f"{c.task}, loss {c.loss}, step {self.step}: {summary}",
+            style=self.style_image,
         )
+        return scores
+
+    def _style_scores(self, out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+        """The training loss's weighted terms on the validation outputs, summed into content, style, tv and total."""
+        terms = self.loss.terms(out.to(self.device), content.to(self.device))
+        scores = {
+            "content": float(sum(v for k, v in terms.items() if k.startswith("feature.") or k == "pixel")),
+            "style": float(sum(v for k, v in terms.items() if k.startswith("style."))),
+        }
+        if "tv" in terms:
+            scores["tv"] = float(terms["tv"])
+        scores["total"] = float(terms["total"])
         return scores
 
     def _save(self, name: str, with_state: bool) -> Path | None:
@@ -610,6 +646,33 @@ def _clear_run(folder: Path) -> None:
 
 def _same_folder(a: Path, b: Path) -> bool:
     return os.path.abspath(a) == os.path.abspath(b) or (a.exists() and b.exists() and a.samefile(b))
+
+
+def _check_val_sizes(files: list[Path], c: TrainConfig) -> None:
+    """Refuse validation images too small for ``val_size`` (they would be scored as an upscaled blur).
+
+    A validation image is cropped to ``val_size``; one smaller than that is upscaled first.
+    For super-resolution the network's input is the crop downscaled by ``scale``, so the
+    image must have at least ``val_size / scale`` pixels on its shorter side, so that the
+    input is no blur of fewer pixels; for the other tasks, ``val_size``.
+    """
+    sr = c.task == "superres"
+    need = math.ceil(c.val_size / c.scale) if sr else c.val_size
+    for path in files:
+        w, h = image_size(path)
+        resized = ""
+        f = c.image_size / max(h, w) if c.image_size is not None else 1.0
+        if f < 1:  # downsized as lossnet.data.io.resize_longer_side does (an upsized image gains no real pixels)
+            h, w = max(1, round(h * f)), max(1, round(w * f))
+            resized = f" after --image-size {c.image_size}"
+        if min(h, w) < need:
+            largest = min(h, w) * (c.scale if sr else 1)
+            raise InputError(
+                f"validation image {path} is {w}x{h} pixels{resized}, smaller than the {need} px its shorter side "
+                f"needs for --val-size {c.val_size}" + (f" at --scale {c.scale} ({c.val_size}/{c.scale})" if sr else "")
+                + f"; its scores would measure an upscaled blur. Use --val-size {largest} or less, or larger "
+                "validation images (--val-data DIR)"
+            )
 
 
 def _short(term: str) -> str:

@@ -4,7 +4,8 @@
   after the checkpoint's step, so the log reads as one uninterrupted run.
 - :class:`TensorBoardLog` mirrors the scalars when ``tensorboard`` is installed, and
   does nothing otherwise.
-- :func:`sample_sheet` lays out input | output | target per validation image.
+- :func:`sample_sheet` lays out input | output | target per validation image (content |
+  output | style image for style transfer).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def sample_sheet(
     path: str | os.PathLike[str],
     title: str = "",
     cell_size: int = 192,
+    style: torch.Tensor | None = None,
 ) -> Path:
     """Write a PNG with one row per image: input | output | target (atomically).
 
@@ -126,9 +128,14 @@ def sample_sheet(
             is enlarged with nearest neighbours so its pixels stay visible.
         path: the ``.png`` to write.
         title: a line above the grid (e.g. the step).
+        style: for style transfer, the style image ``(1, 3, H, W)``: each row is then
+            content (the input) | output | style, and ``targets`` (the content again) are not shown.
     """
     rows = []
     for x, y, t in zip(inputs, outputs, targets, strict=True):
+        if style is not None:
+            rows.append([Cell(_rgb(x), "content"), Cell(_rgb(y), "output"), Cell(_rgb(style), "style")])
+            continue
         if x.shape[-2:] != t.shape[-2:]:
             x = F.interpolate(x.float(), size=t.shape[-2:], mode="nearest")
         rows.append([Cell(_rgb(x), "input"), Cell(_rgb(y), "output"), Cell(_rgb(t), "target")])
