@@ -161,7 +161,7 @@ def matmul_peak(
 # -- machine facts ---------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
+def cpu_model() -> str:  # kept for callers; lossnet.runtime.probe_cpu() is the one probe
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -182,14 +182,41 @@ def cpu_flags() -> set[str]:
 
 
 def machine_line(device: torch.device) -> str:
-    """One line: CPU (or GPU), cores and threads, SIMD, torch version, load average."""
-    flags = cpu_flags()
-    simd = ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "-"
+    """One line: CPU (or GPU), its capability, cores and threads, torch and its build, what precision ``auto``
+    chose and why, and the load average (last)."""
+    from lossnet.runtime import machine_summary
+
+    m = machine_summary(device)
     load = "/".join(f"{v:.2f}" for v in os.getloadavg())
-    what = f"{cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, SIMD {simd}"
-    if device.type == "cuda":
-        what = f"{torch.cuda.get_device_name(device)}; host {what}"
-    return f"{what}; torch {torch.__version__}; load average {load} (1/5/15 min)"
+    what = (
+        f"{m['cpu']}, capability {m['capability']} (ATen {m['aten_capability']}), {m['cores']} cores, "
+        f"torch threads {m['torch_threads']}"
+    )
+    if "gpu" in m:
+        what = f"{m['gpu']}; host {what}"
+    return (
+        f"{what}; torch {m['torch']} ({m['torch_build']} build); precision auto -> {m['auto']} ({m['auto_reason']}); "
+        f"load average {load} (1/5/15 min)"
+    )
+
+
+#: ``bench_dtypes`` leaves bf16 out where one conv ran this many times slower in bf16 than in fp32.
+BF16_TOO_SLOW = 2.0
+
+
+def bench_dtypes(device: torch.device | None = None) -> tuple[list[str], str]:
+    """The dtypes to benchmark and, if bf16 is left out, why: fp32 always; bf16 where ``auto`` picks it, or else
+    where a measurement (one conv, :func:`lossnet.runtime.measure_bf16_speedup`) shows it within
+    ``BF16_TOO_SLOW`` of fp32. An emulated bf16 (up to 100x slower) would not fit the time budget."""
+    from lossnet.runtime import measure_bf16_speedup, resolve
+
+    device = device or torch.device("cpu")
+    if resolve("auto", device).precision == "bf16" or device.type != "cpu":
+        return ["fp32", "bf16"], ""
+    speedup = measure_bf16_speedup()
+    if speedup * BF16_TOO_SLOW < 1:
+        return ["fp32"], f"bf16 left out: one conv ran {1 / speedup:.1f}x slower in bf16 than in fp32 on this CPU"
+    return ["fp32", "bf16"], ""
 
 
 def load_average() -> float:

@@ -61,7 +61,7 @@ from lossnet.data.io import IMAGE_SUFFIXES, load_image, read_icc_profile, save_i
 from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError, InputTypeError, LossnetError
 from lossnet.models import MODELS, SuperResNet, TransformerNet, UNet, build_model
-from lossnet.precision import PRECISIONS, autocast
+from lossnet.runtime import Runtime, resolve
 from lossnet.train.checkpoint import load_checkpoint
 from lossnet.train.distributed import pick_device
 from lossnet.validation import check_choice, check_image
@@ -246,7 +246,7 @@ def apply_model(
     *,
     tile: int | None = 512,
     overlap: int = 32,
-    precision: str = "fp32",
+    precision: str | Runtime = "fp32",
 ) -> Tensor:
     """Run a network on images of any size, tile by tile when they are larger than ``tile``.
 
@@ -264,7 +264,9 @@ def apply_model(
             It is rounded down to a multiple of the network's size multiple.
         overlap: pixels shared by neighbouring tiles (input pixels), rounded up to a multiple
             of twice the size multiple; at most half the tile.
-        precision: ``'fp32'`` (default), ``'bf16'`` or ``'fp16'`` (autocast; output is float32).
+        precision: ``'fp32'`` (default: exact), ``'auto'`` (bf16 where the device runs it natively,
+            see :mod:`lossnet.runtime`; what ``lossnet apply`` uses), ``'bf16'`` or ``'fp16'``
+            (autocast; output is float32), or a :class:`~lossnet.runtime.Runtime` already resolved.
 
     Returns:
         ``(B, C_out, scale H, scale W)`` float32 in [0, 1], on the image's device.
@@ -427,7 +429,7 @@ def _run_tiled(
     image: Tensor,
     tile: int | None,
     overlap: int,
-    precision: str,
+    precision: str | Runtime,
     write: Callable[[int, Tensor, tuple[int, ...]], None],
 ) -> None:
     """Run ``model`` over ``image`` tile by tile; hand each finished band of output rows to ``write``.
@@ -443,10 +445,9 @@ def _run_tiled(
             "the network is in training mode, where batch norm would use each tile's statistics; "
             "call model.eval() first (load_model returns it in eval mode)"
         )
-    check_choice(precision, list(PRECISIONS), "precision")
     param = next(model.parameters(), None)
     device = param.device if param is not None else image.device
-    context = autocast(precision, device.type)
+    context = resolve(precision, device).autocast()
     dtype = param.dtype if param is not None else torch.float32
     scale = int(getattr(model, "scale", 1))
     in_channels = int(getattr(model, "in_channels", 3))
@@ -538,7 +539,7 @@ def apply_files(
     tile: int | None = 512,
     overlap: int = 32,
     device: str | torch.device = "auto",
-    precision: str = "fp32",
+    precision: str | Runtime = "fp32",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
 ) -> ApplySummary:
     """Apply a network to image files and folders, writing one output image per input.
@@ -581,6 +582,8 @@ def apply_files(
     else:
         net, info = _load(model, device)
     _check_tiling(tile, overlap, *size_rule(net))  # a bad option fails before any file does
+    param = next(net.parameters(), None)
+    precision = resolve(precision, param.device if param is not None else "cpu")  # once, for every file
     summary = ApplySummary(skipped=skipped, model=info)
     for source, target, problem in progress(jobs) if progress is not None else jobs:
         if problem is not None:
@@ -601,7 +604,7 @@ def apply_files(
 
 
 def _apply_file(
-    model: nn.Module, source: Path, target: Path, tile: int | None, overlap: int, precision: str, quality: int
+    model: nn.Module, source: Path, target: Path, tile: int | None, overlap: int, precision: str | Runtime, quality: int
 ) -> None:
     image = load_image(source)
     pixels: list[np.ndarray] = []

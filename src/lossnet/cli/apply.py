@@ -11,10 +11,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lossnet.apply import apply_files
+    from lossnet.runtime import resolve
 
     def progress(jobs: list[Any]) -> Any:
         return tqdm(jobs, desc="apply", unit="image", disable=None if len(jobs) > 1 else True)
 
+    runtime = resolve(args.precision, args.device)
     summary = apply_files(
         args.model,
         args.input,
@@ -24,7 +26,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         tile=args.tile or None,
         overlap=args.overlap,
         device=args.device,
-        precision=args.precision,
+        precision=runtime,
         progress=progress,
     )
     for path, reason in summary.failed:
@@ -36,13 +38,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
         f"wrote {len(summary.written)} image{'s' if len(summary.written) != 1 else ''} to {args.output} "
         f"with {summary.model}" + (f"; {', '.join(extra)}" if extra else "")
     )
+    print(runtime.summary)
     return 0 if summary.ok else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``apply`` to the subcommands."""
     from lossnet.apply import FORMATS
-    from lossnet.precision import PRECISIONS
+    from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
     p = sub.add_parser(
         "apply",
@@ -63,8 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--precision",
         "--dtype",
-        choices=list(PRECISIONS),
-        default="fp32",
-        help="fp32 (default) | bf16 | fp16 (autocast)",
+        choices=PRECISION_CHOICES,
+        default="auto",
+        help=PRECISION_HELP,
     )
     p.set_defaults(func=cmd_apply)

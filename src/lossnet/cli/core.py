@@ -10,6 +10,7 @@ import torch
 
 import lossnet
 from lossnet.cli.common import add_loss_options, build_loss, print_terms, weights_arg
+from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -33,10 +34,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"the images differ in size: {tuple(pred.shape[-2:])} and {tuple(target.shape[-2:])}; "
             "resize them to match (or pass --size to resize both)"
         )
-    loss = build_loss(args)
+    from lossnet.runtime import resolve
+
+    runtime = resolve(args.precision, "cpu")  # the images are loaded on the CPU
+    loss = build_loss(args, runtime)
     print(
         f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr
     )
+    print(runtime.summary, file=sys.stderr)
     with torch.no_grad():
         terms = {k: float(v) for k, v in loss.terms(pred, target).items()}
     print_terms(terms)
@@ -45,7 +50,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lossnet.demo import DemoConfig, run_demo
+    from lossnet.runtime import resolve
 
+    runtime = resolve(args.precision, "auto")
+    print(runtime.summary, flush=True)
     config = DemoConfig(
         out_dir=Path(args.out),
         weights=args.weights,
@@ -54,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         train=not args.no_train,
         sr_steps=args.sr_steps,
         style_steps=args.style_steps,
-        precision=args.precision,
+        precision=runtime,
     )
     result = run_demo(config, progress=True)
     b = result.breakdown
@@ -67,6 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for t in terms:
         print(f"{t:<16}" + "".join(f"{b.rows[n][t]:>14.5g}" for n in names))
     print(f"\nwrote {b.sheet}\nwrote {b.table}")
+    print(f"part 1 took {result.seconds['breakdown']:.0f} s")
     t = result.training
     if t is not None:
         print(f"\n2. x4 super-resolution, {config.sr_steps} steps per loss, held-out images (mean):\n")
@@ -75,6 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"fast style transfer ({config.style_steps} steps): style loss {first:.4g} -> {last:.4g}")
         print("training time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.seconds.items()))
         print(f"\nwrote {t.sheet}\nwrote {t.table_csv}\nwrote {t.table_md}")
+        print(f"part 2 took {result.seconds['training']:.0f} s; {t.precision}")
     return 0
 
 
@@ -89,6 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="the reference image")
     p.add_argument("--size", type=int, help="resize both so the longer side is SIZE pixels")
     add_loss_options(p)
+    p.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default="auto", help="the loss network's " + PRECISION_HELP
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -101,5 +114,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-train", action="store_true", help="only the loss breakdown (seconds instead of minutes)")
     p.add_argument("--sr-steps", type=int, default=600, help="steps of each super-resolution run (default 600)")
     p.add_argument("--style-steps", type=int, default=400, help="steps of the style-transfer run (default 400)")
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="training precision (default bf16)")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="training " + PRECISION_HELP)
     p.set_defaults(func=cmd_demo)

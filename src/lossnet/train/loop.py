@@ -42,7 +42,7 @@ from lossnet.data.tasks import PairDataset
 from lossnet.errors import InputError, TrainingDivergedError
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.models.registry import build_model, model_spec
-from lossnet.precision import autocast
+from lossnet.runtime import resolve
 from lossnet.train.batches import PositionRange, StepStream
 from lossnet.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TrainConfig, loss_kwargs, model_kwargs
@@ -117,7 +117,10 @@ class _Run:
         self.out = Path(config.out_dir)
         c = config
         if c.precision == "fp16" and self.device.type != "cuda":
-            raise InputError("precision fp16 needs a CUDA GPU (it relies on a GradScaler); use --precision bf16 on CPU")
+            raise InputError(
+                "precision fp16 needs a CUDA GPU (it relies on a GradScaler); use --precision auto or bf16 on CPU"
+            )
+        self.runtime = resolve(c.precision, self.device)
 
         torch.manual_seed(c.seed)  # the same initial weights on every rank
         self.spec = model_spec(c.model, **model_kwargs(c))
@@ -141,7 +144,7 @@ class _Run:
         self.optimizer = opt_cls(params, lr=c.lr, weight_decay=c.weight_decay)
         schedule = OneCycle(c.steps) if c.schedule == "onecycle" else Constant()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.runtime.grad_scaler)
 
         self.step = 0
         if resume is not None:
@@ -196,6 +199,7 @@ class _Run:
             raise InputError(f"nothing to do: the run is at step {start} and stop_after is {c.stop_after}")
         csv_log = val_log = tb = None
         if world.is_main:
+            log.info("%s", self.runtime.summary)
             self.out.mkdir(parents=True, exist_ok=True)
             write_text(self.out / "config.json", json.dumps(c.to_dict(), indent=2) + "\n")
             resume_step = start if start else None
@@ -283,6 +287,7 @@ class _Run:
                 "skipped_files": result.skipped_files,
                 "ignored_files": self.train_set.num_ignored,
                 "loss_weights": self.loss_weights,
+                "precision": self.runtime.to_dict(),
                 "replica_checksums": checksums,
             }
             write_text(self.out / "run.json", json.dumps(summary, indent=2) + "\n")
@@ -305,7 +310,7 @@ class _Run:
             )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        return autocast(self.config.precision, self.device.type)
+        return self.runtime.autocast()
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         self.net.train()
