@@ -113,7 +113,7 @@ def test_resolve_builds_one_runtime_and_warns_once(stub_cpu) -> None:  # type: i
     auto = resolve("auto", "cpu")
     assert isinstance(auto, Runtime) and (auto.precision, auto.dtype, auto.grad_scaler) == ("fp32", None, False)
     assert auto.summary.startswith("precision auto -> fp32 (this CPU has no native bf16")
-    assert resolve(auto) is auto  # a runtime is not resolved twice
+    assert resolve(auto) is auto and resolve(auto, "cpu") is auto  # a runtime is not resolved twice
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         first = resolve("bf16", "cpu")

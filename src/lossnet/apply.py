@@ -604,7 +604,13 @@ def apply_files(
 
 
 def _apply_file(
-    model: nn.Module, source: Path, target: Path, tile: int | None, overlap: int, precision: str | Runtime, quality: int
+    model: nn.Module,
+    source: Path,
+    target: Path,
+    tile: int | None,
+    overlap: int,
+    precision: str | Runtime,
+    quality: int,
 ) -> None:
     image = load_image(source)
     pixels: list[np.ndarray] = []

@@ -331,10 +331,11 @@ def pick_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve(precision: str | Runtime = "auto", device: str | torch.device | None = None) -> Runtime:
-    """Resolve a precision name on a device into a :class:`Runtime`; a ``Runtime`` is returned as is.
+    """Resolve a precision name on a device into a :class:`Runtime`.
 
     Args:
-        precision: one of :data:`PRECISION_CHOICES`, or a ``Runtime`` already made.
+        precision: one of :data:`PRECISION_CHOICES`, or a ``Runtime`` already made (returned as is
+            unless ``device`` is of another type: then its request is resolved there).
         device: ``torch.device``, ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or ``None``/``'auto'``
             (CUDA when available).
 
@@ -343,7 +344,9 @@ def resolve(precision: str | Runtime = "auto", device: str | torch.device | None
             device does not run it natively (it still runs, slowly).
     """
     if isinstance(precision, Runtime):
-        return precision
+        if device is None or pick_device(device).type == precision.device.type:
+            return precision
+        precision = precision.requested  # made for another kind of device: the same request, decided there
     check_choice(precision, PRECISION_CHOICES, "precision")
     dev = pick_device(device)
     chosen, reason, warning = _decide_cached(precision, dev)
