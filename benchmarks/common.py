@@ -161,7 +161,7 @@ def matmul_peak(
 # -- machine facts ---------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
+def cpu_model() -> str:  # kept for callers; lossnet.runtime.probe_cpu() is the one probe
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -182,14 +182,49 @@ def cpu_flags() -> set[str]:
 
 
 def machine_line(device: torch.device) -> str:
-    """One line: CPU (or GPU), cores and threads, SIMD, torch version, load average."""
-    flags = cpu_flags()
-    simd = ",".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "-"
+    """One line: CPU (or GPU), its capability, cores and threads, torch and its build, what precision ``auto``
+    chose and why, and the load average (last)."""
+    from lossnet.runtime import machine_summary
+
+    m = machine_summary(device)
     load = "/".join(f"{v:.2f}" for v in os.getloadavg())
-    what = f"{cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, SIMD {simd}"
-    if device.type == "cuda":
-        what = f"{torch.cuda.get_device_name(device)}; host {what}"
-    return f"{what}; torch {torch.__version__}; load average {load} (1/5/15 min)"
+    what = (
+        f"{m['cpu']}, capability {m['capability']} (ATen {m['aten_capability']}), {m['cores']} cores, "
+        f"torch threads {m['torch_threads']}"
+    )
+    if "gpu" in m:
+        what = f"{m['gpu']}; host {what}"
+    return (
+        f"{what}; torch {m['torch']} ({m['torch_build']} build); precision auto -> {m['auto']} ({m['auto_reason']}); "
+        f"load average {load} (1/5/15 min)"
+    )
+
+
+#: ``bench_dtypes`` leaves bf16 out where a matmul ran this many times slower in bf16 than in fp32.
+BF16_TOO_SLOW = 4.0
+
+
+def bench_dtypes(device: torch.device | None = None) -> tuple[list[str], str]:
+    """The dtypes to benchmark and, if bf16 is left out, why.
+
+    fp32 always; bf16 where ``auto`` picks it, or else where a 512x512 matmul (a few ms in fp32) runs
+    in bf16 within ``BF16_TOO_SLOW`` of fp32. Emulated bf16 (20-100x slower: 0.7 against 16 GFLOP/s
+    under ``ONEDNN_MAX_CPU_ISA=AVX2`` here, 0.8 against 87 on a real AVX2 CPU) would not fit the time budget.
+    """
+    from lossnet.runtime import resolve
+
+    device = device or torch.device("cpu")
+    if resolve("auto", device).precision == "bf16" or device.type != "cpu":
+        return ["fp32", "bf16"], ""
+    a = torch.randn(512, 512)
+    seconds = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        x = a.to(dtype)
+        seconds[dtype] = min(time_calls(lambda x=x: x @ x, warmup=1, repeats=2).seconds)
+    slower = seconds[torch.bfloat16] / seconds[torch.float32]
+    if slower > BF16_TOO_SLOW:
+        return ["fp32"], f"bf16 left out: a 512x512 matmul ran {slower:.0f}x slower in bf16 than in fp32 on this CPU"
+    return ["fp32", "bf16"], ""
 
 
 def load_average() -> float:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -131,8 +131,7 @@ class HookLoss:
 def build(impl: str, dtype: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss callable of one implementation, run in ``dtype`` ('fp32' or 'bf16')."""
     if impl == "lossnet":
-        compute = DTYPES[dtype] if dtype != "fp32" else None
-        return perceptual_loss_from_preset(PRESET, weights=None, compute_dtype=compute)
+        return perceptual_loss_from_preset(PRESET, weights=None, compute_dtype=dtype)  # a runtime name
     loss = NaiveLoss() if impl == "naive" else HookLoss()
     if dtype == "fp32":
         return loss
@@ -212,11 +211,14 @@ def grid_points(quick: bool = False, full: bool = False) -> list[tuple[int, int]
     return points if quick or full else [p for p in points if p not in SKIPPED_UNLESS_FULL]
 
 
-def run(quick: bool = False, log: Callable[[str], None] = print, full: bool = False) -> list[Row]:
+def run(
+    quick: bool = False, log: Callable[[str], None] = print, full: bool = False, dtypes: Iterable[str] = tuple(DTYPES)
+) -> list[Row]:
+    """Every implementation in each of ``dtypes`` (the naive reference in fp32 only) over the grid."""
     repeats, budget = (2, 0.0) if quick else (3, 3.0)
     rows = []
     for size, batch in grid_points(quick, full):
-        for dtype in DTYPES:
+        for dtype in dtypes:
             for impl in IMPLEMENTATIONS:
                 if impl == "naive" and dtype != "fp32":
                     continue

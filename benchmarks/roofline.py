@@ -15,13 +15,14 @@ Run as ``python -m benchmarks.roofline [--quick]``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks import loss_throughput as lt
 from benchmarks.common import matmul_peak, time_calls
+from lossnet.runtime import resolve
 
 
 @dataclass
@@ -43,11 +44,12 @@ class Roofline:
         return self.gflops / self.peak_gflops
 
 
-def peaks(quick: bool = False) -> dict[str, tuple[float, int]]:
-    """``{dtype: (GFLOP/s, n)}``: the best square matmul of each dtype."""
+def peaks(quick: bool = False, dtypes: Iterable[str] = tuple(lt.DTYPES)) -> dict[str, tuple[float, int]]:
+    """``{dtype: (GFLOP/s, n)}``: the best square matmul of each of ``dtypes``."""
     sizes = (512, 1024) if quick else (1024, 2048, 4096)
     out = {}
-    for name, dtype in lt.DTYPES.items():
+    for name in dtypes:
+        dtype = lt.DTYPES[name]
         flops, n = matmul_peak(dtype, sizes=sizes, budget_s=0.2 if quick else 2.0)
         out[name] = (flops / 1e9, n)
     return out
@@ -76,14 +78,19 @@ def profile_table(dtype: str, size: int, batch: int, rows: int = 12) -> str:
 def run(
     quick: bool = False, rows: list[lt.Row] | None = None, log: Callable[[str], None] = print
 ) -> tuple[list[Roofline], dict[str, tuple[float, int]], str]:
-    """Measure the matmul peaks, the loss (unless benchmark a's rows are given) and a profile."""
-    matmul = peaks(quick)
+    """Measure the matmul peaks, the loss (unless benchmark a's rows are given) and a profile.
+
+    Each lossnet row is set against the matmul peak of the dtype it ran in; the profile is of the
+    precision ``auto`` picks on this machine.
+    """
+    dtypes = sorted({r.dtype for r in rows}, key=list(lt.DTYPES).index) if rows else list(lt.DTYPES)
+    matmul = peaks(quick, dtypes)
     for name, (gflops, n) in matmul.items():
         log(f"b. matmul peak {name}: {gflops:.0f} GFLOP/s (n={n})")
     size, batch = (128, 2) if quick else lt.TARGET_CONFIG
     if rows is None:
         rows = []
-        for dtype in lt.DTYPES:
+        for dtype in dtypes:
             step = lt.make_step(lt.build("lossnet", dtype), batch, size)
             timing = time_calls(step, warmup=1, repeats=2 if quick else 3)
             rows.append(lt.Row("lossnet", dtype, size, batch, timing, 0, lt.step_conv_flops(size, batch) / 1e9))
@@ -93,8 +100,9 @@ def run(
             f"b. lossnet {r.dtype} {r.size}px batch {r.batch}: {r.gflop:.0f} GFLOP in {r.seconds * 1e3:.0f} ms = "
             f"{r.gflops:.0f} GFLOP/s, {100 * r.fraction:.0f}% of the {r.dtype} matmul peak"
         )
-    table = profile_table("bf16", size, batch)
-    log(f"b. profile of lossnet bf16 {size}px batch {batch}, two steps:\n{table}")
+    auto = resolve("auto", "cpu").precision
+    table = profile_table(auto, size, batch)
+    log(f"b. profile of lossnet {auto} {size}px batch {batch}, two steps:\n{table}")
     return result, matmul, table
 
 

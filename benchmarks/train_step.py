@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.common import Timing, machine_line, table, time_calls
+from benchmarks.common import Timing, bench_dtypes, machine_line, table, time_calls
 from lossnet.backbones.vgg import VGG, layer_index
 from lossnet.losses.presets import get_preset
 from lossnet.models import build_model
@@ -184,9 +184,12 @@ def measure_task(task: str, grid: dict[str, int], precisions: tuple[str, ...], p
 def run(quick: bool = False, log: Callable[[str], None] = print) -> list[Row]:
     """Time both tasks: lossnet bf16 and fp32, and the straightforward fp32 loop."""
     grid = QUICK if quick else FULL
+    dtypes, left_out = bench_dtypes()  # bf16 only where it is not emulated (measured)
+    if left_out:
+        log(f"c. {left_out}")
     rows: list[Row] = []
     for task in TASKS:
-        new = measure_task(task, grid, ("bf16", "fp32"), profile=True)
+        new = measure_task(task, grid, tuple(reversed(dtypes)), profile=True)
         for r in new:
             log(f"c. {task:8s} {r.impl:15s} {r.precision}: {r.timing.median:.3f} s/step ({r.steps_per_s:.2f} steps/s)")
         rows += new
@@ -201,8 +204,14 @@ def verdict_lines(rows: list[Row]) -> list[str]:
     """One line per task: lossnet bf16 over straightforward fp32, against the 2x target."""
     lines = []
     for task in dict.fromkeys(r.task for r in rows):
-        fast, plain = _find(rows, task, "lossnet", "bf16"), _find(rows, task, "straightforward", "fp32")
-        fp32 = _find(rows, task, "lossnet", "fp32")
+        plain, fp32 = _find(rows, task, "straightforward", "fp32"), _find(rows, task, "lossnet", "fp32")
+        if not any((r.task, r.impl, r.precision) == (task, "lossnet", "bf16") for r in rows):
+            ratio = fp32.steps_per_s / plain.steps_per_s
+            verdict = "**met**" if ratio >= TARGET else f"**missed** ({ratio / TARGET:.0%} of the target)"
+            lines.append(f"- {task}: lossnet fp32 {ratio:.2f}x the straightforward loop's steps/s (bf16 not run here): "
+                         f"{verdict}")  # fmt: skip
+            continue
+        fast = _find(rows, task, "lossnet", "bf16")
         ratio = fast.steps_per_s / plain.steps_per_s
         verdict = "**met**" if ratio >= TARGET else f"**missed** ({ratio / TARGET:.0%} of the target)"
         lines.append(

@@ -51,8 +51,10 @@ def test_compare_prints_the_breakdown_and_matches_the_library(images, capsys) ->
     for name in ("pixel", "feature.relu1_1", "feature.relu2_1"):
         assert shares[name] == pytest.approx(values[name] / values["total"], abs=6e-4)  # printed to 0.1%
 
-    torch.manual_seed(1)  # the same random network
-    loss = lossnet.PerceptualLoss("vgg11", None, feature_layers={"relu1_1": 1, "relu2_1": 0.5}, pixel_weight=2)
+    torch.manual_seed(1)  # the same random network, in the precision compare's default (auto) picks
+    loss = lossnet.PerceptualLoss(
+        "vgg11", None, feature_layers={"relu1_1": 1, "relu2_1": 0.5}, pixel_weight=2, compute_dtype="auto"
+    )
     terms = loss.terms(lossnet.data.load_image(pred), lossnet.data.load_image(target))
     for name, value in terms.items():
         assert values[name] == pytest.approx(float(value), rel=1e-5)

@@ -10,6 +10,7 @@ from lossnet.data.degradations import DEGRADATIONS
 from lossnet.demo import DEMO_LAYERS, DemoConfig, run_demo
 from lossnet.demo.training import METHODS, run_training_demo
 from lossnet.errors import InputError
+from lossnet.runtime import resolve
 
 
 def test_demo_writes_sheet_and_table_with_consistent_numbers(tmp_path, hed_weights) -> None:
@@ -36,6 +37,8 @@ def test_demo_command_prints_the_breakdown(tmp_path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path), "--size", "64", "--no-train"]) == 0
     out = capsys.readouterr().out
     assert "feature.relu2_2" in out and "style.relu5_3" in out and "PSNR (dB)" in out
+    assert out.splitlines()[0] == resolve("auto").summary  # the precision, once, before the run
+    assert "part 1 took" in out
     assert (tmp_path / "feature_differences.png").is_file() and (tmp_path / "breakdown.csv").is_file()
 
 

@@ -79,7 +79,7 @@ from lossnet.data.io import BACKGROUND, IMAGE_SUFFIXES, read_icc_profile, read_i
 from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError, InputTypeError, LossnetError
 from lossnet.models import MODELS, SuperResNet, TransformerNet, UNet, build_model
-from lossnet.precision import PRECISIONS, autocast
+from lossnet.runtime import Runtime, resolve
 from lossnet.train.checkpoint import load_checkpoint
 from lossnet.train.distributed import pick_device
 from lossnet.validation import check_choice, check_image
@@ -270,7 +270,7 @@ def apply_model(
     *,
     tile: int | None = 512,
     overlap: int = 32,
-    precision: str = "fp32",
+    precision: str | Runtime = "fp32",
     on_tile: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Run a network on images of any size, tile by tile when they are larger than ``tile``.
@@ -289,7 +289,9 @@ def apply_model(
             It is rounded down to a multiple of the network's size multiple.
         overlap: pixels shared by neighbouring tiles (input pixels), rounded up to a multiple
             of twice the size multiple; at most half the tile.
-        precision: ``'fp32'`` (default), ``'bf16'`` or ``'fp16'`` (autocast; output is float32).
+        precision: ``'fp32'`` (default: exact), ``'auto'`` (bf16 where the device runs it natively,
+            see :mod:`lossnet.runtime`; what ``lossnet apply`` uses), ``'bf16'`` or ``'fp16'``
+            (autocast; output is float32), or a :class:`~lossnet.runtime.Runtime` already resolved.
         on_tile: called as ``on_tile(done, total)`` after each tile (for a progress bar).
 
     Returns:
@@ -453,7 +455,7 @@ def _run_tiled(
     image: Tensor,
     tile: int | None,
     overlap: int,
-    precision: str,
+    precision: str | Runtime,
     write: Callable[[int, Tensor, tuple[int, ...]], None],
     on_tile: Callable[[int, int], None] | None = None,
 ) -> None:
@@ -470,10 +472,9 @@ def _run_tiled(
             "the network is in training mode, where batch norm would use each tile's statistics; "
             "call model.eval() first (load_model returns it in eval mode)"
         )
-    check_choice(precision, list(PRECISIONS), "precision")
     param = next(model.parameters(), None)
     device = param.device if param is not None else image.device
-    context = autocast(precision, device.type)
+    context = resolve(precision, device).autocast()
     dtype = param.dtype if param is not None else torch.float32
     scale = int(getattr(model, "scale", 1))
     in_channels = int(getattr(model, "in_channels", 3))
@@ -567,7 +568,7 @@ def apply_files(
     tile: int | None = 512,
     overlap: int = 32,
     device: str | torch.device = "auto",
-    precision: str = "fp32",
+    precision: str | Runtime = "fp32",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
     on_tile: Callable[[Path, int, int], None] | None = None,
     bit_depth: str | int = "match",
@@ -617,6 +618,8 @@ def apply_files(
     else:
         net, info = _load(model, device)
     _check_tiling(tile, overlap, *size_rule(net))  # a bad option fails before any file does
+    param = next(net.parameters(), None)
+    precision = resolve(precision, param.device if param is not None else "cpu")  # once, for every file
     summary = ApplySummary(skipped=skipped, model=info)
     keep_grey = _task(net, info) not in _COLOUR_TASKS
     for source, target, problem in progress(jobs) if progress is not None else jobs:
@@ -662,7 +665,7 @@ def _apply_file(
     target: Path,
     tile: int | None,
     overlap: int,
-    precision: str,
+    precision: str | Runtime,
     quality: int,
     bit_depth: int | None = None,
     keep_grey: bool = True,

@@ -64,7 +64,7 @@ from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.data.tasks import make_pair
 from lossnet.errors import InputError, InputTypeError, WeightsUnavailableError
 from lossnet.models import SuperResNet
-from lossnet.precision import PRECISIONS
+from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
 from lossnet.validation import check_choice, check_positive_int
 
 #: The tasks :func:`evaluate` scores (those with a ground truth).
@@ -211,7 +211,7 @@ def evaluate(
     lpips: bool = True,
     lpips_calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
     tile: int | None = 512,
-    precision: str = "fp32",
+    precision: str | Runtime = "fp32",
     device: str | torch.device = "cpu",
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
 ) -> EvalResult:
@@ -260,7 +260,8 @@ def evaluate(
         >>> abs(r.mean("sr")["psnr_y"] - r.mean("bicubic")["psnr_y"]) < 1e-4
         True
     """
-    check_choice(precision, list(PRECISIONS), "precision")
+    if not isinstance(precision, Runtime):
+        check_choice(precision, PRECISION_CHOICES, "precision")
     if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
         raise InputError(f"jpeg_quality must be an int in 1-100; got {jpeg_quality!r}. Lower compresses harder.")
     if size is not None:
@@ -274,6 +275,7 @@ def evaluate(
 
     dataset, names, unreadable = _images(data, size)
     metric_device = _device_of(methods[0].model)
+    precision = resolve(precision, metric_device)  # once, for every network and image
     result = EvalResult(task=task, scale=scale, shave=shave, images=names, methods=[baseline])
     result.methods += [m.name for m in methods]
     result.models[baseline] = {

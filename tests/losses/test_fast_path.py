@@ -202,8 +202,10 @@ def test_compute_dtype_float32_means_none_and_bad_values_raise() -> None:
     assert FeatureExtractor("vgg11", ["relu1_1"], weights=None, compute_dtype=torch.float32).compute_dtype is None
     with pytest.raises(InputError, match=r"compute_dtype must be None \(float32\), torch.bfloat16 or torch.float16"):
         PerceptualLoss("vgg11", weights=None, feature_layers=["relu1_1"], compute_dtype=torch.int8)
-    with pytest.raises(InputTypeError, match="Use torch.bfloat16, not a string"):
-        FeatureExtractor("vgg11", ["relu1_1"], weights=None, compute_dtype="bf16")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"unknown compute_dtype 'bf32'.*Did you mean .*'bf16'"):
+        FeatureExtractor("vgg11", ["relu1_1"], weights=None, compute_dtype="bf32")
+    with pytest.raises(InputTypeError, match="compute_dtype must be a torch.dtype"):
+        FeatureExtractor("vgg11", ["relu1_1"], weights=None, compute_dtype=3)  # type: ignore[arg-type]
 
 
 # -- channels-last Grams ----------------------------------------------------------------------------

@@ -236,6 +236,49 @@ def test_target_pass_builds_no_graph_and_gradient_reaches_only_pred() -> None:
     assert pred.grad is not None and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
 
 
+def _layers_run(loss: PerceptualLoss, pred: torch.Tensor, target: torch.Tensor) -> tuple[list[int], list[int]]:
+    """Indices of the VGG modules that ran for the prediction (grad enabled) and for the target (no_grad)."""
+    ran: list[tuple[int, bool]] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, _o, k=k: ran.append((k, torch.is_grad_enabled())))
+        for k, m in enumerate(loss.extractor.features)
+    ]
+    try:
+        loss(pred, target).backward()
+    finally:
+        for h in hooks:
+            h.remove()
+    return [k for k, grad in ran if grad], [k for k, grad in ran if not grad]
+
+
+def test_cached_style_cuts_the_target_pass_at_the_deepest_feature_layer() -> None:
+    from lossnet.backbones.vgg import get_layer
+    from lossnet.losses.presets import perceptual_loss_from_preset
+
+    loss = perceptual_loss_from_preset("johnson2016_style", weights=None)  # feature relu2_2, style to relu4_3
+    every = list(range(len(loss.extractor.features)))
+    assert every[-1] == get_layer("vgg16", "relu4_3").index
+    pred, target = torch.rand(1, 3, 32, 32, requires_grad=True), torch.rand(1, 3, 32, 32)
+    # Style from each call's target: the target's pass goes as deep as the deepest style layer.
+    assert _layers_run(loss, pred, target) == (every, every)
+    uncached = loss.terms(pred, target)["feature.relu2_2"]
+    loss.set_style_target(target)
+    # Style Grams cached: the target's pass stops at relu2_2; the prediction's still goes to relu4_3.
+    assert _layers_run(loss, pred, target) == (every, list(range(get_layer("vgg16", "relu2_2").index + 1)))
+    torch.testing.assert_close(loss.terms(pred, target)["feature.relu2_2"], uncached, rtol=0, atol=0)
+
+
+def test_extractor_layers_subset_returns_those_and_rejects_others() -> None:
+    loss = make(feature_layers=["relu1_1", "relu2_1"])
+    x = torch.rand(1, 3, 16, 16)
+    full = loss.extractor(x)
+    part = loss.extractor(x, layers=["relu1_1"])
+    assert list(part) == ["relu1_1"]
+    torch.testing.assert_close(part["relu1_1"], full["relu1_1"], rtol=0, atol=0)
+    with pytest.raises(InputError, match="subset"):
+        loss.extractor(x, layers=["relu3_1"])
+
+
 def test_extractor_parameters_get_no_gradient() -> None:
     loss = make(**FULL)
     pred = torch.rand(1, 3, 16, 16, requires_grad=True)

@@ -40,7 +40,7 @@ def test_train_each_task_from_the_command_line(task, tmp_path, capsys):
     image = load_image(default_image_path("coffee"), size=48)[..., :32, :48]
     save_image(image, tmp_path / "in" / "coffee.png")
     assert main(["apply", "--model", str(out / "model.safetensors"), "--input", str(tmp_path / "in"),
-                 "--output", str(tmp_path / "applied"), "--tile", "0"]) == 0  # fmt: skip
+                 "--output", str(tmp_path / "applied"), "--tile", "0", "--precision", "fp32"]) == 0  # fmt: skip
     model = load_model(out / "model.safetensors")
     x = load_image(tmp_path / "in" / "coffee.png")
     with torch.no_grad():

@@ -79,6 +79,18 @@ def test_bf16_autocast_trains(tiny):
     assert all(torch.isfinite(torch.tensor(r["total"])) for r in result.history)
 
 
+def test_the_precision_is_resolved_once_logged_and_recorded(tiny, caplog):
+    from lossnet.runtime import resolve
+
+    auto = resolve("auto", "cpu")
+    with caplog.at_level("INFO", logger="lossnet"):
+        result = train(tiny("superres", steps=1))  # the default: auto
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("precision")] == [auto.summary]
+    recorded = json.loads((result.out_dir / "run.json").read_text())["precision"]
+    assert recorded == {**auto.to_dict(), "device": "cpu"}
+    assert json.loads((result.out_dir / "config.json").read_text())["precision"] == "auto"
+
+
 def test_fp16_needs_cuda(tiny):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

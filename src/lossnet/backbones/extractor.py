@@ -14,7 +14,8 @@ from lossnet.backbones.preprocessing import Preprocess
 from lossnet.backbones.vgg import VGG, LayerInfo, check_layers, get_layer
 from lossnet.backbones.weights import LoadedWeights, load_weights
 from lossnet.errors import InputError, InputTypeError, WeightsError
-from lossnet.validation import Range, check_image, check_input_range
+from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
+from lossnet.validation import Range, check_choice, check_image, check_input_range
 
 
 class FeatureExtractor(nn.Module):
@@ -34,8 +35,12 @@ class FeatureExtractor(nn.Module):
         preprocessing: ``"torch"`` or ``"caffe"``, to override the guess for a weight file.
         compute_dtype: ``None`` (default) runs the network in its parameters' dtype (float32), or
             under the caller's ``torch.autocast``. ``torch.bfloat16`` (or ``torch.float16``) runs it
-            under ``torch.autocast`` for that dtype on the input's device, whatever the caller does:
-            the convolutions compute in half precision and the activations come back in it. On CPU
+            under ``torch.autocast`` for that dtype on the input's device, whatever the caller does.
+            The names of :data:`lossnet.runtime.PRECISION_CHOICES` work too: ``"fp32"`` is ``None``;
+            ``"auto"``, ``"bf16"`` and ``"fp16"`` are resolved on the input's device at each call
+            (cached; ``"auto"``: bf16 where that device runs it natively, see :mod:`lossnet.runtime`), and a
+            :class:`~lossnet.runtime.Runtime` gives its dtype. In half precision the convolutions
+            compute in half precision and the activations come back in it. On CPU
             the activations are then also kept channels-last, which the oneDNN kernels prefer
             (see :data:`CHANNELS_LAST_UNDER_AUTOCAST`). Losses built on this compare them in float32.
 
@@ -59,7 +64,7 @@ class FeatureExtractor(nn.Module):
         weights: str | os.PathLike[str] | None | LoadedWeights = "imagenet",
         input_range: Range = (0.0, 1.0),
         preprocessing: str | None = None,
-        compute_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | str | Runtime | None = None,
     ) -> None:
         super().__init__()
         self.compute_dtype = check_compute_dtype(compute_dtype)
@@ -118,19 +123,35 @@ class FeatureExtractor(nn.Module):
             )
         return x
 
-    def forward(self, x: torch.Tensor, validate: bool = True) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, validate: bool = True, layers: Iterable[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Return ``{layer: activation}`` for the requested layers.
 
         Args:
             x: images ``(B, C, H, W)`` in ``input_range``. A dtype other than the
                 network's is cast to it (under autocast, autocast decides).
             validate: check the input first; internal callers that already did pass ``False``.
+            layers: a subset of :attr:`layers` to return; the pass then stops after the deepest
+                of them (e.g. a style loss with cached Grams needs only the feature layer of its
+                target). ``None`` (default): all of them.
         """
+        wanted = self._infos
+        if layers is not None:
+            names = set(layers)
+            unknown = names - set(self.layers)
+            if unknown or not names:
+                raise InputError(f"layers must be a non-empty subset of {self.layers}; got {sorted(names)}")
+            wanted = {i: info for i, info in self._infos.items() if info.name in names}
+        stop = max(wanted)
         if validate:
             x = self.check(x)
         device_type = x.device.type
-        own = self.compute_dtype is not None
-        with torch.autocast(device_type, dtype=self.compute_dtype) if own else contextlib.nullcontext():
+        compute = self.compute_dtype
+        if isinstance(compute, str):  # a name: resolved once per device (cached by the runtime)
+            compute = resolve(compute, x.device).dtype
+        own = compute is not None
+        with torch.autocast(device_type, dtype=compute) if own else contextlib.nullcontext():
             autocast = torch.is_autocast_enabled(device_type)
             dtype = self.preprocess.weight.dtype
             if x.dtype != dtype and not autocast:
@@ -139,14 +160,14 @@ class FeatureExtractor(nn.Module):
             if autocast and device_type == "cpu" and CHANNELS_LAST_UNDER_AUTOCAST:
                 x = x.contiguous(memory_format=torch.channels_last)
             out: dict[str, torch.Tensor] = {}
-            for i, module in enumerate(self.features):
+            for i, module in enumerate(self.features[: stop + 1]):
                 x = module(x)
-                if i in self._infos:
-                    out[self._infos[i].name] = x
+                if i in wanted:
+                    out[wanted[i].name] = x
         return out
 
     def extra_repr(self) -> str:
-        half = f", compute_dtype={self.compute_dtype}" if self.compute_dtype is not None else ""
+        half = f", compute_dtype={self.compute_dtype!r}" if self.compute_dtype is not None else ""
         return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights_id!r}{half}"
 
 
@@ -159,12 +180,23 @@ CHANNELS_LAST_UNDER_AUTOCAST = True
 COMPUTE_DTYPES = (torch.bfloat16, torch.float16)
 
 
-def check_compute_dtype(dtype: object) -> torch.dtype | None:
-    """Return ``dtype`` if it is ``None``, ``torch.bfloat16`` or ``torch.float16``; ``torch.float32`` means ``None``.
+def check_compute_dtype(dtype: object) -> torch.dtype | str | None:
+    """Normalise a ``compute_dtype``: ``None``/``torch.float32``/``"fp32"`` mean ``None``.
+
+    ``torch.bfloat16`` and ``torch.float16`` are returned as they are; the names ``"auto"``,
+    ``"bf16"`` and ``"fp16"`` stay names (resolved per device at call time, by
+    :func:`lossnet.runtime.resolve`); a :class:`~lossnet.runtime.Runtime` gives its dtype.
 
     >>> check_compute_dtype(torch.bfloat16)
     torch.bfloat16
+    >>> check_compute_dtype("fp32") is None, check_compute_dtype("auto")
+    (True, 'auto')
     """
+    if isinstance(dtype, Runtime):
+        return dtype.dtype
+    if isinstance(dtype, str):
+        name = check_choice(dtype, PRECISION_CHOICES, "compute_dtype")
+        return None if name == "fp32" else name
     if dtype is None or dtype == torch.float32:
         return None
     if dtype in COMPUTE_DTYPES:
@@ -175,6 +207,6 @@ def check_compute_dtype(dtype: object) -> torch.dtype | None:
             "To run the whole network in float64, convert the module with .double() instead."
         )
     raise InputTypeError(
-        f"compute_dtype must be a torch.dtype (torch.bfloat16 or torch.float16) or None; got {dtype!r}"
-        + (". Use torch.bfloat16, not a string." if isinstance(dtype, str) else "")
+        f"compute_dtype must be a torch.dtype (torch.bfloat16 or torch.float16), one of {list(PRECISION_CHOICES)} "
+        f"or None; got {dtype!r}"
     )

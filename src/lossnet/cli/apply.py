@@ -14,6 +14,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lossnet.apply import apply_files
+    from lossnet.runtime import resolve
 
     check_output_dir(args.output, "--output")
     many = [False]
@@ -32,6 +33,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if done == total:
             tile_bar.pop().close()
 
+    runtime = resolve(args.precision, args.device)
     try:
         summary = apply_files(
             args.model,
@@ -42,7 +44,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             tile=args.tile or None,
             overlap=args.overlap,
             device=args.device,
-            precision=args.precision,
+            precision=runtime,
             progress=progress,
             on_tile=on_tile,
             bit_depth=args.bit_depth if args.bit_depth == "match" else int(args.bit_depth),
@@ -59,13 +61,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
         f"wrote {len(summary.written)} image{'s' if len(summary.written) != 1 else ''} to {args.output} "
         f"with {summary.model}" + (f"; {', '.join(extra)}" if extra else "")
     )
+    print(runtime.summary)
     return 0 if summary.ok else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``apply`` to the subcommands."""
     from lossnet.apply import FORMATS
-    from lossnet.precision import PRECISIONS
+    from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
     p = sub.add_parser(
         "apply",
@@ -94,8 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--precision",
         "--dtype",
-        choices=list(PRECISIONS),
-        default="fp32",
-        help="fp32 (default) | bf16 | fp16 (autocast)",
+        choices=PRECISION_CHOICES,
+        default="auto",
+        help=PRECISION_HELP,
     )
     p.set_defaults(func=cmd_apply)

@@ -68,12 +68,14 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_loss(args: argparse.Namespace) -> lossnet.PerceptualLoss:
+def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossnet.PerceptualLoss:
     kwargs = lossnet.losses.get_preset(args.preset).kwargs() if args.preset else {"feature_layers": {"relu2_2": 1.0}}
     for key in ("arch", "feature_layers", "style_layers", "pixel_weight", "tv_weight", "criterion"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
-    return lossnet.PerceptualLoss(weights=args.weights, preprocessing=args.preprocessing, **kwargs)
+    return lossnet.PerceptualLoss(
+        weights=args.weights, preprocessing=args.preprocessing, compute_dtype=compute_dtype, **kwargs
+    )
 
 
 def print_terms(terms: dict[str, float]) -> None:

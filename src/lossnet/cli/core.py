@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 import lossnet
 from lossnet.cli.common import add_loss_options, build_loss, check_output_dir, print_terms, weights_arg
+from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -41,10 +43,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             ratio = " (its aspect ratio changes)" if changes else ""
             print(f"lossnet: {args.pred} is {w0}x{h0}: resized to the reference's {w}x{h}{ratio}", file=sys.stderr)
         pred = torch.nn.functional.interpolate(pred, size=(h, w), mode="bicubic", antialias=True).clamp(0, 1)
-    loss = build_loss(args)
+    from lossnet.runtime import resolve
+
+    runtime = resolve(args.precision, "cpu")  # the images are loaded on the CPU
+    loss = build_loss(args, runtime)
     print(
         f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr
     )
+    print(runtime.summary, file=sys.stderr)
     with torch.no_grad():
         terms = {k: float(v) for k, v in loss.terms(pred, target).items()}
     print_terms(terms)
@@ -57,6 +63,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for flag in ("size", "sr_steps", "style_steps"):
         if getattr(args, flag) < 1:
             raise lossnet.InputError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}")
+    from lossnet.runtime import resolve
+
+    runtime = resolve(args.precision, "auto")
+    print(runtime.summary, flush=True)
+    started = time.perf_counter()
     config = DemoConfig(
         out_dir=check_output_dir(args.out, "--out"),
         weights=args.weights,
@@ -65,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         train=not args.no_train,
         sr_steps=args.sr_steps,
         style_steps=args.style_steps,
-        precision=args.precision,
+        precision=runtime,
     )
 
     def print_breakdown(b: BreakdownResult) -> None:  # before part 2's minutes of training
@@ -77,7 +88,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{'PSNR (dB)':<16}" + "".join(f"{b.psnr[n]:>14.2f}" for n in names))
         for t in terms:
             print(f"{t:<16}" + "".join(f"{b.rows[n][t]:>14.5g}" for n in names))
-        print(f"\nwrote {b.sheet}\nwrote {b.table}", flush=True)
+        print(f"\nwrote {b.sheet}\nwrote {b.table}")
+        print(f"part 1 took {time.perf_counter() - started:.0f} s", flush=True)
 
     result = run_demo(config, progress=True, on_breakdown=print_breakdown)
     t = result.training
@@ -88,6 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"fast style transfer ({config.style_steps} steps): style loss {first:.4g} -> {last:.4g}")
         print("training time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.seconds.items()))
         print(f"\nwrote {t.sheet}\nwrote {t.table_csv}\nwrote {t.table_md}")
+        print(f"part 2 took {result.seconds['training']:.0f} s; {t.precision}")
     return 0
 
 
@@ -107,6 +120,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the scored image is always resized to the reference's size",
     )
     add_loss_options(p)
+    p.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default="auto", help="the loss network's " + PRECISION_HELP
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -119,5 +135,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-train", action="store_true", help="only the loss breakdown (seconds instead of minutes)")
     p.add_argument("--sr-steps", type=int, default=600, help="steps of each super-resolution run (default 600)")
     p.add_argument("--style-steps", type=int, default=400, help="steps of the style-transfer run (default 400)")
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="training precision (default bf16)")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="training " + PRECISION_HELP)
     p.set_defaults(func=cmd_demo)

@@ -20,6 +20,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     def progress(images: list[Any]) -> Any:
         return tqdm(images, desc="eval", unit="image", disable=None if len(images) > 1 else True)
 
+    from lossnet.runtime import resolve
+
+    runtime = resolve(args.precision, args.device)
     result = evaluate(
         models,
         args.data,
@@ -33,20 +36,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         lpips=args.lpips,
         lpips_calibration=args.lpips_calibration,
         tile=args.tile or None,
-        precision=args.precision,
+        precision=runtime,
         device=args.device,
         progress=progress,
     )
     csv_path, md_path = write_tables(result, args.out)
     print(result.to_markdown(), end="")
-    print(f"\nwrote {csv_path} and {md_path}")
+    print(f"\nwrote {csv_path} and {md_path}\n{runtime.summary}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the subcommands."""
     from lossnet.evaluate import DEFAULT_JPEG_QUALITY, EVAL_TASKS
-    from lossnet.precision import PRECISIONS
+    from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
     p = sub.add_parser(
         "eval",
@@ -107,5 +110,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"
     )
     g.add_argument("--device", default="auto", help="auto (CUDA when available, default) | cpu | cuda | cuda:N")
-    g.add_argument("--precision", choices=list(PRECISIONS), default="fp32", help="fp32 (default) | bf16 | fp16")
+    g.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_eval)

@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lossnet.backbones.weights import LoadedWeights, load_weights
@@ -18,6 +19,7 @@ from lossnet.data.degradations import DEGRADATIONS
 from lossnet.demo.breakdown import DEMO_LAYERS, BreakdownResult, run_breakdown
 from lossnet.demo.training import TrainingDemoResult, run_training_demo
 from lossnet.errors import InputError
+from lossnet.runtime import Runtime
 
 
 @dataclass
@@ -35,15 +37,16 @@ class DemoConfig:
     style_weight: float = 1.0  # weight of each style layer (Johnson's recipe: 5, for 40k steps)
     crop_size: int = 96  # training crop side
     style_image: str = "ihc"  # default image (or file) that gives the style
-    precision: str = "bf16"  # "bf16" autocast or "fp32"
+    precision: str | Runtime = "auto"  # "auto" (bf16 where native, else fp32), "fp32", "bf16", or a Runtime
 
 
 @dataclass
 class DemoResult:
-    """Both parts' results; ``training`` is ``None`` when ``train=False``."""
+    """Both parts' results; ``training`` is ``None`` when ``train=False``; ``seconds``: wall time per part."""
 
     breakdown: BreakdownResult
     training: TrainingDemoResult | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(
@@ -64,11 +67,14 @@ def run_demo(
         loaded = config.weights
     else:
         loaded = load_weights("vgg16", config.weights)
+    start = time.perf_counter()
     breakdown = run_breakdown(out_dir, loaded, config.image, config.size, config.degradations)
+    seconds = {"breakdown": time.perf_counter() - start}
     if on_breakdown is not None:
         on_breakdown(breakdown)
     training = None
     if config.train:
+        start = time.perf_counter()
         weights = config.weights if not isinstance(config.weights, LoadedWeights) else None
         training = run_training_demo(
             out_dir,
@@ -82,7 +88,8 @@ def run_demo(
             precision=config.precision,
             progress=progress,
         )
-    return DemoResult(breakdown, training)
+        seconds["training"] = time.perf_counter() - start
+    return DemoResult(breakdown, training, seconds)
 
 
 __all__ = ["DEMO_LAYERS", "BreakdownResult", "DemoConfig", "DemoResult", "run_demo"]

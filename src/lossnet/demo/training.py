@@ -31,6 +31,7 @@ from lossnet.data.degradations import downscale
 from lossnet.data.folder import DEFAULT_SPLITS
 from lossnet.data.io import save_image
 from lossnet.explore.sheet import Cell, contact_sheet
+from lossnet.runtime import Runtime, resolve
 from lossnet.train.config import task_config
 from lossnet.train.loop import train
 
@@ -50,6 +51,7 @@ class TrainingDemoResult:
         per_image: ``(image, method)`` -> the same scores for one image.
         style_loss: the style run's summed style terms, first and last logged value.
         seconds: wall time of each training run.
+        precision: the precision the runs and the demo's inference used, with the reason.
     """
 
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -59,6 +61,7 @@ class TrainingDemoResult:
     sheet: Path | None = None
     table_csv: Path | None = None
     table_md: Path | None = None
+    precision: str = ""
 
 
 def run_training_demo(
@@ -71,7 +74,7 @@ def run_training_demo(
     size: int = 256,
     crop_size: int = 96,
     style_image: str = "ihc",
-    precision: str = "bf16",
+    precision: str | Runtime = "auto",
     progress: bool = False,
 ) -> TrainingDemoResult:
     """Train the three networks into ``out_dir/runs`` and write ``comparison.png`` and ``results.{csv,md}``.
@@ -86,16 +89,18 @@ def run_training_demo(
         size: longer side of the training and validation images.
         crop_size: side of the training crops (the super-resolution target's).
         style_image: a default image name (or file) to take the style from.
-        precision: ``bf16`` (autocast; fast on CPUs with AVX-512 bf16) or ``fp32``.
+        precision: ``auto`` (bf16 where it is native, else fp32; see :mod:`lossnet.runtime`),
+            ``fp32``, ``bf16``, or a :class:`~lossnet.runtime.Runtime` already resolved.
         progress: show a progress bar per run.
     """
     out_dir = Path(out_dir)
-    result = TrainingDemoResult()
+    runtime = resolve(precision, "auto")  # the device the trainer picks by default
+    result = TrainingDemoResult(precision=runtime.summary)
     common = dict(
         image_size=size,
         val_size=crop_size,
         loss_weights=weights,
-        precision=precision,
+        precision=runtime.precision,
         log_every=10,
     )
     sr = task_config(
@@ -148,8 +153,8 @@ def run_training_demo(
         with torch.no_grad():
             outputs = {
                 "bicubic": F.interpolate(low, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1),
-                "pixel MSE": apply_model(models["pixel MSE"], low, precision=precision),
-                "perceptual": apply_model(models["perceptual"], low, precision=precision),
+                "pixel MSE": apply_model(models["pixel MSE"], low, precision=runtime),
+                "perceptual": apply_model(models["perceptual"], low, precision=runtime),
             }
             for method, out in outputs.items():
                 result.per_image[(image, method)] = _scores(out, truth, extractor)
@@ -169,7 +174,7 @@ def run_training_demo(
     content = load_default_image(DEFAULT_SPLITS["val"][-1], size=size)
     content = content[..., : content.shape[-2] // 4 * 4, : content.shape[-1] // 4 * 4]
     with torch.no_grad():
-        stylised = apply_model(models["style"], content, tile=None, precision=precision)
+        stylised = apply_model(models["style"], content, tile=None, precision=runtime)
     style = load_default_image(style_image, size=size) if "/" not in style_image else None
     rows.append(
         ([Cell(style, f"style: {style_image}")] if style is not None else [])

@@ -16,6 +16,7 @@ from lossnet.losses.criteria import CRITERIA, distance
 from lossnet.losses.gram import gram_matrix
 from lossnet.losses.reduction import REDUCTIONS
 from lossnet.losses.total_variation import TV_KINDS, total_variation
+from lossnet.runtime import Runtime
 from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
 
 LayerWeights = Mapping[str, float] | Iterable[str] | None
@@ -66,6 +67,9 @@ class PerceptualLoss(nn.Module):
             and TV terms never leave the input's dtype. On a CPU with AVX-512 bf16 this is about 2.3x
             faster than float32 at 256 px, batch 4 (BENCHMARKS.md). The total then
             agrees with float32 within 1%, single terms within 5% (tests/losses/test_fast_path.py).
+            The names ``"auto"``, ``"fp32"``, ``"bf16"`` and ``"fp16"`` (or a
+            :class:`~lossnet.runtime.Runtime`) work too; ``"auto"`` picks bf16 only on a device that
+            runs it natively (:mod:`lossnet.runtime`), and fp32 elsewhere, with today's numbers.
 
     Shape:
         ``pred``: ``(B, C, H, W)``, C in {1, 3}, values in ``input_range``;
@@ -95,7 +99,7 @@ class PerceptualLoss(nn.Module):
         reduction: str = "mean",
         tv_kind: str = "anisotropic",
         preprocessing: str | None = None,
-        compute_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | str | Runtime | None = None,
     ) -> None:
         super().__init__()
         check_arch(arch)
@@ -178,8 +182,10 @@ class PerceptualLoss(nn.Module):
             pred_feats = self.extractor(pred, validate=False)
             target_feats: dict[str, torch.Tensor] = {}
             if target is not None and (self.feature_layers or not self._style_cached):
+                # With the style Grams cached, the target's pass stops at the deepest feature layer.
+                needed = list(self.feature_layers) if self._style_cached else None
                 with torch.no_grad():
-                    target_feats = self.extractor(target, validate=False)
+                    target_feats = self.extractor(target, validate=False, layers=needed)
             for name, w in self.feature_layers.items():
                 out[f"feature.{name}"] = w * distance(
                     pred_feats[name], target_feats[name], self.criterion, self.reduction

@@ -33,7 +33,7 @@ from lossnet.data.tasks import TASKS, check_pair_options
 from lossnet.errors import InputError, InputTypeError
 from lossnet.losses.presets import PRESETS
 from lossnet.models.registry import MODELS
-from lossnet.precision import PRECISIONS
+from lossnet.runtime import PRECISION_CHOICES
 from lossnet.validation import check_choice, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
@@ -127,8 +127,9 @@ class TrainConfig:
     # -- machinery
     device: str = "auto"
     """``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
-    precision: str = "fp32"
-    """``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (autocast + GradScaler, CUDA only)."""
+    precision: str = "auto"
+    """``auto`` (bf16 where the CPU or GPU runs it natively, fp16 + GradScaler on older GPUs, else fp32),
+    ``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (autocast + GradScaler, CUDA only)."""
     channels_last: bool = False
     """Keep activations in channels-last memory layout (faster convolutions on recent GPUs)."""
     num_workers: int = 0
@@ -152,7 +153,7 @@ class TrainConfig:
         check_choice(self.loss, list(LOSS_KINDS) + list(PRESETS), "loss")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.schedule, SCHEDULES, "schedule")
-        check_choice(self.precision, list(PRECISIONS), "precision")
+        check_choice(self.precision, PRECISION_CHOICES, "precision")
         check_choice(self.device, DEVICES, "device")
         if self.loss_arch is not None:
             check_choice(self.loss_arch, list(ARCHS), "loss_arch")

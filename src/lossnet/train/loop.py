@@ -55,7 +55,7 @@ from lossnet.data.io import image_size, load_image, resize_longer_side
 from lossnet.data.tasks import PairDataset
 from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
 from lossnet.models.registry import build_model, model_spec
-from lossnet.precision import autocast
+from lossnet.runtime import resolve
 from lossnet.train.batches import PositionRange, StepStream
 from lossnet.train.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TrainConfig, cli_value, model_kwargs, resume_changes
@@ -205,7 +205,10 @@ class _Run:
         self.out = Path(config.out_dir)
         c = config
         if c.precision == "fp16" and self.device.type != "cuda":
-            raise InputError("precision fp16 needs a CUDA GPU (it relies on a GradScaler); use --precision bf16 on CPU")
+            raise InputError(
+                "precision fp16 needs a CUDA GPU (it relies on a GradScaler); use --precision auto or bf16 on CPU"
+            )
+        self.runtime = resolve(c.precision, self.device)
 
         # Cheap checks first: the checkpoint, the output folder, the style image and the data.
         self.resume = checkpoint_path(resume) if resume is not None else None
@@ -245,7 +248,7 @@ class _Run:
         opt_cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(params, lr=c.lr, weight_decay=c.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
-        self.scaler = torch.amp.GradScaler("cuda", enabled=c.precision == "fp16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.runtime.grad_scaler)
 
         self.watch, self.collapse = CollapseWatch(), None
         self.step = 0
@@ -393,6 +396,7 @@ class _Run:
         stop = min(c.steps, c.stop_after) if c.stop_after is not None else c.steps
         csv_log = val_log = tb = None
         if world.is_main:
+            log.info("%s", self.runtime.summary)
             self.out.mkdir(parents=True, exist_ok=True)
             if self.to_clear:
                 _clear_run(self.out)
@@ -498,6 +502,7 @@ class _Run:
                 "loss_weights": self.loss_weights,
                 "loss_network_note": self.loss_network_note,
                 **({"style_image": self.style_source} if c.task == "style" else {}),
+                "precision": self.runtime.to_dict(),
                 "replica_checksums": checksums,
             }
             write_text(self.out / "run.json", json.dumps(summary, indent=2) + "\n")
@@ -520,7 +525,7 @@ class _Run:
             )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        return autocast(self.config.precision, self.device.type)
+        return self.runtime.autocast()
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         self.net.train()
