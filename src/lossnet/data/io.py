@@ -11,9 +11,11 @@ Two ways in:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,23 +119,31 @@ def read_image(path: str | os.PathLike[str]) -> StoredImage:
         InputError: the file is not a readable image.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such image file: {path}")
-    try:
-        with Image.open(path) as im:
-            low = _low_bytes(im, path)
-            im = ImageOps.exif_transpose(im)
-            array, bits = _to_float(im, low)
-    except Image.DecompressionBombError as err:
-        raise InputError(_bomb_message(path, err)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"cannot read {path} as an image: {err}") from None
+    with _opened(path) as im:
+        low = _low_bytes(im, path)
+        im = ImageOps.exif_transpose(im)
+        array, bits = _to_float(im, low)
     x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
     has_alpha = x.shape[1] in (2, 4)
     color, alpha = (x[:, :-1], x[:, -1:]) if has_alpha else (x, None)
     if alpha is not None and bool((alpha == 1.0).all()):
         alpha = None  # an alpha channel that hides nothing
     return StoredImage(color.contiguous(), None if alpha is None else alpha.contiguous(), bits)
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """Pillow's ``Image.open``, with a missing file, a non-image and a decompression bomb (also while
+    the caller decodes inside the ``with``) turned into :class:`FileNotFoundError` / :class:`InputError`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image file: {path}")
+    try:
+        with Image.open(path) as im:
+            yield im
+    except Image.DecompressionBombError as err:
+        raise InputError(_bomb_message(path, err)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"cannot read {path} as an image: {err}") from None
 
 
 def _bomb_message(path: Path, err: Exception) -> str:
@@ -157,17 +167,9 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         FileNotFoundError: no such file.
         InputError: the file is not a readable image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such image file: {path}")
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            rotated = im.getexif().get(0x0112) in (5, 6, 7, 8)
-    except Image.DecompressionBombError as err:
-        raise InputError(_bomb_message(path, err)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"cannot read {path} as an image: {err}") from None
+    with _opened(Path(path)) as im:
+        w, h = im.size
+        rotated = im.getexif().get(0x0112) in (5, 6, 7, 8)
     return (h, w) if rotated else (w, h)
 
 
