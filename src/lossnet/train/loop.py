@@ -565,17 +565,17 @@ class _Run:
                 outputs.append(self.model(x.to(self.device, memory_format=self.memory_format)).float().cpu())
         targets = [y for _, y in self.val_pairs]
         c = self.config
+        raw, tgt = torch.cat(outputs), torch.cat(targets)
+        out = raw.clamp(0, 1)
         if c.task == "style":
-            scores = self._style_scores(torch.cat(outputs), torch.cat(targets))
+            scores = self._style_scores(raw, tgt)
             summary = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         else:
             # Super-resolution papers score the luma channel with a border of `scale` pixels shaved off.
             sr = c.task == "superres"
             opts = {"y_channel": sr, "shave": c.scale if sr else 0}
-            out, tgt = torch.cat(outputs).clamp(0, 1), torch.cat(targets)
             scores = {"psnr": float(metrics.psnr(out, tgt, **opts)), "ssim": float(metrics.ssim(out, tgt, **opts))}
             summary = f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
-        out, tgt = torch.cat(outputs).clamp(0, 1), torch.cat(targets)
         self.collapse = self.watch.check(out, tgt, self.lr, self.step)
         if self.collapse is not None:
             log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")
