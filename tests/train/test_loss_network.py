@@ -51,3 +51,21 @@ def test_pixel_loss_needs_no_network() -> None:
 def test_loss_arch_is_checked() -> None:
     with pytest.raises(InputError, match="loss_arch"):
         task_config("restore", loss_arch="resnet50")
+
+
+def test_imagenet_weights_read_once_are_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When ImageNet vgg16_bn can be had, the weights read to find out are the ones the loss uses."""
+    import lossnet.train.loss_network as module
+    from lossnet.backbones.preprocessing import TORCH
+    from lossnet.backbones.weights import LoadedWeights
+
+    reads = []
+
+    def fake(arch: str) -> LoadedWeights:
+        reads.append(arch)
+        return LoadedWeights("imagenet:stub", "stub ImageNet weights", TORCH, None)
+
+    monkeypatch.setattr(module, "_imagenet_weights", fake)
+    loss, note = training_loss(task_config("restore"))
+    assert reads == ["vgg16_bn"] and note == ""
+    assert loss.extractor.arch == "vgg16_bn" and loss.extractor.weights_id == "imagenet:stub"

@@ -13,13 +13,16 @@ A recipe names its loss network (``fastai_feature_loss`` wants ImageNet ``vgg16_
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from lossnet.backbones.vgg import layer_names
-from lossnet.backbones.weights import IMAGENET_URLS, hub_cache_dir, load_weights
+from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, hub_cache_dir, load_weights
 from lossnet.errors import InputError, WeightsUnavailableError
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.train.config import TrainConfig, loss_kwargs
+
+logger = logging.getLogger("lossnet")
 
 #: The one network HED's weights fill.
 HED_ARCH = "vgg16"
@@ -90,13 +93,12 @@ def resolve_loss_network(
     return LossNetwork(HED_ARCH, "hed", note)
 
 
-def _imagenet_obtainable(arch: str) -> bool:
-    """Whether ImageNet weights for ``arch`` are cached or can be downloaded now (this may download)."""
+def _imagenet_weights(arch: str) -> LoadedWeights | None:
+    """ImageNet weights for ``arch`` when they are cached or can be downloaded now (this may download), else ``None``."""
     try:
-        load_weights(arch, "imagenet")
+        return load_weights(arch, "imagenet")
     except WeightsUnavailableError:
-        return False
-    return True
+        return None
 
 
 def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
@@ -106,8 +108,12 @@ def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
     if not layers:  # pixel/TV only: no loss network at all
         return PerceptualLoss(weights=None, **kwargs), ""
     arch = kwargs.pop("arch")
-    available = None
+    imagenet = available = None
     if config.loss_weights == "auto" and config.loss_arch is None and arch != HED_ARCH:
-        available = _imagenet_obtainable(arch)
+        imagenet = _imagenet_weights(arch)
+        available = imagenet is not None
     chosen = resolve_loss_network(arch, config.loss_weights, layers, config.loss_arch, imagenet_available=available)
+    if imagenet is not None and chosen.arch == arch:  # already read: hand it over rather than read the file again
+        logger.warning("weights='auto': loaded %s", imagenet.description)
+        return PerceptualLoss(arch=arch, weights=imagenet, **kwargs), chosen.note
     return PerceptualLoss(arch=chosen.arch, weights=chosen.weights, **kwargs), chosen.note
