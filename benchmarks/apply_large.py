@@ -112,7 +112,7 @@ def synthetic_image(path: Path, width: int, height: int) -> Path:
 
 def _checkpoint(path: Path) -> Path:
     from lossnet.models import build_model, model_spec
-    from lossnet.train.checkpoint import save_checkpoint
+    from lossnet.checkpoint import save_checkpoint
 
     spec = model_spec("TransformerNet", **MODEL_KWARGS)
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ from lossnet.data.io import load_image, save_image
 from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError
 from lossnet.models import build_model, model_spec
-from lossnet.train.checkpoint import save_checkpoint
+from lossnet.checkpoint import save_checkpoint
 
 # Tiny networks, one per task, as the trainer builds them (meta as in the checkpoint contract).
 SPECS = {

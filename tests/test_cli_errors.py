@@ -24,7 +24,7 @@ import lossnet.cli.common
 from lossnet.cli import main
 from lossnet.data.io import save_image
 from lossnet.models import build_model, model_spec
-from lossnet.train.checkpoint import save_checkpoint
+from lossnet.checkpoint import save_checkpoint
 
 
 def _inputs(tmp: Path) -> None:

@@ -20,7 +20,7 @@ from lossnet.data.degradations import jpeg_compress
 from lossnet.errors import InputError
 from lossnet.evaluate import EvalResult, evaluate, method_names, write_tables
 from lossnet.models import SuperResNet, build_model, model_spec
-from lossnet.train.checkpoint import save_checkpoint
+from lossnet.checkpoint import save_checkpoint
 from lossnet.train.config import task_config
 from lossnet.train.loop import train
 

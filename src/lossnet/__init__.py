@@ -6,6 +6,7 @@
 """
 
 from lossnet import data, explore, losses, models, train
+from lossnet._version import __version__
 from lossnet.apply import apply_files, apply_model, load_model
 from lossnet.backbones import ARCHS, FeatureExtractor, layer_names, load_weights
 from lossnet.errors import (
@@ -33,7 +34,6 @@ from lossnet.losses import (
     total_variation,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ARCHS",

@@ -80,8 +80,8 @@ from lossnet.data.tasks import luminance
 from lossnet.errors import CheckpointError, InputError, InputTypeError, LossnetError
 from lossnet.models import MODELS, SuperResNet, TransformerNet, UNet, build_model
 from lossnet.runtime import Runtime, resolve
-from lossnet.train.checkpoint import load_checkpoint
-from lossnet.train.distributed import pick_device
+from lossnet.checkpoint import load_checkpoint
+from lossnet.runtime import pick_device
 from lossnet.validation import check_choice, check_image
 
 #: Output formats of :func:`apply_files` and the suffix each writes.
@@ -143,7 +143,7 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
     Example:
         >>> import tempfile, pathlib
         >>> from lossnet.models import model_spec
-        >>> from lossnet.train.checkpoint import save_checkpoint
+        >>> from lossnet.checkpoint import save_checkpoint
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "sr.safetensors"
         >>> meta = {"model": model_spec("SuperResNet", scale=2, channels=4, num_residual=1),
         ...         "task": "superres", "scale": 2, "step": 10}
@@ -164,7 +164,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
 
     Args:
         path: a ``.safetensors`` checkpoint written by ``lossnet train`` (or
-            :func:`~lossnet.train.checkpoint.save_checkpoint` with a ``"model"`` spec in ``meta``).
+            :func:`~lossnet.checkpoint.save_checkpoint` with a ``"model"`` spec in ``meta``).
         device: ``'cpu'`` (default), ``'cuda'``, ``'cuda:1'``, ... or ``'auto'`` (CUDA when available).
 
     Returns:
@@ -179,7 +179,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     Example:
         >>> import tempfile, pathlib
         >>> from lossnet.models import model_spec
-        >>> from lossnet.train.checkpoint import save_checkpoint
+        >>> from lossnet.checkpoint import save_checkpoint
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "style.safetensors"
         >>> net = build_model(model_spec("TransformerNet", channels=4, num_residual=1))
         >>> _ = save_checkpoint(p, net.state_dict(), {"model": model_spec("TransformerNet", channels=4,

@@ -9,7 +9,7 @@ from lossnet.explore.stylize import StylizeConfig
 from lossnet.explore.sweep import sweep, sweep_models, sweep_sheet
 from lossnet.models import TransformerNet
 from lossnet.models.registry import model_spec
-from lossnet.train.checkpoint import save_checkpoint
+from lossnet.checkpoint import save_checkpoint
 
 
 def _config(steps: int = 3) -> StylizeConfig:

@@ -12,7 +12,7 @@ from lossnet.cli import main
 from lossnet.data.defaults import default_image_path
 from lossnet.data.io import load_image, save_image
 from lossnet.data.tasks import luminance
-from lossnet.train.checkpoint import load_checkpoint
+from lossnet.checkpoint import load_checkpoint
 
 from .conftest import TINY_MODELS
 

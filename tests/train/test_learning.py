@@ -27,7 +27,7 @@ from lossnet.data.tasks import PairDataset, luminance
 from lossnet.apply import load_model
 from lossnet.models.registry import build_model
 from lossnet.train import train
-from lossnet.train.checkpoint import load_checkpoint
+from lossnet.checkpoint import load_checkpoint
 from lossnet.train.config import task_config
 from lossnet.train.health import spatial_std
 from lossnet.train.loss_network import training_loss

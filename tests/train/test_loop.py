@@ -10,7 +10,7 @@ from lossnet.data.defaults import default_image_path
 from lossnet.data.io import load_image, save_image
 from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
 from lossnet.models.registry import build_model
-from lossnet.train.checkpoint import load_checkpoint
+from lossnet.checkpoint import load_checkpoint
 from lossnet.train.loop import train
 
 

@@ -19,7 +19,7 @@ import lossnet.train.loop
 from lossnet.cli import main
 from lossnet.data.defaults import default_image_path
 from lossnet.data.io import load_image, save_image
-from lossnet.train.checkpoint import load_checkpoint
+from lossnet.checkpoint import load_checkpoint
 
 from .test_cli_train import tiny_flags
 

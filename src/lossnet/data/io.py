@@ -27,6 +27,7 @@ from lossnet.atomic import atomic_writer
 from lossnet.data.png16 import write_png16
 from lossnet.errors import InputError
 from lossnet.validation import check_tensor
+from lossnet.viz import to_pil
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -243,19 +244,6 @@ def resize_longer_side(x: torch.Tensor, size: int) -> torch.Tensor:
     out = torch.nn.functional.interpolate(x, size=new, mode="bicubic", antialias=True, align_corners=False)
     return out.clamp_(0.0, 1.0)
 
-
-def to_pil(x: torch.Tensor) -> Image.Image:
-    """Convert ``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] (C in {1, 3}) to an 8-bit PIL image."""
-    check_tensor(x, "image", ndim=(3, 4))
-    if x.ndim == 4:
-        if x.shape[0] != 1:
-            raise InputError(f"to_pil takes one image; got a batch of {x.shape[0]}: index it, e.g. x[i]")
-        x = x[0]
-    if x.shape[0] not in (1, 3):
-        raise InputError(f"expected (C, H, W) with C in {{1, 3}}; got {tuple(x.shape)}")
-    array = (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu()
-    array = array.permute(1, 2, 0).numpy()
-    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
 
 
 def read_icc_profile(path: str | os.PathLike[str]) -> bytes | None:

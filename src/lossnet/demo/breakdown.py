@@ -18,7 +18,7 @@ from lossnet.data.defaults import load_default_image
 from lossnet.data.degradations import DEGRADATIONS
 from lossnet.data.io import save_image
 from lossnet.explore.maps import feature_difference_maps
-from lossnet.explore.sheet import Cell, contact_sheet, heatmap
+from lossnet.viz import Cell, contact_sheet, heatmap
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.metrics import psnr
 

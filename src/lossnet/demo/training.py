@@ -30,7 +30,7 @@ from lossnet.data.defaults import load_default_image
 from lossnet.data.degradations import downscale
 from lossnet.data.folder import DEFAULT_SPLITS
 from lossnet.data.io import save_image
-from lossnet.explore.sheet import Cell, contact_sheet
+from lossnet.viz import Cell, contact_sheet
 from lossnet.runtime import Runtime, resolve
 from lossnet.train.config import task_config
 from lossnet.train.loop import train

@@ -12,7 +12,7 @@ from lossnet.explore.maps import feature_difference_maps
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import OptimizeConfig, OptimizeResult, optimize_image
 from lossnet.explore.report import Report, ReportConfig, build_report, render_screenshot, write_report
-from lossnet.explore.sheet import Cell, contact_sheet, heatmap, overlay
+from lossnet.viz import Cell, contact_sheet, heatmap, overlay
 from lossnet.explore.stylize import StylizeConfig, StylizeResult, stylize
 from lossnet.explore.sweep import SweepCell, SweepResult, sweep, sweep_models, sweep_sheet
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from lossnet.backbones.extractor import FeatureExtractor
-from lossnet.explore.sheet import Cell, contact_sheet, overlay
+from lossnet.viz import Cell, contact_sheet, overlay
 
 
 @dataclass

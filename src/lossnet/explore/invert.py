@@ -25,7 +25,7 @@ from lossnet.backbones.vgg import check_layers
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, optimize_image, resize, start_image
-from lossnet.explore.sheet import Cell, contact_sheet
+from lossnet.viz import Cell, contact_sheet
 from lossnet.losses.criteria import distance
 from lossnet.losses.gram import gram_matrix
 from lossnet.metrics import psnr

@@ -21,7 +21,7 @@ from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import CheckpointError, InputError
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import resize
-from lossnet.explore.sheet import Cell, contact_sheet
+from lossnet.viz import Cell, contact_sheet
 from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize
 
 #: The default style/content weight ratios, in decades around the default (10).
@@ -150,7 +150,7 @@ def sweep_models(
         CheckpointError: a checkpoint does not name its network, or its weights do not fit it.
     """
     from lossnet.models.registry import build_model
-    from lossnet.train.checkpoint import load_checkpoint
+    from lossnet.checkpoint import load_checkpoint
 
     config = config or StylizeConfig()
     if not checkpoints:

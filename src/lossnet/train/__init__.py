@@ -7,7 +7,7 @@
 Run one with ``lossnet.train.train(config)`` or ``lossnet train TASK`` on the command line.
 """
 
-from lossnet.train.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lossnet.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TASK_PRESETS, TrainConfig, task_config
 from lossnet.train.loop import TrainingInterrupted, TrainResult, resume_config, train
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from lossnet.errors import InputError
+from lossnet.runtime import pick_device
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,6 @@ class World:
     def distributed(self) -> bool:
         return self.size > 1
 
-
-def pick_device(name: str) -> torch.device:
-    """``'auto'`` is CUDA when available, else CPU; ``'cuda'`` without a GPU is an error.
-
-    >>> pick_device("cpu")
-    device(type='cpu')
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(name)
 
 
 def init_distributed(device: str = "auto") -> World:

@@ -57,7 +57,7 @@ from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
 from lossnet.models.registry import build_model, model_spec
 from lossnet.runtime import resolve
 from lossnet.train.batches import PositionRange, StepStream
-from lossnet.train.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lossnet.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TrainConfig, cli_value, model_kwargs, resume_changes
 from lossnet.train.health import CollapseWatch
 from lossnet.train.loss_network import training_loss

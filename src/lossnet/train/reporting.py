@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from lossnet.atomic import write_text
 from lossnet.data.io import save_image
-from lossnet.explore.sheet import Cell, contact_sheet
+from lossnet.viz import Cell, contact_sheet
 
 log = logging.getLogger("lossnet")
 

@@ -1,4 +1,6 @@
-"""Labelled contact sheets: grids of images with a caption under each, as one PIL image."""
+"""Images for people to look at: tensor to PIL, heat maps, and labelled contact sheets (grids with captions).
+
+Training, the demo and the explore commands all draw their sheets with these."""
 
 from __future__ import annotations
 
@@ -9,7 +11,21 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from lossnet.data.io import to_pil
+from lossnet.errors import InputError
+from lossnet.validation import check_tensor
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """Convert ``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] (C in {1, 3}) to an 8-bit PIL image."""
+    check_tensor(x, "image", ndim=(3, 4))
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise InputError(f"to_pil takes one image; got a batch of {x.shape[0]}: index it, e.g. x[i]")
+        x = x[0]
+    if x.shape[0] not in (1, 3):
+        raise InputError(f"expected (C, H, W) with C in {{1, 3}}; got {tuple(x.shape)}")
+    array = (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu()
+    array = array.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossnet._version import __version__
 from lossnet.atomic import atomic_writer
 from lossnet.errors import CheckpointError
 
@@ -73,8 +74,6 @@ def save_checkpoint(
     """
     from safetensors.torch import save
 
-    from lossnet import __version__
-
     tensors = {f"model/{k}": _plain(v) for k, v in model_state.items()}
     state_tree = _encode(train_state, tensors)
     header = {"format": FORMAT, "lossnet_version": __version__, **dict(meta or {})}
@@ -109,7 +108,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             raise CheckpointError(
                 f"{path} is a PyTorch pickle ({kind}), not a lossnet model: lossnet models are .safetensors "
                 "checkpoints written by `lossnet train`, and lossnet never unpickles files (a pickle can run code). "
-                "Train with lossnet, or convert a state dict you trust in Python with lossnet.train.checkpoint."
+                "Train with lossnet, or convert a state dict you trust in Python with lossnet.checkpoint."
                 "save_checkpoint(path, state_dict, {'model': lossnet.models.model_spec(...)})"
             ) from None
         raise CheckpointError(

@@ -9,7 +9,7 @@ from torch import nn
 
 import lossnet
 from lossnet.errors import CheckpointError
-from lossnet.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lossnet.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
 def _train(model: nn.Module, opt: torch.optim.Optimizer, sched, steps: int) -> list[float]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lossnet.explore.sheet import Cell, contact_sheet, heatmap
+from lossnet.viz import Cell, contact_sheet, heatmap
 
 
 def test_heatmap_ramp_endpoints_and_size() -> None:
