@@ -139,13 +139,14 @@ def apply_files(
     depth = _check_bit_depth(bit_depth, fmt)
     if not isinstance(precision, Runtime):
         check_choice(precision, PRECISION_CHOICES, "precision")  # resolved below, on the network's device
-    target_device = None if isinstance(model, nn.Module) else pick_device(device)
+    if not isinstance(model, nn.Module):
+        device = pick_device(device)
     out_dir = Path(output_dir)
     jobs, skipped = _plan_files(inputs, out_dir, FORMATS[fmt])
     if isinstance(model, nn.Module):
         net, info = model, None
     else:
-        net, info = load_model_with_info(model, target_device)
+        net, info = load_model_with_info(model, device)
     check_tiling(tile, overlap, *size_rule(net))  # a bad option fails before any image is read
     param = next(net.parameters(), None)
     precision = resolve(precision, param.device if param is not None else "cpu")  # once, for every file
