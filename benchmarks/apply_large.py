@@ -2,7 +2,7 @@
 
 A fast-style-transfer network of Johnson et al.'s size (``TransformerNet``, channels 32, 5
 residual blocks; random weights, saved as a checkpoint) is applied with
-:func:`lossnet.apply.apply_files`, as ``lossnet apply`` runs it, to a synthetic 12-megapixel
+:func:`lossnet.inference.apply_files`, as ``lossnet apply`` runs it, to a synthetic 12-megapixel
 JPEG (smooth colour fields plus noise); the output is a PNG of the same size. Each
 measurement runs in a **fresh subprocess**, so that its peak memory is its own:
 
@@ -83,7 +83,7 @@ def _rss_kib(field: str) -> int:
 
 def child(checkpoint: str, image: str, out_dir: str, tile: int | None) -> dict[str, float]:
     """Apply the checkpoint to the image in this process; return seconds, peak and baseline RSS in bytes."""
-    from lossnet.apply import apply_files, apply_model, load_model
+    from lossnet.inference import apply_files, apply_model, load_model
 
     model = load_model(checkpoint, "cpu")
     apply_model(model, torch.rand(1, 3, 256, 256), tile=tile)  # warm-up: thread pools, kernels

@@ -9,7 +9,15 @@ from torch import nn
 
 import lossnet
 from lossnet.errors import CheckpointError
-from lossnet.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from lossnet.checkpoint import (
+    ModelInfo,
+    load_checkpoint,
+    model_info,
+    model_meta,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 
 def _train(model: nn.Module, opt: torch.optim.Optimizer, sched, steps: int) -> list[float]:
@@ -125,3 +133,37 @@ def test_unstorable_objects_raise_and_write_nothing(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="cannot store a object"):
         save_checkpoint(tmp_path / "c.safetensors", {}, None, {"bad": object()})
     assert not list(tmp_path.iterdir())
+
+
+# The metadata schema: written by model_meta (the trainer), read by model_info (everyone else).
+
+
+def test_model_meta_round_trips_through_a_checkpoint(tmp_path) -> None:
+    spec = {"name": "SuperResNet", "kwargs": {"scale": 2, "channels": 4}}
+    meta = model_meta(spec, task="superres", scale=2, step=12, config={"lr": 0.1}, loss_weights="hed")
+    assert set(meta) == {"model", "task", "scale", "step", "config", "loss_weights"}
+    save_checkpoint(tmp_path / "m.safetensors", {"w": torch.ones(1)}, meta)
+    info = model_info(load_checkpoint(tmp_path / "m.safetensors").meta, tmp_path / "m.safetensors")
+    assert info == ModelInfo("SuperResNet", {"scale": 2, "channels": 4}, "superres", 2, 12, "hed")
+    assert info.spec == spec and str(info) == "SuperResNet x2 (superres, step 12)"
+
+
+@pytest.mark.parametrize(
+    ("meta", "scale"),
+    [
+        ({"model": {"name": "UNet"}, "scale": None}, None),  # not recorded: the network's default decides
+        ({"model": {"name": "SuperResNet", "kwargs": {"scale": 8}}}, 8),  # from the spec
+        ({"model": {"name": "SuperResNet", "kwargs": {"scale": 8}}, "scale": 2}, 2),  # the metadata first
+    ],
+)
+def test_model_info_scale(meta, scale) -> None:
+    info = model_info(meta, "m.safetensors")
+    assert info.scale == scale and info.kwargs == meta["model"].get("kwargs", {})
+    assert str(info) == info.name + (f" x{scale}" if scale not in (None, 1) else "")
+
+
+@pytest.mark.parametrize("meta", [{"step": 3}, {"model": "UNet"}, {"model": {"kwargs": {}}}])
+def test_model_info_without_a_network_says_what_it_expected(meta) -> None:
+    with pytest.raises(CheckpointError, match=r"m.safetensors is a lossnet checkpoint but holds no network: "
+                                              r"expected meta\['model'\] = \{'name'"):  # fmt: skip
+        model_info(meta, "m.safetensors")

@@ -7,7 +7,7 @@
 
 from lossnet import data, explore, losses, models, train
 from lossnet._version import __version__
-from lossnet.apply import apply_files, apply_model, load_model
+from lossnet.inference import apply_files, apply_model, load_model
 from lossnet.backbones import ARCHS, FeatureExtractor, layer_names, load_weights
 from lossnet.errors import (
     CheckpointError,

@@ -12,6 +12,18 @@ So a checkpoint never holds a pickle and loading one never executes code, and th
 file is written atomically (temporary file, then rename): a kill at any moment
 leaves the previous checkpoint intact. A truncated or foreign file is refused with a
 :class:`~lossnet.errors.CheckpointError`.
+
+**The metadata schema** of a trained network's checkpoint is written by :func:`model_meta`
+(the trainer) and read by :func:`model_info` (inference, evaluation, explore), and by
+nothing else:
+
+- ``model``: the network's spec, ``{"name": <class name>, "kwargs": {...}}``
+  (:func:`lossnet.models.build_model` rebuilds it);
+- ``task``: ``'superres'``, ``'style'``, ``'colorize'``, ``'restore'`` or absent;
+- ``scale``: the upscaling factor of a super-resolution network, else ``None`` or absent;
+- ``step``: the training step the weights come from;
+- ``config``: the training config (``TrainConfig.to_dict()``);
+- ``loss_weights``: the loss network's weight id during training (informational).
 """
 
 from __future__ import annotations
@@ -32,6 +44,104 @@ from lossnet.atomic import atomic_writer
 from lossnet.errors import CheckpointError
 
 FORMAT = "lossnet-checkpoint-1"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a checkpoint says about its network (see the schema in the module docstring).
+
+    Attributes:
+        name: the network class, e.g. ``'SuperResNet'``.
+        kwargs: its constructor arguments.
+        task: ``'superres'``, ``'style'``, ``'colorize'``, ``'restore'`` or ``None`` if unrecorded.
+        scale: how many times larger the output is than the input, or ``None`` where neither the
+            metadata nor the spec says (the network's constructor default then decides:
+            :func:`lossnet.inference.read_model_info` fills it in).
+        step: the training step the weights come from, or ``None``.
+        loss_weights: the loss network's weights during training (informational), or ``None``.
+    """
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    scale: int | None = 1
+    step: int | None = None
+    loss_weights: str | None = None
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The spec :func:`lossnet.models.build_model` takes."""
+        return {"name": self.name, "kwargs": dict(self.kwargs)}
+
+    def __str__(self) -> str:
+        what = self.name + (f" x{self.scale}" if self.scale not in (None, 1) else "")
+        details = [d for d in (self.task, None if self.step is None else f"step {self.step}") if d]
+        return what + (f" ({', '.join(details)})" if details else "")
+
+
+def model_meta(
+    spec: Mapping[str, Any],
+    *,
+    task: str | None = None,
+    scale: int | None = None,
+    step: int | None = None,
+    config: Mapping[str, Any] | None = None,
+    loss_weights: str | None = None,
+) -> dict[str, Any]:
+    """The metadata of a trained network's checkpoint, for :func:`save_checkpoint`.
+
+    Args:
+        spec: the network, ``{"name": ..., "kwargs": {...}}`` (:func:`lossnet.models.model_spec`).
+        task: the task it was trained for.
+        scale: the upscaling factor of a super-resolution network; ``None`` otherwise.
+        step: the training step.
+        config: the training config as a JSON-compatible dict.
+        loss_weights: the loss network's weight id.
+
+    Example:
+        >>> meta = model_meta({"name": "SuperResNet", "kwargs": {"scale": 2}}, task="superres", scale=2, step=10)
+        >>> info = model_info(meta, "sr.safetensors")
+        >>> info.task, info.scale, str(info)
+        ('superres', 2, 'SuperResNet x2 (superres, step 10)')
+    """
+    return {
+        "model": dict(spec),
+        "task": task,
+        "scale": scale,
+        "step": step,
+        "config": None if config is None else dict(config),
+        "loss_weights": loss_weights,
+    }
+
+
+def model_info(meta: Mapping[str, Any], path: str | os.PathLike[str]) -> ModelInfo:
+    """Read what a checkpoint's metadata says about its network (:func:`model_meta` wrote it).
+
+    Args:
+        meta: :attr:`Checkpoint.meta`.
+        path: the checkpoint's file, named in messages.
+
+    Raises:
+        CheckpointError: the metadata names no network.
+    """
+    spec = meta.get("model")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise CheckpointError(
+            f"{path} is a lossnet checkpoint but holds no network: expected meta['model'] = "
+            f"{{'name': ..., 'kwargs': {{...}}}}, got {spec!r} (meta keys: {sorted(meta)}). "
+            "Apply a checkpoint written by `lossnet train`."
+        )
+    name, kwargs = spec["name"], dict(spec.get("kwargs") or {})
+    scale = meta.get("scale") or kwargs.get("scale")  # a spec may leave scale to the constructor's default
+    step, weights = meta.get("step"), meta.get("loss_weights")
+    return ModelInfo(
+        name=name,
+        kwargs=kwargs,
+        task=meta.get("task"),
+        scale=None if scale is None else int(scale),
+        step=None if step is None else int(step),
+        loss_weights=None if weights is None else str(weights),
+    )
 
 
 @dataclass

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from lossnet.errors import CheckpointError
+from lossnet.errors import CheckpointError, InputError
 from lossnet.explore.optimize import OptimizeConfig
 from lossnet.explore.stylize import StylizeConfig
 from lossnet.explore.sweep import sweep, sweep_models, sweep_sheet
 from lossnet.models import TransformerNet
-from lossnet.models.registry import model_spec
+from lossnet.models.registry import build_model, model_spec
 from lossnet.checkpoint import save_checkpoint
 
 
@@ -50,10 +51,25 @@ def test_trained_models_are_applied_and_scored(tmp_path) -> None:
     result = sweep_models(content, style, [path], None, _config())
     (cell,) = result.rows[0]
     assert cell.label == "tiny" and cell.image.shape == content.shape
-    pad = torch.nn.functional.pad(content, (0, 24, 0, 28), mode="reflect")
+    with torch.no_grad():  # 36 x 40 is a size the network takes: applied as it is (lossnet.inference.apply_model)
+        torch.testing.assert_close(cell.image, net.eval()(content))
+    odd = content[..., :35, :38]  # padded to 36 x 40 for the network, and cropped back
+    (cell,) = sweep_models(odd, style, [path], None, _config()).rows[0]
     with torch.no_grad():
-        torch.testing.assert_close(cell.image, net.eval()(pad)[..., :36, :40])
+        torch.testing.assert_close(cell.image, net(F.pad(odd, (0, 2, 0, 1), mode="reflect"))[..., :35, :38])
 
+
+def test_checkpoints_the_sweep_cannot_compare_are_refused(tmp_path) -> None:
+    content, style = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    net = TransformerNet(channels=4, num_residual=1)
     bare = save_checkpoint(tmp_path / "bare.safetensors", net.state_dict(), {})
-    with pytest.raises(CheckpointError, match="which network"):
+    with pytest.raises(CheckpointError, match="holds no network"):
         sweep_models(content, style, [bare], None, _config())
+    other = model_spec("TransformerNet", channels=8, num_residual=1)
+    misfit = save_checkpoint(tmp_path / "misfit.safetensors", net.state_dict(), {"model": other})
+    with pytest.raises(CheckpointError, match="do not fit"):
+        sweep_models(content, style, [misfit], None, _config())
+    sr = model_spec("SuperResNet", scale=2, channels=4, num_residual=1, head_kernel_size=3)
+    upscaler = save_checkpoint(tmp_path / "sr.safetensors", build_model(sr).state_dict(), {"model": sr, "scale": 2})
+    with pytest.raises(InputError, match="x2 super-resolution network.*not super-resolution ones"):
+        sweep_models(content, style, [upscaler], None, _config())

@@ -13,7 +13,7 @@ from lossnet.cli.common import check_output_dir
 def cmd_apply(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from lossnet.apply import apply_files
+    from lossnet.inference import apply_files
     from lossnet.runtime import resolve
 
     check_output_dir(args.output, "--output")
@@ -67,7 +67,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``apply`` to the subcommands."""
-    from lossnet.apply import FORMATS
+    from lossnet.inference import FORMATS
     from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
     p = sub.add_parser(

@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from lossnet.data.defaults import default_image_path
 from lossnet.data.io import IMAGE_SUFFIXES, load_image
+from lossnet.data.walk import walk_files
 from lossnet.errors import InputError, InputTypeError
 from lossnet.validation import check_choice, check_positive_int
 
@@ -349,24 +350,9 @@ def _discover(root: object, extensions: tuple[str, ...]) -> tuple[list[Path], li
     images: list[Path] = []
     ignored: list[Path] = []
     for entry in entries:
-        for path in _walk(entry) if entry.is_dir() else [entry]:
+        for path in walk_files(entry) if entry.is_dir() else [entry]:
             (images if path.suffix.lower() in extensions else ignored).append(path)
     return images, ignored
-
-
-def _walk(folder: Path) -> list[Path]:
-    """Every non-hidden file under ``folder``, sorted by relative path; symlinked folders followed once."""
-    seen: set[str] = set()
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:  # a symlink loop, or a second link to the same folder
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
 def _probe(path: Path, decode: bool) -> str | None:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from lossnet import metrics
-from lossnet.apply import apply_model, load_model
+from lossnet.inference import apply_model, load_model
 from lossnet.atomic import write_text
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.data.defaults import load_default_image

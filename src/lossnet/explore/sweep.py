@@ -12,17 +12,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.backbones.vgg import check_layers
 from lossnet.backbones.weights import LoadedWeights
-from lossnet.errors import CheckpointError, InputError
+from lossnet.errors import InputError
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import resize
 from lossnet.viz import Cell, contact_sheet
 from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize
+from lossnet.inference import apply_model, load_model_with_info
 
 #: The default style/content weight ratios, in decades around the default (10).
 DEFAULT_RATIOS: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
@@ -142,16 +142,15 @@ def sweep_models(
 ) -> SweepResult:
     """Apply trained feed-forward models (lossnet checkpoints) to the content image, one cell each.
 
-    Each checkpoint must name its network in ``meta["model"]`` (as the trainer writes it); the
-    image is reflection-padded to a multiple of 32 for the network and cropped back.
+    Each checkpoint is loaded with :func:`~lossnet.inference.load_model` and run on the whole
+    image with :func:`~lossnet.inference.apply_model` (padded to the sizes the network takes
+    and cropped back), as ``lossnet apply --tile 0 --precision fp32`` would.
 
     Raises:
         FileNotFoundError: a checkpoint is missing.
         CheckpointError: a checkpoint does not name its network, or its weights do not fit it.
+        InputError: a checkpoint holds a super-resolution network (the sweep compares same-size networks).
     """
-    from lossnet.models.registry import build_model
-    from lossnet.checkpoint import load_checkpoint
-
     config = config or StylizeConfig()
     if not checkpoints:
         raise InputError("no checkpoints given; pass one or more lossnet .safetensors checkpoints")
@@ -161,40 +160,18 @@ def sweep_models(
     result = SweepResult(content, style, title=f"trained models; scored with weights {fx.weights_id}")
     row = []
     for path in checkpoints:
-        ckpt = load_checkpoint(path)
-        if "model" not in ckpt.meta:
-            raise CheckpointError(
-                f"{path} does not say which network it holds (meta['model']); save it with the trainer"
-            )
-        model = build_model(ckpt.meta["model"])
-        try:
-            model.load_state_dict(ckpt.model_state)
-        except RuntimeError as err:
-            raise CheckpointError(f"{path}: the weights do not fit {ckpt.meta['model']['name']}: {err}") from None
-        model.to(device).eval()
-        with torch.no_grad():
-            image = _apply(model, content)
-        if image.shape != content.shape:
+        model, info = load_model_with_info(path, device)
+        if info.scale != 1:
             raise InputError(
-                f"{path} maps a {tuple(content.shape[-2:])} image to {tuple(image.shape[-2:])}; the sweep compares "
+                f"{path} holds a x{info.scale} super-resolution network ({info}); the sweep compares "
                 "same-size image-to-image networks (style transfer), not super-resolution ones"
             )
+        image = apply_model(model, content, tile=None, precision="fp32")
         c, s = _scores(evaluation, image)
-        step = ckpt.meta.get("step")
-        row.append(SweepCell(image, Path(path).stem + (f"\nstep {step}" if step is not None else ""), c, s))
+        label = Path(path).stem + (f"\nstep {info.step}" if info.step is not None else "")
+        row.append(SweepCell(image, label, c, s))
     result.rows.append(row)
     return result
-
-
-def _apply(model: torch.nn.Module, x: torch.Tensor, multiple: int = 32) -> torch.Tensor:
-    lo, hi = getattr(model, "input_range", (0.0, 1.0))
-    h, w = x.shape[-2:]
-    ph, pw = -h % multiple, -w % multiple
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    padded = F.pad(lo + (hi - lo) * x, (0, pw, 0, ph), mode=mode)
-    out = model(padded)[..., :h, :w]
-    olo, ohi = getattr(model, "output_range", (0.0, 1.0))
-    return ((out - olo) / (ohi - olo)).clamp(0.0, 1.0)
 
 
 def _span(layers: dict[str, float]) -> str:

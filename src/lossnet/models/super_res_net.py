@@ -84,7 +84,15 @@ class SuperResNet(nn.Module):
         >>> bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic").clamp(0, 1)
         >>> torch.allclose(y, bicubic, atol=1e-6)  # at initialisation (residual_gain = 0)
         True
+        >>> net.size_multiple, net.min_size, net.in_channels, net.scale
+        (1, 5, 3, 4)
     """
+
+    #: The size rule (read by :func:`lossnet.inference.apply_model`'s tiler and checked in
+    #: ``forward``): any H and W of at least :attr:`min_size` (set from ``head_kernel_size``).
+    size_multiple = 1
+    #: Input channels.
+    in_channels = 3
 
     def __init__(
         self,
@@ -115,6 +123,7 @@ class SuperResNet(nn.Module):
         self.norm = check_choice(norm, NORMS, "norm")
         self.residual_bicubic = bool(residual_bicubic)
         self.output_range, self.input_range = check_ranges(output_range, input_range)
+        #: The smallest H and W: reflection padding needs the padding to be smaller than the image.
         self.min_size = max(2, k // 2 + 1)
 
         self.stem = conv_norm_relu(3, c, k, norm)
@@ -140,7 +149,7 @@ class SuperResNet(nn.Module):
         Returns:
             images ``(B, 3, scale h, scale w)`` in ``output_range``.
         """
-        check_model_input(x, "SuperResNet", channels=3, min_size=self.min_size)
+        check_model_input(x, "SuperResNet", self.in_channels, self.size_multiple, self.min_size)
         z = to_signed(x, self.input_range)
         y = self.head(self.upsampler(self.residuals(self.stem(z))))
         if not self.residual_bicubic:

@@ -62,7 +62,17 @@ class TransformerNet(nn.Module):
         >>> y = net(torch.rand(2, 3, 32, 48))
         >>> y.shape, bool(y.min() >= 0 and y.max() <= 1)
         (torch.Size([2, 3, 32, 48]), True)
+        >>> net.size_multiple, net.min_size, net.in_channels, net.scale
+        (4, 8, 3, 1)
     """
+
+    #: The size rule (read by :func:`lossnet.inference.apply_model`'s tiler and checked in
+    #: ``forward``): H and W are multiples of 4 (two stride-2 convs) and at least 8.
+    size_multiple = 4
+    min_size = 8
+    #: Input channels, and how many times larger the output is.
+    in_channels = 3
+    scale = 1
 
     def __init__(
         self,
@@ -113,7 +123,7 @@ class TransformerNet(nn.Module):
         Returns:
             images ``(B, 3, H, W)`` in ``output_range``.
         """
-        check_model_input(x, "TransformerNet", channels=3, multiple=4, min_size=8)
+        check_model_input(x, "TransformerNet", self.in_channels, self.size_multiple, self.min_size)
         y = self.decoder(self.residuals(self.encoder(to_signed(x, self.input_range))))
         return self.to_range(self.head(y))
 

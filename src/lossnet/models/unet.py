@@ -93,14 +93,19 @@ class UNet(nn.Module):
 
     Shape:
         ``(B, in_channels, H, W)`` to ``(B, out_channels, H, W)``, with H and W multiples of
-        ``2**depth``; other sizes raise :class:`~lossnet.errors.InputError`.
+        ``2**depth`` (:attr:`size_multiple`) and at least :attr:`min_size`; other sizes raise :class:`~lossnet.errors.InputError`.
 
     Example:
         >>> import torch
         >>> net = UNet(in_channels=1, depth=2, base_channels=4)
         >>> net(torch.rand(2, 1, 16, 24)).shape
         torch.Size([2, 3, 16, 24])
+        >>> net.size_multiple, net.min_size, net.scale
+        (4, 4, 1)
     """
+
+    #: The output has the input's size.
+    scale = 1
 
     def __init__(
         self,
@@ -138,6 +143,20 @@ class UNet(nn.Module):
         if self.residual:
             self.residual_gain = nn.Parameter(torch.zeros(()))
 
+    @property
+    def size_multiple(self) -> int:
+        """H and W must be multiples of this: ``2**depth`` (one halving per level)."""
+        return 2**self.depth
+
+    @property
+    def min_size(self) -> int:
+        """The smallest H and W: ``2**depth``, or twice that with instance norm.
+
+        Instance norm needs more than one value per channel, also at the bottleneck, so its
+        input must be at least 2x2 there.
+        """
+        return 2 * self.size_multiple if self.norm == "instance" else self.size_multiple
+
     def forward(self, x: Tensor) -> Tensor:
         """Map images to images.
 
@@ -148,7 +167,7 @@ class UNet(nn.Module):
         Returns:
             images ``(B, out_channels, H, W)`` in ``output_range``.
         """
-        check_model_input(x, "UNet", channels=self.in_channels, multiple=2**self.depth)
+        check_model_input(x, "UNet", self.in_channels, self.size_multiple, self.min_size)
         z = to_signed(x, self.input_range)
         y = self.stem(z)
         skips: list[Tensor] = []

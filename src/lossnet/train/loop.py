@@ -608,15 +608,17 @@ class _Run:
     def _save(self, name: str, with_state: bool) -> Path | None:
         if not self.world.is_main:
             return None
+        from lossnet.checkpoint import model_meta
+
         c = self.config
-        meta = {
-            "model": self.spec,
-            "task": c.task,
-            "scale": c.scale if c.task == "superres" else None,
-            "step": self.step,
-            "config": c.to_dict(),
-            "loss_weights": self.loss_weights,
-        }
+        meta = model_meta(
+            self.spec,
+            task=c.task,
+            scale=c.scale if c.task == "superres" else None,
+            step=self.step,
+            config=c.to_dict(),
+            loss_weights=self.loss_weights,
+        )
         state = None
         if with_state:
             state = {

@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from lossnet.apply import apply_files
+from lossnet.inference import apply_files
+from lossnet.inference.files import _alpha_bands
 from lossnet.cli import main
 from lossnet.data.io import read_image, save_image
 from lossnet.data.tasks import luminance
 from lossnet.errors import InputError
 from lossnet.models import model_spec
-from tests.test_apply import MULTIPLE, ONE_PIXEL, make_checkpoint, reference
+from tests.inference.checkpoints import MULTIPLE, ONE_PIXEL, make_checkpoint, reference
 
 SR4 = model_spec("SuperResNet", scale=4, channels=4, num_residual=1, head_kernel_size=3)
 ONE_16BIT = 1 / 65535
@@ -172,8 +173,6 @@ def test_a_gif_is_applied_to_its_first_frame(tmp_path) -> None:
 
 @pytest.mark.parametrize("scale", [1, 2, 4])
 def test_alpha_bands_equal_the_whole_image_upscaled(scale: int) -> None:
-    from lossnet.apply import _alpha_bands
-
     alpha = torch.rand(1, 1, 23, 9, generator=torch.Generator().manual_seed(0))
     whole = F.interpolate(alpha, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)[0, 0]
     bands = list(_alpha_bands(alpha, scale, band=4))
