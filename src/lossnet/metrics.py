@@ -28,8 +28,8 @@ from torch import nn
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.backbones.weights import LoadedWeights, load_weights
 from lossnet.errors import InputError, InputTypeError, WeightsError, WeightsUnavailableError
-from lossnet.losses.criteria import CRITERIA, distance
-from lossnet.losses.reduction import REDUCTIONS, reduce
+from lossnet.functional.criteria import CRITERIA, distance
+from lossnet.functional.reduction import REDUCTIONS, reduce
 from lossnet.validation import Range, check_choice, check_same_shape, check_tensor, check_weight
 
 # ITU-R BT.601 luma for [0, 1] RGB, scaled to [16, 235] / 255 (MATLAB's rgb2ycbcr, used by SR papers).

@@ -26,7 +26,7 @@ from torch import nn
 
 from lossnet import FeatureExtractor, PerceptualLoss
 from lossnet.errors import InputError, InputTypeError
-from lossnet.losses.gram import gram_matrix
+from lossnet.functional.gram import gram_matrix
 from lossnet.losses.presets import get_preset
 from tests.backbones.reference import make_layers, normalise, relu_names
 

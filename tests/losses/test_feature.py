@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lossnet.errors import InputError, InputTypeError
-from lossnet.losses.criteria import CRITERIA
+from lossnet.functional.criteria import CRITERIA
 from lossnet.losses.feature import FeatureLoss, feature_loss
-from lossnet.losses.reduction import REDUCTIONS
+from lossnet.functional.reduction import REDUCTIONS
 
 
 def reference(x: torch.Tensor, y: torch.Tensor, criterion: str) -> np.ndarray:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from lossnet.errors import InputError
-from lossnet.losses.criteria import CRITERIA
+from lossnet.functional.criteria import CRITERIA
 from lossnet.losses.pixel import PixelLoss, pixel_loss
-from lossnet.losses.reduction import REDUCTIONS
+from lossnet.functional.reduction import REDUCTIONS
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from lossnet.errors import InputError
-from lossnet.losses.criteria import CRITERIA
-from lossnet.losses.gram import gram_matrix
-from lossnet.losses.reduction import REDUCTIONS
+from lossnet.functional.criteria import CRITERIA
+from lossnet.functional.gram import gram_matrix
+from lossnet.functional.reduction import REDUCTIONS
 from lossnet.losses.style import StyleLoss, style_loss
 
 

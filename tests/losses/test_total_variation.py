@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from lossnet.errors import InputError
-from lossnet.losses.reduction import REDUCTIONS
-from lossnet.losses.total_variation import TV_KINDS, TotalVariation, total_variation
+from lossnet.functional.reduction import REDUCTIONS
+from lossnet.functional.total_variation import TV_KINDS, total_variation
+from lossnet.losses.total_variation import TotalVariation
 
 
 def numpy_tv(x: torch.Tensor, kind: str, eps: float = 1e-8) -> np.ndarray:

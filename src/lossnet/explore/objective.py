@@ -16,9 +16,9 @@ from torch import nn
 
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.errors import InputError
-from lossnet.losses.criteria import distance
-from lossnet.losses.gram import gram_matrix
-from lossnet.losses.total_variation import total_variation
+from lossnet.functional.criteria import distance
+from lossnet.functional.gram import gram_matrix
+from lossnet.functional.total_variation import total_variation
 from lossnet.validation import check_weight
 
 

@@ -12,10 +12,10 @@ from lossnet.backbones.extractor import FeatureExtractor, check_compute_dtype
 from lossnet.backbones.vgg import check_arch, check_layers
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError
-from lossnet.losses.criteria import CRITERIA, distance
-from lossnet.losses.gram import gram_matrix
-from lossnet.losses.reduction import REDUCTIONS
-from lossnet.losses.total_variation import TV_KINDS, total_variation
+from lossnet.functional.criteria import CRITERIA, distance
+from lossnet.functional.gram import gram_matrix
+from lossnet.functional.reduction import REDUCTIONS
+from lossnet.functional.total_variation import TV_KINDS, total_variation
 from lossnet.runtime import Runtime
 from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
 
