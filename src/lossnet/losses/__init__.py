@@ -4,13 +4,14 @@ The plain functions underneath (:func:`distance`, :func:`gram_matrix`, :func:`re
 :func:`total_variation`, ...) live in :mod:`lossnet.functional` and are re-exported here.
 """
 
-from lossnet.functional import CRITERIA, REDUCTIONS, distance, elementwise, gram_matrix, reduce, total_variation
+from lossnet.functional import CRITERIA, REDUCTIONS, distance, elementwise, gram_matrix, reduce
 from lossnet.losses.feature import FeatureLoss, feature_loss
 from lossnet.losses.perceptual import PerceptualLoss, term_shares
 from lossnet.losses.pixel import PixelLoss, pixel_loss
 from lossnet.losses.presets import PRESETS, Preset, get_preset, perceptual_loss_from_preset
 from lossnet.losses.style import StyleLoss, style_loss
-from lossnet.losses.total_variation import TotalVariation
+# (after the submodule import, so that the name is the function, not the module)
+from lossnet.losses.total_variation import TotalVariation, total_variation
 
 __all__ = [
     "CRITERIA",
