@@ -93,7 +93,11 @@ PAIRS = [
         gradcheck_inputs=_pair((3, 13, 13)),
     ),
 ]
-CASES = [pytest.param(p, o, id=f"{p.name}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'defaults'}") for p in PAIRS for o in p.options]
+CASES = [
+    pytest.param(p, o, id=f"{p.name}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'defaults'}")
+    for p in PAIRS
+    for o in p.options
+]
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,7 @@ A term runs on any backbone that returns its layers. Terms on different trunks (
 VGG, say) need their own engine with that trunk; one engine shares one pass.
 """
 
-from lossnet.terms.base import Backbone, LayerWeights, Statistics, Term, layer_weights
+from lossnet.terms.base import Backbone, Features, LayerWeights, Statistics, Term, layer_weights
 from lossnet.terms.engine import Selector, TermEngine, run_backbone
 from lossnet.terms.kinds import (
     LPIPS_EPS,
@@ -53,6 +53,7 @@ __all__ = [
     "LPIPS_EPS",
     "Backbone",
     "FeatureTerm",
+    "Features",
     "GramTerm",
     "LayerWeights",
     "LpipsTerm",

@@ -12,6 +12,8 @@ from lossnet.validation import check_weight
 
 #: Any callable that maps images ``(B, C, H, W)`` to ``{layer: features (B, C_l, H_l, W_l)}``.
 Backbone = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
+#: Features by layer name, ``{layer: (B, C_l, H_l, W_l)}``.
+Features = Mapping[str, torch.Tensor]
 #: What a term keeps of a target: named tensors (kept as buffers when the target is fixed).
 Statistics = dict[str, torch.Tensor]
 #: Per-layer weights as users give them: ``{"relu2_2": 0.5}``, ``["relu2_2"]`` (weight 1), one name, or ``None``.

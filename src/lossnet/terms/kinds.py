@@ -14,7 +14,7 @@ from lossnet.errors import InputError
 from lossnet.functional.criteria import CRITERIA, distance, elementwise
 from lossnet.functional.gram import gram_matrix
 from lossnet.functional.total_variation import TV_KINDS, total_variation
-from lossnet.terms.base import Statistics, Term
+from lossnet.terms.base import Features, Statistics, Term
 from lossnet.validation import check_choice, check_weight
 
 #: Added to the feature norm before LPIPS divides by it (as the lpips reference code does).
@@ -29,7 +29,7 @@ class PixelTerm(Term):
         self.key, self.weight = key, check_weight(weight, f"{key} weight")
         self.criterion = check_choice(criterion, CRITERIA, "criterion")
 
-    def per_sample(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], target: Statistics | None) -> torch.Tensor:
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         return distance(image, target["image"], self.criterion, "none")  # type: ignore[index]
 
 
@@ -43,14 +43,15 @@ class FeatureTerm(Term):
         self.weight = check_weight(weight, f"feature weight of {layer!r}")
         self.criterion = check_choice(criterion, CRITERIA, "criterion")
 
-    def per_sample(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], target: Statistics | None) -> torch.Tensor:
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         (layer,) = self.layers
         return distance(features[layer], target[layer], self.criterion, "none")  # type: ignore[index]
 
-    def spatial(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], target: Statistics | None) -> torch.Tensor:
+    def spatial(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         """``mean_c criterion(phi_l(pred) - phi_l(target))``, ``(B, 1, H_l, W_l)``, float32."""
         (layer,) = self.layers
-        return elementwise(features[layer].float(), target[layer].float(), self.criterion).mean(1, keepdim=True)  # type: ignore[index]
+        per_element = elementwise(features[layer].float(), target[layer].float(), self.criterion)  # type: ignore[index]
+        return per_element.mean(1, keepdim=True)
 
 
 class GramTerm(Term):
@@ -66,10 +67,10 @@ class GramTerm(Term):
         self.weight = check_weight(weight, f"style weight of {layer!r}")
         self.criterion = check_choice(criterion, CRITERIA, "criterion")
 
-    def target_statistics(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> Statistics:
+    def target_statistics(self, image: torch.Tensor, features: Features) -> Statistics:
         return {"gram": gram_matrix(features[self.layers[0]])}
 
-    def per_sample(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], target: Statistics | None) -> torch.Tensor:
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         g_target = target["gram"]  # type: ignore[index]
         batch = image.shape[0]
         if g_target.shape[0] not in (1, batch):
@@ -90,7 +91,7 @@ class TVTerm(Term):
         self.key, self.weight = key, check_weight(weight, f"{key} weight")
         self.kind = check_choice(kind, TV_KINDS, "tv_kind")
 
-    def per_sample(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], target: Statistics | None) -> torch.Tensor:
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         return total_variation(image, self.kind, "none")
 
 
@@ -115,7 +116,7 @@ class LpipsTerm(Term):
         for layer, w in calibration.items():
             self.register_buffer(f"lin_{layer}", w.detach().float().flatten().clone())
 
-    def per_sample(self, image: torch.Tensor, features: Mapping[str, torch.Tensor], target: Statistics | None) -> torch.Tensor:
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         calibration = {layer: getattr(self, f"lin_{layer}") for layer in self.layers}
         return lpips_distance(features, target, calibration)  # type: ignore[arg-type]
 
