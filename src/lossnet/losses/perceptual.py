@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from lossnet.backbones.extractor import FeatureExtractor, check_compute_dtype
-from lossnet.backbones.vgg import check_arch, check_layers
+from lossnet.backbones.vgg import check_arch
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError
-from lossnet.losses.criteria import CRITERIA, distance
-from lossnet.losses.gram import gram_matrix
-from lossnet.losses.reduction import REDUCTIONS
-from lossnet.losses.total_variation import TV_KINDS, total_variation
+from lossnet.functional.criteria import CRITERIA
+from lossnet.functional.reduction import REDUCTIONS
+from lossnet.functional.total_variation import TV_KINDS
 from lossnet.runtime import Runtime
+from lossnet.terms import FeatureTerm, GramTerm, LayerWeights, PixelTerm, Term, TermEngine, TVTerm, layer_weights
 from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
-
-LayerWeights = Mapping[str, float] | Iterable[str] | None
-
-
-def _layer_weights(arch: str, layers: LayerWeights, what: str) -> dict[str, float]:
-    """Normalise ``{"relu2_2": 1.0}`` or ``["relu2_2"]`` (weight 1) into a dict in forward order."""
-    if layers is None:
-        return {}
-    given = (
-        dict(layers)
-        if isinstance(layers, Mapping)
-        else {name: 1.0 for name in ([layers] if isinstance(layers, str) else layers)}
-    )
-    ordered = check_layers(arch, given) if given else []
-    return {name: check_weight(given[name], f"{what} weight of {name!r}") for name in ordered}
 
 
 class PerceptualLoss(nn.Module):
@@ -103,8 +88,8 @@ class PerceptualLoss(nn.Module):
     ) -> None:
         super().__init__()
         check_arch(arch)
-        self.feature_layers = _layer_weights(arch, feature_layers, "feature")
-        self.style_layers = _layer_weights(arch, style_layers, "style")
+        self.feature_layers = layer_weights(feature_layers, "feature", arch)
+        self.style_layers = layer_weights(style_layers, "style", arch)
         self.pixel_weight = check_weight(pixel_weight, "pixel_weight")
         self.tv_weight = check_weight(tv_weight, "tv_weight")
         self.criterion = check_choice(criterion, CRITERIA, "criterion")
@@ -120,7 +105,11 @@ class PerceptualLoss(nn.Module):
             if layers
             else None
         )
-        self._style_cached = False
+        terms: list[Term] = [PixelTerm(self.pixel_weight, self.criterion)] if self.pixel_weight else []
+        terms += [FeatureTerm(name, w, self.criterion) for name, w in self.feature_layers.items()]
+        terms += [GramTerm(name, w, self.criterion) for name, w in self.style_layers.items()]
+        terms += [TVTerm(self.tv_weight, self.tv_kind)] if self.tv_weight else []
+        self.engine = TermEngine(terms)
 
     # -- fixed style target -------------------------------------------------------------
     def set_style_target(self, image: torch.Tensor) -> None:
@@ -136,17 +125,16 @@ class PerceptualLoss(nn.Module):
         if not self.style_layers or self.extractor is None:
             raise InputError("set_style_target needs style_layers; this loss has none")
         image = self.extractor.check(image, "style target")
-        with torch.no_grad():
-            feats = self.extractor(image, validate=False)
-        for name in self.style_layers:
-            self.register_buffer(f"style_gram_{name}", gram_matrix(feats[name]), persistent=False)
-        self._style_cached = True
+        self.engine.fix_target(self.extractor, image, GramTerm)
 
     def clear_style_target(self) -> None:
         """Forget the fixed style image; style is then taken from each call's target."""
-        for name in self.style_layers:
-            self._buffers.pop(f"style_gram_{name}", None)
-        self._style_cached = False
+        self.engine.clear_fixed_target(GramTerm)
+
+    def style_gram(self, layer: str) -> torch.Tensor | None:
+        """The fixed style image's Gram matrix ``(1, C, C)`` at ``layer``, or ``None`` when none is set."""
+        fixed = self.engine.term(f"style.{layer}").fixed
+        return None if fixed is None else fixed["gram"]
 
     # -- evaluation ------------------------------------------------------------------------
     def forward(self, pred: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
@@ -164,9 +152,8 @@ class PerceptualLoss(nn.Module):
             MSE, so a pixel weight of 1 can contribute well under 1% (see the presets' notes).
         """
         pred = self._check(pred, "prediction")
-        needs_target = bool(self.pixel_weight or self.feature_layers or (self.style_layers and not self._style_cached))
         if target is None:
-            if needs_target:
+            if self.engine.needs_target:
                 raise InputError(
                     "this loss needs a target image (pixel, feature or uncached style terms); "
                     "call loss(pred, target), or set_style_target(style) for a style-and-TV-only loss"
@@ -174,38 +161,7 @@ class PerceptualLoss(nn.Module):
         else:
             target = self._check(target, "target")
             check_same_shape(pred, target)
-
-        out: dict[str, torch.Tensor] = {}
-        if self.pixel_weight:
-            out["pixel"] = self.pixel_weight * distance(pred, target, self.criterion, self.reduction)
-        if self.extractor is not None:
-            pred_feats = self.extractor(pred, validate=False)
-            target_feats: dict[str, torch.Tensor] = {}
-            if target is not None and (self.feature_layers or not self._style_cached):
-                # With the style Grams cached, the target's pass stops at the deepest feature layer.
-                needed = list(self.feature_layers) if self._style_cached else None
-                with torch.no_grad():
-                    target_feats = self.extractor(target, validate=False, layers=needed)
-            for name, w in self.feature_layers.items():
-                out[f"feature.{name}"] = w * distance(
-                    pred_feats[name], target_feats[name], self.criterion, self.reduction
-                )
-            for name, w in self.style_layers.items():
-                g_target = (
-                    getattr(self, f"style_gram_{name}") if self._style_cached else gram_matrix(target_feats[name])
-                )
-                if g_target.shape[0] not in (1, pred.shape[0]):
-                    raise InputError(
-                        f"the style target has batch {g_target.shape[0]}; use one style image or one per prediction "
-                        f"(batch {pred.shape[0]})"
-                    )
-                out[f"style.{name}"] = w * distance(
-                    gram_matrix(pred_feats[name]), g_target, self.criterion, self.reduction
-                )
-        if self.tv_weight:
-            out["tv"] = self.tv_weight * total_variation(pred, self.tv_kind, self.reduction)
-        out["total"] = torch.stack(list(out.values())).sum(0)
-        return out
+        return self.engine(self.extractor, pred, target, self.reduction)
 
     def _check(self, x: torch.Tensor, name: str) -> torch.Tensor:
         # The extractor's check adds size and device checks to the image check.

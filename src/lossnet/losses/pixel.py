@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lossnet.losses.criteria import distance
+from lossnet.functional.criteria import distance
 from lossnet.validation import check_image, check_same_shape
 
 

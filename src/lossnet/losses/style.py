@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from lossnet.errors import InputError
-from lossnet.losses.criteria import distance
-from lossnet.losses.gram import gram_matrix
+from lossnet.functional.criteria import distance
+from lossnet.functional.gram import gram_matrix
 from lossnet.validation import check_tensor
 
 

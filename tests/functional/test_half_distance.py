@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import lossnet.losses.half_distance as hd
-from lossnet.losses.criteria import CRITERIA, distance, elementwise
+import lossnet.functional.half_distance as hd
+from lossnet.functional.criteria import CRITERIA, distance, elementwise
 
 
 def _pair(shape: tuple[int, ...], channels_last: bool, dtype: torch.dtype = torch.bfloat16) -> tuple:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from lossnet.losses.half_distance import fused_applies, half_distance
-from lossnet.losses.reduction import reduce
+from lossnet.functional.half_distance import fused_applies, half_distance
+from lossnet.functional.reduction import reduce
 from lossnet.validation import check_choice
 
 CRITERIA: tuple[str, ...] = ("l1", "mse", "charbonnier")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lossnet.errors import InputError, InputTypeError
-from lossnet.losses.reduction import REDUCTIONS, reduce
+from lossnet.functional.reduction import REDUCTIONS, reduce
 
 
 def test_vocabulary() -> None:

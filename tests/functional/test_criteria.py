@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lossnet.errors import InputError
-from lossnet.losses.criteria import CHARBONNIER_EPS, CRITERIA, distance, elementwise
+from lossnet.functional.criteria import CHARBONNIER_EPS, CRITERIA, distance, elementwise
 
 EPS = CHARBONNIER_EPS
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lossnet.errors import InputError, InputTypeError
-from lossnet.losses.gram import gram_matrix
+from lossnet.functional.gram import gram_matrix
 
 
 def numpy_gram(x: torch.Tensor) -> np.ndarray:
@@ -150,7 +150,7 @@ def _bf16_features(shape: tuple[int, ...], channels_last: bool) -> torch.Tensor:
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_chunked_float32_sum_equals_the_whole(monkeypatch: pytest.MonkeyPatch, channels_last: bool) -> None:
     """Half-precision features summed a slice of pixels at a time: the float32 Gram of the same values."""
-    import lossnet.losses.gram as gram_module
+    import lossnet.functional.gram as gram_module
 
     x = _bf16_features((2, 8, 30, 31), channels_last)  # 930 pixels: 4 slices of 256, the last one short
     monkeypatch.setattr(gram_module, "CPU_CHUNK_BYTES", 1)

@@ -1,0 +1,205 @@
+"""LPIPS (Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric").
+
+LPIPS needs two things lossnet cannot ship: torchvision's ImageNet VGG16 and the published
+per-channel calibration weights (the ``vgg.pth`` file of the ``lpips`` project, BSD licence).
+Both are loaded from files; when the ImageNet VGG16 cannot be had, :class:`LPIPS` raises
+:class:`~lossnet.errors.LpipsUnavailableError` instead of computing a number that is not LPIPS.
+The distance itself is the term engine's LPIPS term (:class:`lossnet.terms.LpipsTerm`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.backbones.weights import LoadedWeights, imagenet_digest, is_imagenet
+from lossnet.errors import InputError, LpipsUnavailableError, WeightsError, WeightsUnavailableError
+from lossnet.functional.reduction import REDUCTIONS, reduce
+from lossnet.terms import LpipsTerm, TermEngine, lpips_distance
+from lossnet.validation import Range, check_choice, check_same_shape
+
+#: The VGG16 layers LPIPS compares, with their channel counts (the ``lin0`` .. ``lin4`` weights).
+LPIPS_LAYERS: dict[str, int] = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512, "relu5_3": 512}
+#: torchvision's ImageNet VGG16 (its weights id), the only backbone LPIPS is calibrated for.
+IMAGENET_VGG16_ID = f"imagenet:vgg16-{imagenet_digest('vgg16')}"
+
+__all__ = [
+    "IMAGENET_VGG16_ID",
+    "LPIPS",
+    "LPIPS_LAYERS",
+    "LpipsUnavailableError",
+    "load_lpips_calibration",
+    "lpips",
+    "lpips_from_features",
+]
+
+
+def load_lpips_calibration(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read the published LPIPS-VGG calibration weights (the ``lpips`` project's ``weights/v0.1/vgg.pth``).
+
+    The file holds five 1x1 convolution kernels, ``lin{i}.model.1.weight`` of shape ``(1, C_i, 1, 1)``
+    for C = 64, 128, 256, 512, 512; they are read with ``torch.load(weights_only=True)``, so the file
+    cannot run code.
+
+    Returns:
+        ``{layer: (C_l,) non-negative weights}`` keyed by :data:`LPIPS_LAYERS`' names.
+
+    Raises:
+        LpipsUnavailableError: the file does not exist.
+        WeightsError: it is not such a file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LpipsUnavailableError(
+            f"LPIPS calibration file not found: {path}. It is weights/v0.1/vgg.pth of the lpips project "
+            "(github.com/richzhang/PerceptualSimilarity, BSD licence); download it and pass its path."
+        )
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types on garbage or on refused pickles
+        raise WeightsError(f"could not read {path} as an LPIPS calibration file (.pth state dict): {err}") from None
+    if not isinstance(sd, Mapping):
+        raise WeightsError(f"{path} must hold a state dict of lin0..lin4 weights; got {type(sd).__name__}")
+    out: dict[str, torch.Tensor] = {}
+    for i, (layer, channels) in enumerate(LPIPS_LAYERS.items()):
+        key = f"lin{i}.model.1.weight"
+        w = sd.get(key)
+        if not isinstance(w, torch.Tensor) or tuple(w.shape) != (1, channels, 1, 1):
+            got = tuple(w.shape) if isinstance(w, torch.Tensor) else "missing"
+            raise WeightsError(
+                f"{path} is not an LPIPS-VGG calibration file: expected {key} of shape (1, {channels}, 1, 1), "
+                f"got {got} (keys: {sorted(sd)[:6]}). Use the vgg.pth of lpips v0.1, not the alex or squeeze one."
+            )
+        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+            raise WeightsError(f"{path}: {key} must be finite and non-negative, as published LPIPS weights are")
+        out[layer] = w.detach().float().flatten().clone()
+    return out
+
+
+def lpips_from_features(
+    fx: Mapping[str, torch.Tensor], fy: Mapping[str, torch.Tensor], calibration: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """LPIPS distance from the VGG16 features of two batches (Zhang et al. 2018, eq. 1).
+
+    ``d = sum_l mean_{h,w} sum_c w_{l,c} (f^x_{l,chw} - f^y_{l,chw})^2``, where ``f`` are the
+    activations unit-normalised over channels at every position and ``w_l`` the calibration
+    (the engine's :func:`lossnet.terms.lpips_distance`).
+
+    Args:
+        fx, fy: ``{layer: (B, C_l, H_l, W_l)}`` for the five :data:`LPIPS_LAYERS` (``fy`` may have batch 1).
+        calibration: ``{layer: (C_l,)}`` non-negative weights, from :func:`load_lpips_calibration`.
+
+    Returns:
+        ``(B,)`` float32 distances, 0 for identical features.
+    """
+    return lpips_distance(fx, fy, calibration)
+
+
+class LPIPS(nn.Module):
+    """The LPIPS-VGG perceptual distance (Zhang et al. 2018), lower is more similar.
+
+    LPIPS is the published calibration applied to torchvision's ImageNet VGG16; with any other
+    network the number is not LPIPS. So the default ``strict=True`` accepts only those weights
+    (``weights="imagenet"`` or a local copy of ``vgg16-397923af.pth``) and raises
+    :class:`LpipsUnavailableError` when they cannot be had, e.g. offline with an empty
+    ``torch.hub`` cache. ``strict=False`` lets any VGG16 weights through, for tests and
+    experiments, with a result that must not be reported as LPIPS.
+
+    Args:
+        calibration: path of the lpips project's ``weights/v0.1/vgg.pth``, or the dict that
+            :func:`load_lpips_calibration` returns.
+        weights: the VGG16 weights: ``"imagenet"`` (torch.hub), a file path, ``None`` (random,
+            ``strict=False`` only) or a :class:`~lossnet.backbones.weights.LoadedWeights`.
+        reduction: ``'none'`` gives ``(B,)``; ``'mean'``/``'sum'`` a scalar.
+        input_range: range of the images: ``(0, 1)`` (the default here), ``(-1, 1)`` (LPIPS's own
+            convention) or ``(0, 255)``. Torchvision's ImageNet normalisation of ``(0, 1)`` images
+            is exactly LPIPS's scaling layer of ``(-1, 1)`` images.
+        strict: refuse weights other than torchvision's ImageNet VGG16.
+
+    Shape:
+        ``x``, ``y``: ``(B, 3, H, W)`` (``y`` may have batch 1), at least 16x16, in ``input_range``.
+
+    Example:
+        >>> cal = {name: torch.rand(c) for name, c in LPIPS_LAYERS.items()}
+        >>> metric = LPIPS(cal, weights=None, reduction="none", strict=False)  # random VGG16: not LPIPS
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> metric(x, x)
+        tensor([0., 0.])
+    """
+
+    def __init__(
+        self,
+        calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor],
+        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        reduction: str = "mean",
+        input_range: Range = (0.0, 1.0),
+        strict: bool = True,
+    ) -> None:
+        super().__init__()
+        self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
+        cal = calibration if isinstance(calibration, Mapping) else load_lpips_calibration(calibration)
+        for layer, channels in LPIPS_LAYERS.items():
+            w = cal.get(layer)
+            if not isinstance(w, torch.Tensor) or w.numel() != channels:
+                raise WeightsError(f"LPIPS calibration needs {layer}: {channels} weights; got {getattr(w, 'shape', w)}")
+        self.extractor = _lpips_extractor(weights, input_range, strict)
+        if strict and not is_imagenet(self.extractor.weights_id, "vgg16"):
+            raise LpipsUnavailableError(
+                f"LPIPS is calibrated for torchvision's ImageNet VGG16 ({IMAGENET_VGG16_ID}); got "
+                f"{self.extractor.weights_description}. Pass weights='imagenet' (or the path of vgg16-397923af.pth), "
+                "or strict=False for an uncalibrated distance that must not be reported as LPIPS."
+            )
+        self.weights_id = self.extractor.weights_id
+        self.engine = TermEngine([LpipsTerm({layer: cal[layer] for layer in LPIPS_LAYERS})])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """LPIPS of ``x`` against ``y``: ``(B,)`` for ``reduction='none'``, else a scalar."""
+        x, y = self.extractor.check(x, "x"), self.extractor.check(y, "y")
+        check_same_shape(x, y)
+        if x.shape[1] != 3:
+            raise InputError(f"LPIPS compares RGB images (B, 3, H, W); got {tuple(x.shape)}. Repeat grey images to 3")
+        d = self.engine.per_sample(self.extractor, x, y, target_grad=True)["lpips"]
+        return reduce(d, self.reduction)
+
+
+def _lpips_extractor(
+    weights: str | os.PathLike[str] | LoadedWeights | None, input_range: Range, strict: bool
+) -> FeatureExtractor:
+    if strict and (weights is None or (isinstance(weights, str) and weights in ("hed", "auto"))):
+        raise LpipsUnavailableError(
+            f"LPIPS needs torchvision's ImageNet VGG16 weights; weights={weights!r} is another network and would "
+            "give a number that is not LPIPS. Pass weights='imagenet' (or the path of vgg16-397923af.pth)."
+        )
+    try:
+        return FeatureExtractor("vgg16", list(LPIPS_LAYERS), weights, input_range)
+    except WeightsUnavailableError as err:
+        raise LpipsUnavailableError(
+            f"LPIPS is unavailable: it is only meaningful with torchvision's ImageNet VGG16 weights, and they "
+            f"cannot be had here ({err}) No other weights are substituted; report LPIPS as unavailable."
+        ) from None
+
+
+def lpips(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor],
+    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    reduction: str = "mean",
+    input_range: Range = (0.0, 1.0),
+) -> torch.Tensor:
+    """Functional LPIPS-VGG: builds an :class:`LPIPS` (strict) and applies it under ``no_grad``.
+
+    Building loads the VGG16 every call; keep an :class:`LPIPS` module to score many batches.
+
+    Raises:
+        LpipsUnavailableError: torchvision's ImageNet VGG16 weights cannot be had (offline, say),
+            or the calibration file is missing.
+    """
+    metric = LPIPS(calibration, weights, reduction, input_range).to(x.device)
+    with torch.no_grad():
+        return metric(x, y)
