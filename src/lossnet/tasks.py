@@ -20,7 +20,7 @@ is one :class:`Task` entry in :data:`TASKS` (and its pair in :mod:`lossnet.data.
 >>> TASKS["superres"].shave(4), TASKS["restore"].shave(4)
 (4, 0)
 >>> [t.name for t in TASKS.values() if t.has_truth]
-['superres', 'restore', 'colorize']
+['superres', 'colorize', 'restore']
 """
 
 from __future__ import annotations
@@ -218,9 +218,31 @@ _FASTAI_RECIPE: dict[str, Any] = {
 #: The U-Net tasks start from their baseline (the degraded or grey input) by predicting a residual over it.
 _RESIDUAL = {"residual": True}
 
-#: Every task, by name, in the order :data:`lossnet.data.TASKS` lists them.
+#: Every task, by name, in the order the recipes are documented (``lossnet train --help``).
 TASKS: Mapping[str, Task] = MappingProxyType(
     {
+        "style": Task(
+            name="style",
+            title="style transfer",
+            in_channels=3,
+            upscales=False,
+            has_truth=False,
+            colour_output=True,
+            needs_style_image=True,
+            y_channel=False,
+            paper_loss="johnson2016_style",
+            recipe=_frozen(
+                {
+                    "model": "TransformerNet",
+                    "optimizer": "adam",
+                    "lr": 1e-3,
+                    "batch_size": 4,
+                    "crop_size": 256,
+                    "steps": 40_000,
+                    "schedule": "constant",
+                }
+            ),
+        ),
         "superres": Task(
             name="superres",
             title="x{scale} super-resolution",
@@ -246,22 +268,6 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             baseline_description="bicubic upsampling of the x{scale} antialiased-bicubic downscale, clamped to [0, 1]",
             baseline_fn=lambda x, scale: upscale(x.clone(), scale),
         ),
-        "restore": Task(
-            name="restore",
-            title="restoration",
-            in_channels=3,
-            upscales=False,
-            has_truth=True,
-            colour_output=False,
-            needs_style_image=False,
-            y_channel=False,
-            paper_loss="fastai_feature_loss",
-            recipe=_frozen(_FASTAI_RECIPE),
-            model_defaults=_frozen(_RESIDUAL),
-            baseline_name="JPEG q{quality}",
-            baseline_description="the JPEG (quality {quality}) input itself",
-            baseline_fn=lambda x, scale: x,
-        ),
         "colorize": Task(
             name="colorize",
             title="colourisation",
@@ -278,32 +284,26 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             baseline_description="the BT.601 luma input, repeated to RGB",
             baseline_fn=lambda x, scale: x.expand(-1, 3, -1, -1),
         ),
-        "style": Task(
-            name="style",
-            title="style transfer",
+        "restore": Task(
+            name="restore",
+            title="restoration",
             in_channels=3,
             upscales=False,
-            has_truth=False,
-            colour_output=True,
-            needs_style_image=True,
+            has_truth=True,
+            colour_output=False,
+            needs_style_image=False,
             y_channel=False,
-            paper_loss="johnson2016_style",
-            recipe=_frozen(
-                {
-                    "model": "TransformerNet",
-                    "optimizer": "adam",
-                    "lr": 1e-3,
-                    "batch_size": 4,
-                    "crop_size": 256,
-                    "steps": 40_000,
-                    "schedule": "constant",
-                }
-            ),
+            paper_loss="fastai_feature_loss",
+            recipe=_frozen(_FASTAI_RECIPE),
+            model_defaults=_frozen(_RESIDUAL),
+            baseline_name="JPEG q{quality}",
+            baseline_description="the JPEG (quality {quality}) input itself",
+            baseline_fn=lambda x, scale: x,
         ),
     }
 )
 
-if tuple(TASKS) != PAIR_TASKS:  # pragma: no cover - a task added to one list and not the other
+if set(TASKS) != set(PAIR_TASKS):  # pragma: no cover - a task added to one list and not the other
     raise ImportError(f"the task registry {tuple(TASKS)} and make_pair's tasks {PAIR_TASKS} differ")
 
 #: The tasks with a ground truth to score against (what ``lossnet eval`` takes).

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from lossnet.atomic import write_text
 from lossnet.data.io import save_image
@@ -145,3 +147,18 @@ def sample_sheet(
 def _rgb(x: torch.Tensor) -> torch.Tensor:
     x = x.detach().float().cpu().clamp(0, 1)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def short_term(term: str) -> str:
+    """``feature.relu2_2`` -> ``f.relu2_2`` for the progress bar."""
+    head, _, tail = term.partition(".")
+    return f"{head[0]}.{tail}" if tail else term
+
+
+def checksum(model: nn.Module) -> str:
+    """sha256 prefix of the parameters (what DDP keeps equal by averaging gradients)."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
