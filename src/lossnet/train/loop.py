@@ -42,7 +42,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from lossnet.atomic import write_text
 from lossnet.checkpoint import Checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -51,13 +50,13 @@ from lossnet.errors import InputError
 from lossnet.models.registry import build_model, model_spec
 from lossnet.runtime import resolve
 from lossnet.tasks import TASKS
-from lossnet.train.batches import PositionRange, StepStream
-from lossnet.train.config import TrainConfig, cli_value, model_kwargs, resume_changes
+from lossnet.train.batches import StepStream, step_batches
+from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, shutdown
 from lossnet.train.health import CollapseWatch
 from lossnet.train.inputs import image_dataset, load_style_image
 from lossnet.train.loss_network import training_loss
-from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, sample_sheet, short_term
+from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet, short_term
 from lossnet.train.runs import (
     CHECKPOINT,
     FINAL_MODEL,
@@ -68,6 +67,7 @@ from lossnet.train.runs import (
     check_steps_left,
     checkpoint_path,
     load_resumable,
+    log_resume,
     open_run_folder,
     resume_config,
 )
@@ -192,15 +192,7 @@ class _Run:
     # -- set-up ---------------------------------------------------------------------------
     def _log_skipped(self) -> None:
         """Log the unreadable training files not logged yet (each once)."""
-        new = self.train_set.skipped[self.skipped_logged :]
-        if new:
-            log.warning(
-                "skipped %d unreadable training file%s: %s",
-                len(new),
-                "s" if len(new) > 1 else "",
-                "; ".join(f"{p} ({reason})" for p, reason in new),
-            )
-        self.skipped_logged += len(new)
+        self.skipped_logged += log_skipped(self.train_set.skipped[self.skipped_logged :])
 
     def _schedule(self) -> Constant | OneCycle:
         return OneCycle(self.config.steps) if self.config.schedule == "onecycle" else Constant()
@@ -224,11 +216,7 @@ class _Run:
             # (the one-cycle object's `total`): this run's config rules from here on.
             restart_schedule(self.scheduler, self._schedule, c.lr)
         if self.world.is_main:
-            log.info("resuming %s at step %d of %d, writing to %s", self.resume, self.step, c.steps, self.out)
-            for name, (was, now) in self.changes.items():
-                if name == "out_dir" or (name == "stop_after" and now is None):
-                    continue
-                log.info("resume: %s %s -> %s", name, cli_value(was), cli_value(now))
+            log_resume(self.resume, self.step, c.steps, self.out, self.changes)
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -242,12 +230,7 @@ class _Run:
             resume_step = start if start else None
             csv_log, val_log = CsvLog(self.out / "log.csv", resume_step), CsvLog(self.out / "val.csv", resume_step)
             tb = TensorBoardLog(self.out, purge_step=start or None)
-        bar = None
-        if self.progress and world.is_main:
-            from tqdm.auto import tqdm
-
-            desc = self.progress if isinstance(self.progress, str) else f"train {c.task}"
-            bar = tqdm(total=stop, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+        bar = progress_bar(self.progress, f"train {c.task}", start, stop) if world.is_main else None
 
         history: list[dict[str, float]] = []
         val: dict[str, float] = {}
@@ -344,20 +327,9 @@ class _Run:
         return result
 
     def _batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        c = self.config
-        stream = StepStream(self.pairs, c.seed, self.world.rank, self.world.size)
-        loader = DataLoader(
-            stream,
-            batch_size=c.batch_size,
-            sampler=PositionRange(start * c.batch_size, stop * c.batch_size),
-            num_workers=c.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-        for x, y in loader:
-            yield (
-                x.to(self.device, non_blocking=True, memory_format=self.memory_format),
-                y.to(self.device, non_blocking=True, memory_format=self.memory_format),
-            )
+        c, world = self.config, self.world
+        stream = StepStream(self.pairs, c.seed, world.rank, world.size)
+        return step_batches(stream, c.batch_size, start, stop, c.num_workers, self.device, self.memory_format)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses

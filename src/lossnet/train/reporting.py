@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -162,3 +163,25 @@ def checksum(model: nn.Module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def progress_bar(progress: bool | str, default: str, start: int, stop: int) -> Any:
+    """A tqdm bar over steps ``start .. stop`` named ``progress`` (a string) or ``default``; ``None`` when off."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    desc = progress if isinstance(progress, str) else default
+    return tqdm(total=stop, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def log_skipped(new: Sequence[tuple[Path, str]]) -> int:
+    """Log newly skipped unreadable training files ``(path, reason)`` as one warning; returns how many."""
+    if new:
+        log.warning(
+            "skipped %d unreadable training file%s: %s",
+            len(new),
+            "s" if len(new) > 1 else "",
+            "; ".join(f"{p} ({reason})" for p, reason in new),
+        )
+    return len(new)

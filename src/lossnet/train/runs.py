@@ -20,7 +20,7 @@ from typing import Any
 from lossnet.atomic import write_text
 from lossnet.checkpoint import Checkpoint, load_checkpoint
 from lossnet.errors import CheckpointError, InputError
-from lossnet.train.config import TrainConfig, resume_changes
+from lossnet.train.config import TrainConfig, cli_value, resume_changes
 
 CHECKPOINT = "checkpoint.safetensors"
 FINAL_MODEL = "model.safetensors"
@@ -194,3 +194,12 @@ def open_run_folder(out: Path, config: TrainConfig, to_clear: bool, resume: Path
             if (resume.parent / name).is_file():
                 shutil.copyfile(resume.parent / name, out / name)
     write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def log_resume(resume: Path | None, step: int, steps: int, out: Path, changes: dict[str, tuple[Any, Any]]) -> None:
+    """Log where a resumed run continues, and each config field it changes (as the command line spells it)."""
+    log.info("resuming %s at step %d of %d, writing to %s", resume, step, steps, out)
+    for name, (was, now) in changes.items():
+        if name == "out_dir" or (name == "stop_after" and now is None):
+            continue
+        log.info("resume: %s %s -> %s", name, cli_value(was), cli_value(now))

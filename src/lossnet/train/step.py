@@ -98,13 +98,13 @@ def train_step(
 
 
 def check_weights(model: nn.Module, step: int) -> None:
-    """Refuse a network whose weights are no longer finite, naming the first such parameter.
+    """Refuse a network whose weights (or batch-norm statistics) are no longer finite, naming the first.
 
     Raises:
-        TrainingDivergedError: a parameter holds NaN or infinity.
+        TrainingDivergedError: a parameter or floating-point buffer holds NaN or infinity.
     """
-    for name, param in model.named_parameters():
-        if not bool(torch.isfinite(param).all()):
+    for name, param in [*model.named_parameters(), *model.named_buffers()]:
+        if param.is_floating_point() and not bool(torch.isfinite(param).all()):
             raise TrainingDivergedError(
                 f"the network's weights became NaN or infinite at step {step} (first: {name}); nothing was saved "
                 f"for this step and the last checkpoint is intact. {_FIX}"
