@@ -18,7 +18,7 @@ from lossnet.cli import evaluate as evaluate_cli
 from lossnet.data.defaults import load_default_image
 from lossnet.data.degradations import jpeg_compress
 from lossnet.errors import InputError
-from lossnet.evaluate import EvalResult, evaluate, method_names, write_tables
+from lossnet.evaluation import EvalResult, evaluate, method_names, write_tables
 from lossnet.models import SuperResNet, build_model, model_spec
 from lossnet.checkpoint import save_checkpoint
 from lossnet.train.config import task_config
