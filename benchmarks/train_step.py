@@ -93,7 +93,7 @@ class Trainer:
 
 
 def trainer(task: str, size: int, batch: int, precision: str) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
-    """The trainer's network, loss and optimizer for ``task`` as ``lossnet train`` builds them, and one batch ``(x, y)``."""
+    """The network, loss and optimizer for ``task`` as ``lossnet train`` builds them, and a batch ``(x, y)``."""
     config = task_config(
         task,
         crop_size=size,

@@ -139,9 +139,12 @@ class Task:
         fits = [name for name in MODELS if _fits(self, name)]
         if "scale" in takes and not self.upscales:
             tasks = [t.name for t in TASKS.values() if t.upscales]
-            raise InputError(f"{model} upscales, so it only fits task {' or '.join(map(repr, tasks))}; got task {self.name!r}")
+            only = " or ".join(map(repr, tasks))
+            raise InputError(f"{model} upscales, so it only fits task {only}; got task {self.name!r}")
         if self.upscales and "scale" not in takes:
-            raise InputError(f"task {self.name!r} needs model {' or '.join(fits)} (the output is larger); got {model!r}")
+            raise InputError(
+                f"task {self.name!r} needs model {' or '.join(fits)} (the output is larger); got {model!r}"
+            )
         if self.in_channels != 3 and "in_channels" not in takes:
             raise InputError(
                 f"task {self.name!r} takes {_channels(self.in_channels)}, so it needs model {' or '.join(fits)}; "

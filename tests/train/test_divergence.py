@@ -32,7 +32,8 @@ def test_poisoned_weights_stop_the_resumed_run_at_the_networks_output(tiny, tmp_
     state[name] = torch.full_like(state[name], float("nan"))  # what an exploded update leaves behind
     save_checkpoint(first.checkpoint, state, ckpt.meta, ckpt.train_state)
 
-    with pytest.raises(TrainingDivergedError, match=r"network's output became NaN or infinite at step 3, before the loss"):
+    expected = r"network's output became NaN or infinite at step 3, before the loss"
+    with pytest.raises(TrainingDivergedError, match=expected):
         train(tiny("superres", steps=4, loss="pixel"), resume=first.checkpoint)
     assert load_checkpoint(first.checkpoint).meta["step"] == 2  # not overwritten
 

@@ -166,7 +166,8 @@ def run_training_demo(
                 "perceptual": apply_model(models["perceptual"], low, precision=runtime),
             }
             for method, out in outputs.items():
-                result.per_image[(image, method)] = score(task, out, truth, scale=SCALE, metrics=columns)  # type: ignore[assignment]
+                scores = score(task, out, truth, scale=SCALE, metrics=columns)
+                result.per_image[(image, method)] = scores  # type: ignore[assignment]
         full = [Cell(F.interpolate(low, scale_factor=SCALE, mode="nearest"), f"{image}: input 1/{SCALE}")]
         zoom = [Cell(_zoom(F.interpolate(low, scale_factor=SCALE, mode="nearest")), "zoom")]
         for method, out in outputs.items():

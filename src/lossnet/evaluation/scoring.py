@@ -140,7 +140,9 @@ def score(
     check_image(output, "output")
     check_image(truth, "truth")
     if output.shape != truth.shape:
-        raise InputError(f"output and truth must have the same shape; got {tuple(output.shape)} and {tuple(truth.shape)}")
+        raise InputError(
+            f"output and truth must have the same shape; got {tuple(output.shape)} and {tuple(truth.shape)}"
+        )
     shave = task.shave(scale)
     h, w = truth.shape[-2:]
     if shave and min(h, w) <= 2 * shave:

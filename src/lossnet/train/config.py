@@ -216,7 +216,9 @@ def task_config(task: str, **overrides: Any) -> TrainConfig:
 
 #: Network arguments each task's recipe adds unless ``model_kwargs`` sets them (from the task registry):
 #: the U-Net tasks start from their baseline (the degraded or grey input) by predicting a residual over it.
-TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {n: dict(t.model_defaults) for n, t in TASKS.items() if t.model_defaults}
+TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: dict(task.model_defaults) for name, task in TASKS.items() if task.model_defaults
+}
 
 
 def model_kwargs(config: TrainConfig) -> dict[str, Any]:

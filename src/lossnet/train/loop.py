@@ -56,7 +56,8 @@ from lossnet.train.distributed import World, gather, init_distributed, shutdown
 from lossnet.train.health import CollapseWatch
 from lossnet.train.inputs import image_dataset, load_style_image
 from lossnet.train.loss_network import training_loss
-from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet, short_term
+from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet
+from lossnet.train.reporting import short_term
 from lossnet.train.runs import (
     CHECKPOINT,
     FINAL_MODEL,

@@ -184,7 +184,7 @@ def same_folder(a: Path, b: Path) -> bool:
 
 
 def open_run_folder(out: Path, config: TrainConfig, to_clear: bool, resume: Path | None) -> None:
-    """Make the run folder: clear a previous run (``--overwrite``), carry a resumed run's logs, write ``config.json``."""
+    """Make the run folder: clear a previous run (``--overwrite``), carry a resumed run's logs, write the config."""
     out.mkdir(parents=True, exist_ok=True)
     if to_clear:
         clear_run(out)
