@@ -4,8 +4,9 @@ Two tasks, each at ``size`` px crops and batch ``batch`` (256 px, batch 4 in the
 with the networks of the recipes (``TransformerNet`` channels 32 with 5 residual blocks;
 ``SuperResNet`` x4 with 64 channels, 4 residual blocks and 9x9 heads, input ``size / 4``):
 
-- ``lossnet``: the trainer's own step, ``lossnet.train.loop._Run._train_step``, built from
-  ``task_config(task, precision=...)`` exactly as ``lossnet train`` builds it: the
+- ``lossnet``: the trainer's own step, the public :func:`lossnet.train.step.train_step`, on the
+  network, loss and optimizer built from ``task_config(task, precision=...)`` with the
+  functions ``lossnet train`` builds them with: the
   network's forward and the loss under autocast (``bf16``), the task's paper loss
   (``johnson2016_style``: VGG16 cut after relu4_3, the style image's Grams computed once
   and cached; ``johnson2016_superres``: VGG16 cut after relu2_2), the target under
@@ -27,7 +28,6 @@ Run as ``python -m benchmarks.train_step [--quick]``.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,9 +39,15 @@ from benchmarks.common import Timing, bench_dtypes, machine_line, table, time_ca
 from lossnet.backbones.vgg import VGG, layer_index
 from lossnet.losses.presets import get_preset
 from lossnet.models import build_model
-from lossnet.train.config import PERCEPTUAL_PRESET, task_config
-from lossnet.train.distributed import init_distributed
-from lossnet.train.loop import _Run
+from lossnet.data.folder import default_dataset
+from lossnet.data.tasks import PairDataset
+from lossnet.models import model_spec
+from lossnet.runtime import Runtime, resolve
+from lossnet.tasks import TASKS as TASK_REGISTRY
+from lossnet.train.config import model_kwargs, task_config
+from lossnet.train.inputs import load_style_image
+from lossnet.train.loss_network import training_loss
+from lossnet.train.step import make_optimizer, train_step
 
 TASKS = ("style", "superres")
 #: The target of issue 5: lossnet's training step at least this many times the straightforward loop's rate.
@@ -70,8 +76,24 @@ class Row:
 # -- lossnet: the trainer's step ---------------------------------------------------------------------
 
 
-def trainer(task: str, size: int, batch: int, precision: str, out_dir: str) -> tuple[_Run, torch.Tensor, torch.Tensor]:
-    """The trainer's run object for ``task`` as ``lossnet train`` builds it, and one batch ``(x, y)``."""
+@dataclass
+class Trainer:
+    """What one trainer step needs, built as ``lossnet train`` builds it."""
+
+    spec: dict
+    model: nn.Module
+    loss: nn.Module
+    optimizer: torch.optim.Optimizer
+    runtime: Runtime
+    scaler: torch.amp.GradScaler
+    style: torch.Tensor | None
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        return train_step(self.model, self.loss, self.optimizer, (x, y), self.runtime, self.scaler)
+
+
+def trainer(task: str, size: int, batch: int, precision: str) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
+    """The network, loss and optimizer for ``task`` as ``lossnet train`` builds them, and a batch ``(x, y)``."""
     config = task_config(
         task,
         crop_size=size,
@@ -81,13 +103,20 @@ def trainer(task: str, size: int, batch: int, precision: str, out_dir: str) -> t
         loss_weights=None,
         device="cpu",
         style_size=size,  # Johnson et al. used the style image at the training resolution
-        val_size=min(size, 64),
-        val_images=1,
-        out_dir=out_dir,
     )
-    run = _Run(config, init_distributed("cpu"), None, False)
-    x, y = next(run._batches(0, 1))
-    return run, x, y
+    torch.manual_seed(config.seed)  # the trainer's initial weights
+    spec = model_spec(config.model, **model_kwargs(config))
+    model = build_model(spec)
+    loss, _ = training_loss(config)
+    style = load_style_image(config)[0] if TASK_REGISTRY[task].needs_style_image else None
+    if style is not None:
+        loss.set_style_target(style)
+    runtime = resolve(precision, "cpu")
+    scaler = torch.amp.GradScaler("cuda", enabled=runtime.grad_scaler)
+    pairs = PairDataset(default_dataset("train", crop_size=size, seed=config.seed), task, scale=config.scale)
+    x, y = (torch.stack(t) for t in zip(*(pairs[i % len(pairs)] for i in range(batch)), strict=True))
+    job = Trainer(spec, model, loss, make_optimizer(config, model.parameters()), runtime, scaler, style)
+    return job, x, y
 
 
 # -- the straightforward loop --------------------------------------------------------------------------
@@ -97,7 +126,7 @@ class Straightforward:
     """One training step written plainly: fp32, the whole VGG16 on output and target, Grams recomputed."""
 
     def __init__(self, task: str, model: nn.Module, style: torch.Tensor | None) -> None:
-        preset = get_preset(PERCEPTUAL_PRESET[task])
+        preset = get_preset(TASK_REGISTRY[task].paper_loss)
         self.model = model.train()
         self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         self.vgg = VGG("vgg16").features  # full depth; parameters left trainable, as a first version would
@@ -160,17 +189,15 @@ def measure_task(task: str, grid: dict[str, int], precisions: tuple[str, ...], p
     size, batch, warmup, repeats = grid["size"], grid["batch"], grid["warmup"], grid["repeats"]
     rows = []
     first = None
-    with tempfile.TemporaryDirectory() as tmp:
-        for precision in precisions:
-            job, x, y = trainer(task, size, batch, precision, f"{tmp}/{precision}")
-            if first is None:  # every run starts from the same seed; keep its weights and batch for the loop
-                state = {k: v.clone() for k, v in job.model.state_dict().items()}
-                first = (job.spec, state, (x, y), job._style_image() if task == "style" else None)
-            xy = first[2]
-            step = job._train_step
-            timing = time_calls(lambda: step(*xy), warmup=warmup, repeats=repeats)
-            ops = top_ops(lambda: step(*xy)) if profile else None
-            rows.append(Row(task, "lossnet", precision, size, batch, timing, ops))
+    for precision in precisions:
+        job, x, y = trainer(task, size, batch, precision)
+        if first is None:  # every run starts from the same seed; keep its weights and batch for the loop
+            state = {k: v.clone() for k, v in job.model.state_dict().items()}
+            first = (job.spec, state, (x, y), job.style)
+        xy = first[2]
+        timing = time_calls(lambda: job.step(*xy), warmup=warmup, repeats=repeats)
+        ops = top_ops(lambda: job.step(*xy)) if profile else None
+        rows.append(Row(task, "lossnet", precision, size, batch, timing, ops))
     spec, state, xy, style = first
     model = build_model(spec)
     model.load_state_dict(state)

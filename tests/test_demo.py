@@ -10,6 +10,7 @@ from lossnet.data.degradations import DEGRADATIONS
 from lossnet.demo import DEMO_LAYERS, DemoConfig, run_demo
 from lossnet.demo.training import METHODS, run_training_demo
 from lossnet.errors import InputError
+from lossnet.evaluation import evaluate
 from lossnet.runtime import resolve
 
 
@@ -42,8 +43,11 @@ def test_demo_command_prints_the_breakdown(tmp_path, capsys) -> None:
     assert (tmp_path / "feature_differences.png").is_file() and (tmp_path / "breakdown.csv").is_file()
 
 
-def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path) -> None:
-    result = run_training_demo(tmp_path, "hed", sr_steps=2, style_steps=2, size=64, crop_size=32, precision="fp32")
+def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path, caplog) -> None:
+    with caplog.at_level("INFO", logger="lossnet"):
+        result = run_training_demo(tmp_path, "hed", sr_steps=2, style_steps=2, size=64, crop_size=32, precision="fp32")
+    # The demo resolved the precision once (the CLI prints it); the three training runs do not repeat it.
+    assert not [r for r in caplog.records if r.getMessage().startswith("precision ")]
     assert set(result.scores) == set(METHODS) and set(result.seconds) == {"pixel MSE", "perceptual", "style"}
     with open(result.table_csv) as f:
         rows = list(csv.DictReader(f))
@@ -59,6 +63,19 @@ def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path) ->
         assert sheet.height > 5 * 200  # two rows per held-out image, then the style row
     for run in ("superres_pixel", "superres_perceptual", "style"):
         assert (tmp_path / "runs" / run / "model.safetensors").is_file()
+    # The demo's numbers are lossnet eval's for the same network and images (one scoring function).
+    evaluated = evaluate(
+        {"perceptual": tmp_path / "runs" / "superres_perceptual" / "model.safetensors"},
+        size=64,
+        feature_weights="hed",
+        lpips=False,
+        precision="fp32",
+    )
+    for image in evaluated.images:
+        for method in ("bicubic", "perceptual"):
+            ours, theirs = result.per_image[(image, method)], evaluated.scores[(image, method)]
+            for key in ("psnr_y", "ssim_y", "feature_relu2_2"):
+                assert ours[key] == pytest.approx(theirs[key], rel=1e-5), (image, method, key)
 
 
 def test_training_needs_weights_by_name(tmp_path, hed_weights) -> None:

@@ -11,7 +11,7 @@ from lossnet.cli.common import check_output_dir, layer_weights_arg, weights_arg
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from lossnet.evaluate import evaluate, method_names, write_tables
+    from lossnet.evaluation import evaluate, method_names, write_tables
 
     check_output_dir(args.out, "--out")  # before minutes of inference
     paths = [args.model, *(args.compare or [])]
@@ -48,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the subcommands."""
-    from lossnet.evaluate import DEFAULT_JPEG_QUALITY, EVAL_TASKS
+    from lossnet.evaluation import DEFAULT_JPEG_QUALITY, EVAL_TASKS
     from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
     p = sub.add_parser(

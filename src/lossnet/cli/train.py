@@ -105,7 +105,8 @@ class _BoolAction(argparse.Action):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lossnet.train.config import TrainConfig, task_config
-    from lossnet.train.loop import CHECKPOINT, TrainingInterrupted, checkpoint_path, resume_config, train
+    from lossnet.train.loop import train
+    from lossnet.train.runs import CHECKPOINT, TrainingInterrupted, checkpoint_path, resume_config
 
     # Only the flags given are in args (their default is SUPPRESS), so "--tv-weight none" can set None.
     given = {

@@ -27,7 +27,7 @@ class DemoConfig:
     """Settings of the demo."""
 
     out_dir: Path = Path("outputs/demo")  # where the sheets and tables go
-    weights: str | LoadedWeights | None = "hed"  # "hed" works offline; "imagenet" where it can be downloaded
+    weights: str | LoadedWeights | None = "auto"  # ImageNet where it can be had, else HED (offline), logged
     image: str = "astronaut"  # the breakdown's image, one of lossnet.data.DEFAULT_IMAGES
     size: int = 256  # longer side of every image, in pixels
     degradations: tuple[str, ...] = tuple(DEGRADATIONS)  # names from lossnet.data.DEGRADATIONS
@@ -76,6 +76,8 @@ def run_demo(
     if config.train:
         start = time.perf_counter()
         weights = config.weights if not isinstance(config.weights, LoadedWeights) else None
+        if weights == "auto":  # what part 1 found, so that every part uses the same weights and says so once
+            weights = "imagenet" if loaded.id.startswith("imagenet:") else "hed"
         training = run_training_demo(
             out_dir,
             weights,

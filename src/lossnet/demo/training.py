@@ -9,31 +9,37 @@
   network, next to the ground truth, with PSNR/SSIM on the luma channel (4-pixel border
   shaved, as super-resolution papers report them) and the relu2_2 feature distance.
 
-Everything runs through the public API (:func:`lossnet.train.train`,
-:func:`lossnet.apply.apply_model`), as a user's script would.
+The pairs, the bicubic baseline and the scoring rule come from the task registry
+(:mod:`lossnet.tasks`), and every number from :func:`lossnet.evaluation.scoring.score`, so
+they are those ``lossnet eval`` reports for the same networks and images. Everything runs
+through the public API (:func:`lossnet.train.train`, :func:`lossnet.apply.apply_model`), as a
+user's script would.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from lossnet import metrics
 from lossnet.inference import apply_model, load_model
 from lossnet.atomic import write_text
-from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.data.defaults import load_default_image
-from lossnet.data.degradations import downscale
 from lossnet.data.folder import DEFAULT_SPLITS
 from lossnet.data.io import save_image
-from lossnet.viz import Cell, contact_sheet
+from lossnet.evaluation.scoring import PSNR_Y, SSIM_Y, Metric, feature_metric, score
+from lossnet.metrics import FeatureDistance
 from lossnet.runtime import Runtime, resolve
+from lossnet.tasks import TASKS
 from lossnet.train.config import task_config
 from lossnet.train.loop import train
+from lossnet.viz import Cell, contact_sheet
 
 SCALE = 4
 #: Side of the style run's training crops (96 px: 300 steps fit the 5-minute budget on a 2-core AVX2 CPU in fp32).
@@ -68,7 +74,7 @@ class TrainingDemoResult:
 
 def run_training_demo(
     out_dir: Path,
-    weights: str | None = "hed",
+    weights: str | None = "auto",
     *,
     sr_steps: int = 400,
     style_steps: int = 300,
@@ -83,7 +89,8 @@ def run_training_demo(
 
     Args:
         out_dir: the output folder.
-        weights: VGG16 weights for the loss network, by name or path (``hed`` works offline).
+        weights: VGG16 weights for the loss network, by name or path: ``auto`` (ImageNet where it can
+            be had, else HED, logged), ``imagenet``, ``hed`` (works offline), a file.
         sr_steps: steps of each super-resolution run; style_steps: of the style run.
         style_weight: the weight of each of Johnson's four style layers. The recipe's 5 suits
             40k steps; in a few hundred steps with HED features it wipes out the content,
@@ -137,29 +144,30 @@ def run_training_demo(
     models = {}
     for name, config in runs.items():
         start = time.perf_counter()
-        run = train(config, progress=BARS[name] if progress else False, overwrite=True)  # the demo owns its run folders
+        with _quiet_precision():  # the demo resolved the precision once, and says so once
+            run = train(config, progress=BARS[name] if progress else False, overwrite=True)  # the demo owns its runs
         result.seconds[name] = time.perf_counter() - start
         models[name] = load_model(run.model)
         if name == "style":
             styles = [sum(v for k, v in row.items() if k.startswith("style.")) for row in run.history]
             result.style_loss = (styles[0], styles[-1])
 
-    extractor = FeatureExtractor("vgg16", ["relu2_2"], weights)
-    weights_id = extractor.weights_id
+    feature = FeatureDistance("vgg16", ["relu2_2"], weights)
+    weights_id = feature.extractor.weights_id
+    columns = [PSNR_Y, SSIM_Y, feature_metric(feature)]  # the keys psnr_y, ssim_y, feature_relu2_2
+    task = TASKS["superres"]
     rows: list[list[Cell]] = []
     for image in DEFAULT_SPLITS["val"]:
-        truth = load_default_image(image, size=size)
-        h, w = (s - s % SCALE for s in truth.shape[-2:])
-        truth = truth[..., :h, :w]
-        low = downscale(truth, SCALE)
+        low, truth = task.pair(load_default_image(image, size=size), scale=SCALE)
         with torch.no_grad():
             outputs = {
-                "bicubic": F.interpolate(low, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1),
+                "bicubic": task.baseline(low, SCALE),
                 "pixel MSE": apply_model(models["pixel MSE"], low, precision=runtime),
                 "perceptual": apply_model(models["perceptual"], low, precision=runtime),
             }
             for method, out in outputs.items():
-                result.per_image[(image, method)] = _scores(out, truth, extractor)
+                scores = score(task, out, truth, scale=SCALE, metrics=columns)
+                result.per_image[(image, method)] = scores  # type: ignore[assignment]
         full = [Cell(F.interpolate(low, scale_factor=SCALE, mode="nearest"), f"{image}: input 1/{SCALE}")]
         zoom = [Cell(_zoom(F.interpolate(low, scale_factor=SCALE, mode="nearest")), "zoom")]
         for method, out in outputs.items():
@@ -190,17 +198,23 @@ def run_training_demo(
         f"per-pixel MSE vs perceptual (relu2_2, {weights_id}); labels: PSNR-Y dB, SSIM-Y"
     )
     result.sheet = save_image(contact_sheet(rows, cell_size=200, title=title), out_dir / "comparison.png")
-    result.table_csv, result.table_md = _write_tables(result, out_dir, sr_steps)
+    result.table_csv, result.table_md = _write_tables(result, columns, out_dir, sr_steps)
     return result
 
 
-def _scores(out: torch.Tensor, truth: torch.Tensor, extractor: FeatureExtractor) -> dict[str, float]:
-    opts = {"y_channel": True, "shave": SCALE}
-    return {
-        "psnr_y": float(metrics.psnr(out, truth, **opts)),
-        "ssim_y": float(metrics.ssim(out, truth, **opts)),
-        "feature_relu2_2": float(metrics.feature_distance(out, truth, extractor)),
-    }
+@contextlib.contextmanager
+def _quiet_precision() -> Iterator[None]:
+    """Drop the trainer's ``precision ...`` log line: the demo resolved the precision once and reports it once."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("precision ")
+
+    logger = logging.getLogger("lossnet")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _zoom(x: torch.Tensor, frac: float = 0.3) -> torch.Tensor:
@@ -212,19 +226,21 @@ def _zoom(x: torch.Tensor, frac: float = 0.3) -> torch.Tensor:
     return F.interpolate(crop, scale_factor=max(1, 200 // max(ch, cw)), mode="nearest")
 
 
-def _write_tables(result: TrainingDemoResult, out_dir: Path, steps: int) -> tuple[Path, Path]:
-    keys = ("psnr_y", "ssim_y", "feature_relu2_2")
+def _write_tables(
+    result: TrainingDemoResult, columns: list[Metric], out_dir: Path, steps: int
+) -> tuple[Path, Path]:
+    keys = [m.key for m in columns]
     csv_lines = ["image,method," + ",".join(keys)]
     for (image, method), s in result.per_image.items():
         csv_lines.append(f"{image},{method}," + ",".join(f"{s[k]:.6g}" for k in keys))
     for method, s in result.scores.items():
         csv_lines.append(f"mean,{method}," + ",".join(f"{s[k]:.6g}" for k in keys))
     md = [
-        f"| x{SCALE} SR, held-out images ({steps} steps) | PSNR-Y (dB) | SSIM-Y | relu2_2 feature distance |",
-        "|---|---:|---:|---:|",
+        f"| x{SCALE} SR, held-out images ({steps} steps) | " + " | ".join(m.label for m in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     for method, s in result.scores.items():
-        md.append(f"| {method} | {s['psnr_y']:.2f} | {s['ssim_y']:.4f} | {s['feature_relu2_2']:.4g} |")
+        md.append(f"| {method} | " + " | ".join(f"{s[m.key]:.{m.digits}f}" for m in columns) + " |")
     return (
         write_text(out_dir / "results.csv", "\n".join(csv_lines) + "\n"),
         write_text(out_dir / "results.md", "\n".join(md) + "\n"),

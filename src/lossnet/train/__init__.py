@@ -4,12 +4,15 @@
 >>> task_config("superres", steps=100).model
 'SuperResNet'
 
-Run one with ``lossnet.train.train(config)`` or ``lossnet train TASK`` on the command line.
+Run one with ``lossnet.train.train(config)`` or ``lossnet train TASK`` on the command line;
+:func:`train_step` is one optimisation step of the trainer, for benchmarks and custom loops.
+What each task is (recipe, network, paper loss) lives in the task registry, :mod:`lossnet.tasks`.
 """
 
 from lossnet.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.train.config import TASK_PRESETS, TrainConfig, task_config
 from lossnet.train.loop import TrainingInterrupted, TrainResult, resume_config, train
+from lossnet.train.step import train_step
 
 __all__ = [
     "TASK_PRESETS",
@@ -24,4 +27,5 @@ __all__ = [
     "set_rng_state",
     "task_config",
     "train",
+    "train_step",
 ]

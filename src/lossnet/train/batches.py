@@ -17,10 +17,11 @@ datasets, so worker processes do not change them either.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lossnet.errors import InputError
 
@@ -78,3 +79,27 @@ class PositionRange(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+
+def step_batches(
+    stream: StepStream,
+    batch_size: int,
+    start: int,
+    stop: int,
+    num_workers: int,
+    device: torch.device,
+    memory_format: torch.memory_format,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of steps ``start + 1 .. stop`` from ``stream``, on ``device`` in ``memory_format``."""
+    loader = DataLoader(
+        stream,
+        batch_size=batch_size,
+        sampler=PositionRange(start * batch_size, stop * batch_size),
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    for x, y in loader:
+        yield (
+            x.to(device, non_blocking=True, memory_format=memory_format),
+            y.to(device, non_blocking=True, memory_format=memory_format),
+        )

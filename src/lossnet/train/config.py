@@ -4,7 +4,7 @@
 recipe for a task and applies overrides; the command line generates one ``--flag``
 per field (:mod:`lossnet.cli.train`), so every field can be set there too.
 
-Recipes (:data:`TASK_PRESETS`):
+Recipes (:data:`TASK_PRESETS`, read from the task registry :mod:`lossnet.tasks`):
 
 =========  ===============  =========================  =================================================
 task       network          loss (``--loss perceptual``)  optimisation, after
@@ -29,22 +29,18 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from lossnet.backbones.vgg import ARCHS
-from lossnet.data.tasks import TASKS, check_pair_options
+from lossnet.data.tasks import check_pair_options
 from lossnet.errors import InputError, InputTypeError
 from lossnet.losses.presets import PRESETS
 from lossnet.models.registry import MODELS
 from lossnet.runtime import PRECISION_CHOICES
+from lossnet.tasks import TASKS, get_task
 from lossnet.validation import check_choice, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
 LOSS_KINDS = ("pixel", "perceptual", "fastai")
-#: The paper recipe behind ``loss='perceptual'`` for each task.
-PERCEPTUAL_PRESET = {
-    "style": "johnson2016_style",
-    "superres": "johnson2016_superres",
-    "colorize": "fastai_feature_loss",
-    "restore": "fastai_feature_loss",
-}
+#: The paper recipe behind ``loss='perceptual'`` for each task (from the task registry).
+PERCEPTUAL_PRESET = {name: task.paper_loss for name, task in TASKS.items()}
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
@@ -148,7 +144,7 @@ class TrainConfig:
     (a resume goes on to ``steps`` unless it is given again)."""
 
     def __post_init__(self) -> None:
-        check_choice(self.task, TASKS, "task")
+        check_choice(self.task, list(TASKS), "task")
         check_choice(self.model, list(MODELS), "model")
         check_choice(self.loss, list(LOSS_KINDS) + list(PRESETS), "loss")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
@@ -173,7 +169,7 @@ class TrainConfig:
         if isinstance(self.jpeg_quality, list):  # as JSON stores it
             self.jpeg_quality = tuple(self.jpeg_quality)  # type: ignore[assignment]
         _, self.jpeg_quality = check_pair_options(self.scale, self.jpeg_quality, self.text)
-        if self.task == "superres" and self.crop_size % self.scale:
+        if TASKS[self.task].upscales and self.crop_size % self.scale:
             raise InputError(
                 f"crop_size must be a multiple of scale for superres; got crop_size={self.crop_size}, "
                 f"scale={self.scale}. Try crop_size={self.crop_size - self.crop_size % self.scale or self.scale}."
@@ -201,41 +197,8 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **overrides})
 
 
-#: fastai lesson 7's U-Net recipe (colorize and restore).
-_FASTAI_RECIPE: dict[str, Any] = {
-    "model": "UNet",
-    "optimizer": "adamw",
-    "lr": 1e-3,
-    "weight_decay": 1e-3,
-    "batch_size": 8,
-    "crop_size": 128,
-    "steps": 10_000,
-    "schedule": "onecycle",
-}
-
-#: Each task's recipe, as overrides of the :class:`TrainConfig` defaults.
-TASK_PRESETS: dict[str, dict[str, Any]] = {
-    "style": {
-        "model": "TransformerNet",
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "batch_size": 4,
-        "crop_size": 256,
-        "steps": 40_000,
-        "schedule": "constant",
-    },
-    "superres": {
-        "model": "SuperResNet",
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "batch_size": 4,
-        "crop_size": 288,
-        "steps": 200_000,
-        "schedule": "constant",
-    },
-    "colorize": dict(_FASTAI_RECIPE),
-    "restore": dict(_FASTAI_RECIPE),
-}
+#: Each task's recipe, as overrides of the :class:`TrainConfig` defaults (from the task registry).
+TASK_PRESETS: dict[str, dict[str, Any]] = {name: dict(task.recipe) for name, task in TASKS.items()}
 
 
 def task_config(task: str, **overrides: Any) -> TrainConfig:
@@ -247,33 +210,27 @@ def task_config(task: str, **overrides: Any) -> TrainConfig:
     >>> c.model, c.lr, c.batch_size, c.steps, c.out_dir
     ('TransformerNet', 0.001, 4, 10, 'runs/style')
     """
-    check_choice(task, TASKS, "task")
-    return TrainConfig(**{"task": task, "out_dir": f"runs/{task}", **TASK_PRESETS[task], **overrides})
+    recipe = get_task(task).recipe
+    return TrainConfig(**{"task": task, "out_dir": f"runs/{task}", **recipe, **overrides})
 
 
-#: Network arguments each task's recipe adds unless ``model_kwargs`` sets them: the U-Net tasks
-#: start from their baseline (the degraded or grey input) by predicting a residual over it.
-TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"colorize": {"residual": True}, "restore": {"residual": True}}
+#: Network arguments each task's recipe adds unless ``model_kwargs`` sets them (from the task registry):
+#: the U-Net tasks start from their baseline (the degraded or grey input) by predicting a residual over it.
+TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: dict(task.model_defaults) for name, task in TASKS.items() if task.model_defaults
+}
 
 
 def model_kwargs(config: TrainConfig) -> dict[str, Any]:
     """The network's constructor arguments: the task fixes ``scale`` / ``in_channels`` and adds its defaults
-    (:data:`TASK_MODEL_DEFAULTS`, for the recipe's network only); the config's ``model_kwargs`` add the rest.
+    (:attr:`lossnet.tasks.Task.model_defaults`, for the recipe's network only); the config's ``model_kwargs``
+    add the rest.
 
     >>> model_kwargs(task_config("colorize"))
     {'residual': True, 'in_channels': 1}
     """
-    fixed: dict[str, Any] = {}
-    if config.model == "SuperResNet":
-        if config.task != "superres":
-            raise InputError(f"SuperResNet upscales, so it only fits task 'superres'; got task {config.task!r}")
-        fixed["scale"] = config.scale
-    elif config.task == "superres":
-        raise InputError(f"task 'superres' needs model SuperResNet (the output is larger); got {config.model!r}")
-    if config.model == "UNet":
-        fixed["in_channels"] = 1 if config.task == "colorize" else 3
-    elif config.task == "colorize":
-        raise InputError(f"task 'colorize' takes one input channel, so it needs model UNet; got {config.model!r}")
+    task = TASKS[config.task]
+    fixed = task.network_kwargs(config.model, config.scale)
     clash = {k for k in fixed if k in config.model_kwargs and config.model_kwargs[k] != fixed[k]}
     if clash:
         k = sorted(clash)[0]
@@ -281,7 +238,7 @@ def model_kwargs(config: TrainConfig) -> dict[str, Any]:
             f"model_kwargs sets {k}={config.model_kwargs[k]!r} but the task needs {fixed[k]!r}; "
             f"leave {k} out of model_kwargs (use --scale for superres)"
         )
-    defaults = TASK_MODEL_DEFAULTS.get(config.task, {}) if config.model == TASK_PRESETS[config.task]["model"] else {}
+    defaults = dict(task.model_defaults) if config.model == task.model else {}
     return {**defaults, **fixed, **config.model_kwargs}
 
 
@@ -300,16 +257,16 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             "criterion": "mse",
         }
     else:
-        name = {"perceptual": PERCEPTUAL_PRESET[config.task], "fastai": "fastai_feature_loss"}.get(
+        name = {"perceptual": TASKS[config.task].paper_loss, "fastai": "fastai_feature_loss"}.get(
             config.loss, config.loss
         )
         kwargs = PRESETS[name].kwargs()
     for key in ("feature_layers", "style_layers", "pixel_weight", "tv_weight"):
         if getattr(config, key) is not None:
             kwargs[key] = getattr(config, key)
-    if config.task == "style" and not kwargs["style_layers"]:
+    if TASKS[config.task].needs_style_image and not kwargs["style_layers"]:
         raise InputError(
-            f"task 'style' needs style layers, and loss {config.loss!r} has none; use --loss perceptual "
+            f"task {config.task!r} needs style layers, and loss {config.loss!r} has none; use --loss perceptual "
             "or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5"
         )
     return kwargs

@@ -16,11 +16,14 @@ A run writes into ``config.out_dir``:
 - ``run.json``: a summary (steps, last validation, each skipped file with its reason,
   replica checksums, and the style image for ``style``).
 
-Runs never overwrite each other: a new run into a folder that holds another run's files is
-refused unless ``overwrite`` (which first removes that run's files, and only those), and a
-resume continues in the folder given to it (:func:`resume_config` picks the checkpoint's
-own). Everything cheap (paths, the output folder, the checkpoint, the style image, the
-data) is checked before the networks are built, and nothing is written before training starts.
+Runs never overwrite each other (:mod:`lossnet.train.runs`). Everything cheap (paths, the
+output folder, the checkpoint, the style image, the data) is checked before the networks are
+built, and nothing is written before training starts.
+
+The pieces live beside this module: the run folder and resuming in :mod:`~lossnet.train.runs`,
+what a run reads in :mod:`~lossnet.train.inputs`, one optimisation step in
+:mod:`~lossnet.train.step` (public, :func:`~lossnet.train.step.train_step`), validation in
+:mod:`~lossnet.train.validation`.
 
 Under ``torchrun`` every process trains its shard with DistributedDataParallel and
 only rank 0 writes.
@@ -29,120 +32,54 @@ only rank 0 writes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
-from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader
 
-from lossnet import metrics
 from lossnet.atomic import write_text
-from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
-from lossnet.data.folder import ImageFolder, default_dataset
-from lossnet.data.io import image_size, load_image, resize_longer_side
+from lossnet.checkpoint import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.data.tasks import PairDataset
-from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
+from lossnet.errors import InputError
 from lossnet.models.registry import build_model, model_spec
 from lossnet.runtime import resolve
-from lossnet.train.batches import PositionRange, StepStream
-from lossnet.checkpoint import Checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from lossnet.train.config import TrainConfig, cli_value, model_kwargs, resume_changes
-from lossnet.train.health import CollapseWatch
-from lossnet.train.loss_network import training_loss
+from lossnet.tasks import TASKS
+from lossnet.train.batches import StepStream, step_batches
+from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, shutdown
-from lossnet.train.reporting import CsvLog, TensorBoardLog, sample_sheet
-from lossnet.train.schedules import Constant, OneCycle
+from lossnet.train.health import CollapseWatch
+from lossnet.train.inputs import image_dataset, load_style_image
+from lossnet.train.loss_network import training_loss
+from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet
+from lossnet.train.reporting import short_term
+from lossnet.train.runs import (
+    CHECKPOINT,
+    FINAL_MODEL,
+    RUN_FILES,
+    TrainingInterrupted,
+    TrainResult,
+    check_out_dir,
+    check_steps_left,
+    checkpoint_path,
+    load_resumable,
+    log_resume,
+    open_run_folder,
+    resume_config,
+)
+from lossnet.train.schedules import Constant, OneCycle, restart_schedule
+from lossnet.train.step import check_weights, make_optimizer, train_step
+from lossnet.train.validation import validation_outputs, validation_pairs, validation_scores
 
 log = logging.getLogger("lossnet")
 
-CHECKPOINT = "checkpoint.safetensors"
-FINAL_MODEL = "model.safetensors"
-#: The files a run writes at the top of its folder; with ``samples/step_*.png`` and
-#: ``tensorboard/events.out.tfevents.*`` they are what ``overwrite`` removes.
-RUN_FILES = (CHECKPOINT, FINAL_MODEL, "config.json", "log.csv", "val.csv", "run.json")
-_RUN_GLOBS = (("samples", "step_*.png"), ("tensorboard", "events.out.tfevents.*"))
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped :func:`train`; a ``KeyboardInterrupt`` that says where to resume from.
-
-    Attributes:
-        step: the step of ``checkpoint``.
-        checkpoint: the resumable checkpoint on disk (written at the interrupted step when a
-            step was completed), or ``None`` when there is none.
-    """
-
-    def __init__(self, step: int, checkpoint: Path | None) -> None:
-        super().__init__(f"interrupted at step {step}")
-        self.step, self.checkpoint = step, checkpoint
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns (on every rank; only rank 0 wrote the files).
-
-    Attributes:
-        out_dir: the run folder.
-        step: the last completed step.
-        checkpoint: the resumable checkpoint; ``model``: the final weights (``None`` if
-            the run stopped early with ``stop_after``).
-        history: one dict per logged row of ``log.csv``, in this process's run.
-        val: the last validation scores (``psnr``, ``ssim``; for ``style``: ``content``, ``style``,
-            ``tv``, ``total``).
-        skipped_files: ``(path, reason)`` of each unreadable training file skipped (those found
-            when the dataset was built, and those that failed to decode later in this process).
-        replica_checksums: one sha256 prefix of the parameters per process (all equal when DDP works).
-    """
-
-    out_dir: Path
-    step: int
-    checkpoint: Path
-    model: Path | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    val: dict[str, float] = field(default_factory=dict)
-    skipped_files: list[tuple[Path, str]] = field(default_factory=list)
-    replica_checksums: list[str] = field(default_factory=list)
-
-
-def resume_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
-    """The config to continue the run of checkpoint ``path`` with, ``overrides`` (e.g. more ``steps``) applied.
-
-    The run continues in the checkpoint's own folder unless ``out_dir`` is overridden, and
-    ``stop_after`` (a pause, not part of the run) is cleared unless given again, so the
-    resumed run goes on to ``steps``.
-
-    Args:
-        path: a ``checkpoint.safetensors``, or the run folder that holds one.
-
-    Raises:
-        FileNotFoundError: no such checkpoint.
-        CheckpointError: ``path`` is a final model or not a lossnet checkpoint.
-        InputError: an override changes a field that defines the run (see
-            :data:`~lossnet.train.config.RESUME_CHANGEABLE`).
-    """
-    path = checkpoint_path(path)
-    stored = TrainConfig.from_dict(_load_resumable(path).meta["config"])
-    config = stored.replace(**{"out_dir": str(path.parent), "stop_after": None, **overrides})
-    resume_changes(stored, config)
-    return config
-
-
-def checkpoint_path(path: str | os.PathLike[str]) -> Path:
-    """``path``, or ``path/checkpoint.safetensors`` when ``path`` is a run folder."""
-    path = Path(path)
-    return path / CHECKPOINT if path.is_dir() else path
+__all__ = ["CHECKPOINT", "FINAL_MODEL", "RUN_FILES", "TrainResult", "TrainingInterrupted", "checkpoint_path"]
+__all__ += ["resume_config", "train"]
 
 
 def train(
@@ -168,7 +105,8 @@ def train(
             files in the folder are left alone. Without it such a folder is refused.
 
     Raises:
-        TrainingDivergedError: a loss term became NaN or infinite (the step is not applied,
+        TrainingDivergedError: the network's output or a loss term became NaN or infinite,
+            named in the message (the step is not applied, a diverged network is never saved,
             and the last checkpoint on disk stays intact).
         TrainingInterrupted: Ctrl-C; the checkpoint of the last completed step was written.
         InputError, DataUnavailableError, CheckpointError: bad config, data, output folder or checkpoint.
@@ -178,15 +116,6 @@ def train(
         return _Run(config, world, resume, progress, overwrite).run()
     finally:
         shutdown(world)
-
-
-def _load_resumable(path: Path) -> Checkpoint:
-    ckpt = load_checkpoint(path)
-    if not isinstance(ckpt.train_state, dict) or "optimizer" not in ckpt.train_state or "config" not in ckpt.meta:
-        sibling = path.parent / CHECKPOINT
-        where = sibling if sibling.is_file() and sibling != path else f"a run's {CHECKPOINT}"
-        raise CheckpointError(f"{path} is a final model, not a checkpoint (it has no optimizer state); resume from {where}")
-    return ckpt
 
 
 class _Run:
@@ -214,18 +143,22 @@ class _Run:
         self.resume = checkpoint_path(resume) if resume is not None else None
         ckpt, self.changes = None, {}
         if self.resume is not None:
-            ckpt = _load_resumable(self.resume)
+            ckpt = load_resumable(self.resume)
             self.changes = resume_changes(TrainConfig.from_dict(ckpt.meta["config"]), c)
-            self._check_steps_left(int(ckpt.meta["step"]))
-        self.to_clear = self._check_out_dir(overwrite)
-        style = self._style_image() if c.task == "style" else None
-        self.style_image: torch.Tensor | None = style
-        self.train_set = self._dataset(c.data, "train", c.crop_size, c.flip, "data")
+            check_steps_left(c, self.resume, int(ckpt.meta["step"]))
+        self.to_clear = check_out_dir(self.out, self.resume, overwrite)
+        self.style_image: torch.Tensor | None = None
+        if TASKS[c.task].needs_style_image:
+            self.style_image, self.style_source = load_style_image(c)
+            if world.is_main:
+                h, w = self.style_image.shape[-2:]
+                log.info("style image: %s, %dx%d px", self.style_source, w, h)
+        self.train_set = image_dataset(c, c.data, "train", c.crop_size, c.flip, "data")
         self.train_set[0]  # at least one image decodes (else InputError naming every file tried)
         self.pairs = PairDataset(
             self.train_set, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed
         )
-        self.val_pairs = self._val_pairs()
+        self.val_pairs = validation_pairs(image_dataset(c, c.val_data, "val", c.val_size, False, "val-data"), c)
         self.shard = math.ceil(len(self.pairs) / world.size)  # images per process and epoch
         self.skipped_logged = 0
         if world.is_main:
@@ -241,12 +174,10 @@ class _Run:
             log.warning("%s", self.loss_network_note)
         self.loss = loss.to(self.device)
         self.loss_weights = self.loss.extractor.weights_id if self.loss.extractor else None
-        if style is not None:
-            self.loss.set_style_target(style.to(self.device))
+        if self.style_image is not None:
+            self.loss.set_style_target(self.style_image.to(self.device))
 
-        params = self.model.parameters()
-        opt_cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(params, lr=c.lr, weight_decay=c.weight_decay)
+        self.optimizer = make_optimizer(c, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.runtime.grad_scaler)
 
@@ -260,103 +191,12 @@ class _Run:
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     # -- set-up ---------------------------------------------------------------------------
-    def _check_steps_left(self, step: int) -> None:
-        c = self.config
-        if step >= c.steps:
-            raise InputError(
-                f"{self.resume} is already at step {step} of {c.steps}; ask for more --steps (e.g. --steps {2 * step})"
-            )
-        if c.stop_after is not None and c.stop_after <= step:
-            raise InputError(
-                f"nothing to do: {self.resume} is at step {step} and --stop-after is {c.stop_after}; "
-                f"give a larger --stop-after, or leave it out to train to step {c.steps}"
-            )
-
-    def _check_out_dir(self, overwrite: bool) -> list[Path]:
-        """Refuse an output folder that cannot be written or holds another run; returns the files to clear."""
-        out = self.out
-        if out.exists() and not out.is_dir():
-            raise InputError(f"--out-dir {out} is a file, not a folder; give a folder (it is created if missing)")
-        existing = out
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise InputError(f"--out-dir {out} cannot be created: {existing} is a file; give another --out-dir")
-        try:
-            with tempfile.TemporaryFile(dir=existing):
-                pass
-        except OSError as err:
-            raise InputError(
-                f"--out-dir {out} is not writable ({err.strerror or err} in {existing}); give a folder you can write to"
-            ) from None
-        found = _run_files(out)
-        own = self.resume is not None and _same_folder(self.resume.parent, out)
-        if own:
-            if overwrite:
-                raise InputError(
-                    "--overwrite starts a new run, so it cannot be combined with --resume into the checkpoint's own "
-                    f"folder ({out}); leave out --overwrite to continue the run"
-                )
-            return []
-        if found and not overwrite:
-            hint = f"continue it with --resume {out / CHECKPOINT}, " if (out / CHECKPOINT).is_file() else ""
-            raise InputError(
-                f"--out-dir {out} already holds a run ({', '.join(str(p.relative_to(out)) for p in found[:4])}"
-                f"{', ...' if len(found) > 4 else ''}); {hint}replace it with --overwrite, or give another --out-dir"
-            )
-        return found
-
-    def _style_image(self) -> torch.Tensor:
-        name = self.config.style_image
-        if name in DEFAULT_IMAGES:
-            path = default_image_path(name)
-        else:
-            path = Path(name)
-            fix = f"give one image file, or a default image: {', '.join(DEFAULT_IMAGES)}"
-            if path.is_dir():
-                raise InputError(f"--style-image {name} is a folder; {fix}")
-            if not path.is_file():
-                raise InputError(f"--style-image {name}: no such image file; {fix}")
-        try:
-            image = load_image(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as err:  # a non-image, a decompression bomb
-            raise InputError(f"--style-image {name}: {err}") from None
-        image = resize_longer_side(image, self.config.style_size)
-        self.style_source = f"default {name!r} (scikit-image)" if name in DEFAULT_IMAGES else str(path)
-        if self.world.is_main:
-            log.info("style image: %s, %dx%d px", self.style_source, image.shape[-1], image.shape[-2])
-        return image
-
-    def _dataset(self, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:
-        c = self.config
-        cache = c.cache_images if c.cache_images is not None else folder is None
-        if folder is None:
-            return default_dataset(split, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
-        if not Path(folder).exists():
-            raise InputError(f"--{flag} {folder}: no such folder; give the folder that holds your images")
-        return ImageFolder(folder, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
-
     def _log_skipped(self) -> None:
         """Log the unreadable training files not logged yet (each once)."""
-        new = self.train_set.skipped[self.skipped_logged :]
-        if new:
-            log.warning(
-                "skipped %d unreadable training file%s: %s",
-                len(new),
-                "s" if len(new) > 1 else "",
-                "; ".join(f"{p} ({reason})" for p, reason in new),
-            )
-        self.skipped_logged += len(new)
+        self.skipped_logged += log_skipped(self.train_set.skipped[self.skipped_logged :])
 
     def _schedule(self) -> Constant | OneCycle:
         return OneCycle(self.config.steps) if self.config.schedule == "onecycle" else Constant()
-
-    def _val_pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        c = self.config
-        val = self._dataset(c.val_data, "val", c.val_size, False, "val-data")
-        _check_val_sizes(val.files[: c.val_images], c)
-        pairs = PairDataset(val, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed + 1)
-        return [tuple(t[None] for t in pairs[i]) for i in range(min(c.val_images, len(val)))]  # type: ignore[misc]
 
     def _restore(self, ckpt: Checkpoint) -> None:
         c = self.config
@@ -375,21 +215,11 @@ class _Run:
         if "lr" in self.changes or "steps" in self.changes:
             # The scheduler's state brought back the stored run's peak rate and schedule length
             # (the one-cycle object's `total`): this run's config rules from here on.
-            sched, groups = self.scheduler, self.optimizer.param_groups
-            sched.lr_lambdas = [self._schedule() for _ in groups]
-            sched.base_lrs = [c.lr for _ in groups]
-            for group, fn in zip(groups, sched.lr_lambdas, strict=True):
-                group["initial_lr"] = c.lr
-                group["lr"] = c.lr * fn(sched.last_epoch)
-            sched._last_lr = [g["lr"] for g in groups]
+            restart_schedule(self.scheduler, self._schedule, c.lr)
         if self.world.is_main:
-            log.info("resuming %s at step %d of %d, writing to %s", self.resume, self.step, c.steps, self.out)
-            for name, (was, now) in self.changes.items():
-                if name == "out_dir" or (name == "stop_after" and now is None):
-                    continue
-                log.info("resume: %s %s -> %s", name, cli_value(was), cli_value(now))
+            log_resume(self.resume, self.step, c.steps, self.out, self.changes)
 
-    # -- the loop -------------------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------------------
     def run(self) -> TrainResult:
         c, world = self.config, self.world
         start = self.step
@@ -397,24 +227,11 @@ class _Run:
         csv_log = val_log = tb = None
         if world.is_main:
             log.info("%s", self.runtime.summary)
-            self.out.mkdir(parents=True, exist_ok=True)
-            if self.to_clear:
-                _clear_run(self.out)
-                log.info("--overwrite: removed the previous run's files from %s", self.out)
-            if self.resume is not None and not _same_folder(self.resume.parent, self.out):
-                for name in ("log.csv", "val.csv"):  # the new folder continues the run's logs
-                    if (self.resume.parent / name).is_file():
-                        shutil.copyfile(self.resume.parent / name, self.out / name)
-            write_text(self.out / "config.json", json.dumps(c.to_dict(), indent=2) + "\n")
+            open_run_folder(self.out, c, bool(self.to_clear), self.resume)
             resume_step = start if start else None
             csv_log, val_log = CsvLog(self.out / "log.csv", resume_step), CsvLog(self.out / "val.csv", resume_step)
             tb = TensorBoardLog(self.out, purge_step=start or None)
-        bar = None
-        if self.progress and world.is_main:
-            from tqdm.auto import tqdm
-
-            desc = self.progress if isinstance(self.progress, str) else f"train {c.task}"
-            bar = tqdm(total=stop, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+        bar = progress_bar(self.progress, f"train {c.task}", start, stop) if world.is_main else None
 
         history: list[dict[str, float]] = []
         val: dict[str, float] = {}
@@ -447,7 +264,7 @@ class _Run:
                             csv_log.write(row)
                             tb.write(self.step, {k: row[k] for k in terms}, "loss/")  # type: ignore[union-attr]
                         if bar is not None:
-                            bar.set_postfix({_short(k): f"{row[k]:.3g}" for k in terms}, refresh=False)
+                            bar.set_postfix({short_term(k): f"{row[k]:.3g}" for k in terms}, refresh=False)
                         if world.is_main:
                             self._log_skipped()
                     if bar is not None:
@@ -457,6 +274,7 @@ class _Run:
                         if bar is not None and self.collapse is not None:
                             bar.set_description(f"train {c.task} (COLLAPSED? see log)", refresh=False)
                     if self.step % c.checkpoint_every == 0 or self.step == stop:
+                        check_weights(self.model, self.step)  # a diverged network never replaces the checkpoint
                         self._save(CHECKPOINT, with_state=True)
         except KeyboardInterrupt:
             saved: Path | None = None
@@ -474,13 +292,14 @@ class _Run:
 
         final = None
         if self.step == c.steps:
+            check_weights(self.model, self.step)
             final = self._save(FINAL_MODEL, with_state=False)
         if world.distributed:
             # Batch-norm running statistics are per process; DDP copies rank 0's at every forward. Do it once more
             # so that every replica ends as the one rank 0 saved.
             for buffer in self.model.buffers():
                 torch.distributed.broadcast(buffer, src=0)
-        checksums = [str(s) for s in gather(world, _checksum(self.model))]
+        checksums = [str(s) for s in gather(world, checksum(self.model))]
         result = TrainResult(
             self.out,
             self.step,
@@ -501,7 +320,7 @@ class _Run:
                 "ignored_files": self.train_set.num_ignored,
                 "loss_weights": self.loss_weights,
                 "loss_network_note": self.loss_network_note,
-                **({"style_image": self.style_source} if c.task == "style" else {}),
+                **({"style_image": self.style_source} if self.style_image is not None else {}),
                 "precision": self.runtime.to_dict(),
                 "replica_checksums": checksums,
             }
@@ -509,74 +328,28 @@ class _Run:
         return result
 
     def _batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        c = self.config
-        stream = StepStream(self.pairs, c.seed, self.world.rank, self.world.size)
-        loader = DataLoader(
-            stream,
-            batch_size=c.batch_size,
-            sampler=PositionRange(start * c.batch_size, stop * c.batch_size),
-            num_workers=c.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-        for x, y in loader:
-            yield (
-                x.to(self.device, non_blocking=True, memory_format=self.memory_format),
-                y.to(self.device, non_blocking=True, memory_format=self.memory_format),
-            )
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        return self.runtime.autocast()
+        c, world = self.config, self.world
+        stream = StepStream(self.pairs, c.seed, world.rank, world.size)
+        return step_batches(stream, c.batch_size, start, stop, c.num_workers, self.device, self.memory_format)
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.net.train()
-        with self._autocast():
-            out = self.net(x)
-            terms = self.loss.terms(out.float() if out.dtype != torch.float32 else out, y)
-        values = torch.stack([t.detach().float() for t in terms.values()])
-        if not bool(torch.isfinite(values).all()):
-            bad = [(k, float(v)) for k, v in zip(terms, values, strict=True) if not math.isfinite(float(v))]
-            raise TrainingDivergedError(
-                f"loss term {bad[0][0]!r} became {bad[0][1]} at step {self.step + 1} "
-                f"({', '.join(f'{k} = {v}' for k, v in bad)}); the step was not applied and the last checkpoint is intact. "
-                "Lower --lr, train in --precision fp32, or check the data."
-            )
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms["total"]).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        terms = train_step(self.net, self.loss, self.optimizer, (x, y), self.runtime, self.scaler, step=self.step + 1)
         self.scheduler.step()
-        return {k: v.detach() for k, v in terms.items()}
+        return terms
 
-    @torch.no_grad()
     def _validate(self, val_log: CsvLog | None, tb: TensorBoardLog | None) -> dict[str, float]:
-        """Validation scores and a sample sheet (rank 0 only; others return {}).
-
-        PSNR/SSIM against the targets; for ``style``, the training loss's weighted content,
-        style and TV terms on the validation images instead (their "target" is the content
-        image, which a stylised output should not match pixel for pixel).
-        """
+        """Validation scores and a sample sheet (rank 0 only; others return {}); see :mod:`lossnet.train.validation`."""
         if not self.world.is_main or not self.val_pairs:
             return {}
-        self.model.eval()
-        outputs = []
-        with self._autocast():
-            for x, _ in self.val_pairs:
-                outputs.append(self.model(x.to(self.device, memory_format=self.memory_format)).float().cpu())
-        targets = [y for _, y in self.val_pairs]
         c = self.config
+        outputs = validation_outputs(
+            self.model, self.val_pairs, self.runtime, self.device, self.memory_format, self.step
+        )
+        targets = [y for _, y in self.val_pairs]
         raw, tgt = torch.cat(outputs), torch.cat(targets)
-        out = raw.clamp(0, 1)
-        if c.task == "style":
-            scores = self._style_scores(raw, tgt)
-            summary = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
-        else:
-            # Super-resolution papers score the luma channel with a border of `scale` pixels shaved off.
-            sr = c.task == "superres"
-            opts = {"y_channel": sr, "shave": c.scale if sr else 0}
-            scores = {"psnr": float(metrics.psnr(out, tgt, **opts)), "ssim": float(metrics.ssim(out, tgt, **opts))}
-            summary = f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
-        self.collapse = self.watch.check(out, tgt, self.lr, self.step)
+        scores, summary = validation_scores(c, raw, tgt, self.loss, self.device)
+        self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step)
         if self.collapse is not None:
             log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")
         if val_log is not None:
@@ -591,18 +364,6 @@ class _Run:
             title=f"{c.task}, loss {c.loss}, step {self.step}: {summary}",
             style=self.style_image,
         )
-        return scores
-
-    def _style_scores(self, out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
-        """The training loss's weighted terms on the validation outputs, summed into content, style, tv and total."""
-        terms = self.loss.terms(out.to(self.device), content.to(self.device))
-        scores = {
-            "content": float(sum(v for k, v in terms.items() if k.startswith("feature.") or k == "pixel")),
-            "style": float(sum(v for k, v in terms.items() if k.startswith("style."))),
-        }
-        if "tv" in terms:
-            scores["tv"] = float(terms["tv"])
-        scores["total"] = float(terms["total"])
         return scores
 
     def _save(self, name: str, with_state: bool) -> Path | None:
@@ -628,70 +389,3 @@ class _Run:
                 "rng": rng_state(),
             }
         return save_checkpoint(self.out / name, self.model.state_dict(), meta, state)
-
-
-def _run_files(folder: Path) -> list[Path]:
-    """The files of a lossnet run in ``folder`` (see :data:`RUN_FILES`)."""
-    if not folder.is_dir():
-        return []
-    found = [folder / name for name in RUN_FILES if (folder / name).exists()]
-    for sub, pattern in _RUN_GLOBS:
-        found += sorted((folder / sub).glob(pattern))
-    return found
-
-
-def _clear_run(folder: Path) -> None:
-    """Remove a previous run's files from ``folder``: its logs and samples first, its weights last; nothing else."""
-    for sub, pattern in _RUN_GLOBS:
-        for path in sorted((folder / sub).glob(pattern)):
-            path.unlink()
-        with contextlib.suppress(OSError):  # kept when the user keeps other files there
-            (folder / sub).rmdir()
-    for name in reversed(RUN_FILES):
-        (folder / name).unlink(missing_ok=True)
-
-
-def _same_folder(a: Path, b: Path) -> bool:
-    return os.path.abspath(a) == os.path.abspath(b) or (a.exists() and b.exists() and a.samefile(b))
-
-
-def _check_val_sizes(files: list[Path], c: TrainConfig) -> None:
-    """Refuse validation images too small for ``val_size`` (they would be scored as an upscaled blur).
-
-    A validation image is cropped to ``val_size``; one smaller than that is upscaled first.
-    For super-resolution the network's input is the crop downscaled by ``scale``, so the
-    image must have at least ``val_size / scale`` pixels on its shorter side, so that the
-    input is no blur of fewer pixels; for the other tasks, ``val_size``.
-    """
-    sr = c.task == "superres"
-    need = math.ceil(c.val_size / c.scale) if sr else c.val_size
-    for path in files:
-        w, h = image_size(path)
-        resized = ""
-        f = c.image_size / max(h, w) if c.image_size is not None else 1.0
-        if f < 1:  # downsized as lossnet.data.io.resize_longer_side does (an upsized image gains no real pixels)
-            h, w = max(1, round(h * f)), max(1, round(w * f))
-            resized = f" after --image-size {c.image_size}"
-        if min(h, w) < need:
-            largest = min(h, w) * (c.scale if sr else 1)
-            raise InputError(
-                f"validation image {path} is {w}x{h} pixels{resized}, smaller than the {need} px its shorter side "
-                f"needs for --val-size {c.val_size}" + (f" at --scale {c.scale} ({c.val_size}/{c.scale})" if sr else "")
-                + f"; its scores would measure an upscaled blur. Use --val-size {largest} or less, or larger "
-                "validation images (--val-data DIR)"
-            )
-
-
-def _short(term: str) -> str:
-    """``feature.relu2_2`` -> ``f.relu2_2`` for the progress bar."""
-    head, _, tail = term.partition(".")
-    return f"{head[0]}.{tail}" if tail else term
-
-
-def _checksum(model: nn.Module) -> str:
-    """sha256 prefix of the parameters (what DDP keeps equal by averaging gradients)."""
-    h = hashlib.sha256()
-    for k, v in sorted(model.named_parameters()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]

@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from lossnet.atomic import write_text
 from lossnet.data.io import save_image
@@ -145,3 +148,40 @@ def sample_sheet(
 def _rgb(x: torch.Tensor) -> torch.Tensor:
     x = x.detach().float().cpu().clamp(0, 1)
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+def short_term(term: str) -> str:
+    """``feature.relu2_2`` -> ``f.relu2_2`` for the progress bar."""
+    head, _, tail = term.partition(".")
+    return f"{head[0]}.{tail}" if tail else term
+
+
+def checksum(model: nn.Module) -> str:
+    """sha256 prefix of the parameters (what DDP keeps equal by averaging gradients)."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def progress_bar(progress: bool | str, default: str, start: int, stop: int) -> Any:
+    """A tqdm bar over steps ``start .. stop`` named ``progress`` (a string) or ``default``; ``None`` when off."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    desc = progress if isinstance(progress, str) else default
+    return tqdm(total=stop, initial=start, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def log_skipped(new: Sequence[tuple[Path, str]]) -> int:
+    """Log newly skipped unreadable training files ``(path, reason)`` as one warning; returns how many."""
+    if new:
+        log.warning(
+            "skipped %d unreadable training file%s: %s",
+            len(new),
+            "s" if len(new) > 1 else "",
+            "; ".join(f"{p} ({reason})" for p, reason in new),
+        )
+    return len(new)

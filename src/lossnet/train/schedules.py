@@ -7,6 +7,9 @@ them and a resumed run follows the same curve.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+import torch
 
 
 class Constant:
@@ -54,3 +57,21 @@ class OneCycle:
 def _cos_between(start: float, end: float, t: float) -> float:
     """From ``start`` (t = 0) to ``end`` (t = 1) along a half cosine."""
     return end + (start - end) * (1 + math.cos(math.pi * t)) / 2
+
+
+def restart_schedule(
+    scheduler: torch.optim.lr_scheduler.LambdaLR, schedule: Callable[[], Constant | OneCycle], lr: float
+) -> None:
+    """Make a restored ``scheduler`` follow a new ``schedule()`` and peak ``lr`` from its current step on.
+
+    A scheduler's state brings back the stored run's peak rate and schedule length (the
+    one-cycle object's ``total``); a resume that changes ``lr`` or ``steps`` calls this so
+    that the new config rules from here on.
+    """
+    groups = scheduler.optimizer.param_groups
+    scheduler.lr_lambdas = [schedule() for _ in groups]
+    scheduler.base_lrs = [lr for _ in groups]
+    for group, fn in zip(groups, scheduler.lr_lambdas, strict=True):
+        group["initial_lr"] = lr
+        group["lr"] = lr * fn(scheduler.last_epoch)
+    scheduler._last_lr = [g["lr"] for g in groups]

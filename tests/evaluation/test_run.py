@@ -18,7 +18,7 @@ from lossnet.cli import evaluate as evaluate_cli
 from lossnet.data.defaults import load_default_image
 from lossnet.data.degradations import jpeg_compress
 from lossnet.errors import InputError
-from lossnet.evaluate import EvalResult, evaluate, method_names, write_tables
+from lossnet.evaluation import EvalResult, evaluate, method_names, write_tables
 from lossnet.models import SuperResNet, build_model, model_spec
 from lossnet.checkpoint import save_checkpoint
 from lossnet.train.config import task_config
@@ -145,6 +145,15 @@ def test_a_module_needs_a_task_unless_it_shows(tmp_path) -> None:
     assert evaluate(net, task="restore", size=SIZE, feature_layers=None, lpips=False).task == "restore"
     grey = build_model(SPECS["colorize"]).eval()
     assert evaluate(grey, size=SIZE, feature_layers=None, lpips=False).task == "colorize"
+    # A guess yields to the task asked for, but a network that cannot do that task is refused.
+    style_net = build_model(SPECS["style"]).eval()
+    assert evaluate(style_net, task="restore", size=SIZE, feature_layers=None, lpips=False).task == "restore"
+    with pytest.raises(InputError, match="a style network has none"):
+        evaluate(style_net, size=SIZE, feature_layers=None, lpips=False)
+    with pytest.raises(InputError, match="a restore network keeps the size, but SuperResNet .* upscales by 4"):
+        evaluate(build_model(SPECS["superres"]).eval(), task="restore", size=SIZE, feature_layers=None, lpips=False)
+    with pytest.raises(InputError, match="a colorize network takes one input channel"):
+        evaluate(net, task="colorize", size=SIZE, feature_layers=None, lpips=False)
 
 
 # ------------------------------------------------------------------------------- side by side

@@ -1,0 +1,373 @@
+"""Evaluating trained networks against ground truth: per image, per method, with the classic baseline beside them.
+
+:func:`evaluate` takes one network or several (checkpoints or modules) and a set of
+ground-truth images, and for every image:
+
+1. builds the input the networks' task gives them, as the trainer does
+   (:func:`lossnet.data.tasks.make_pair`), but deterministically:
+
+   ==========  ===========================================  =====================================
+   task        input                                        baseline (the method to beat)
+   ==========  ===========================================  =====================================
+   superres    the image cropped (top-left) to multiples    ``bicubic``: the input upsampled with
+               of ``scale``, antialiased-bicubic downscaled  bicubic interpolation, clamped to [0, 1]
+   restore     the image through JPEG at ``jpeg_quality``   ``JPEG qN``: the degraded input itself
+               (no text overlay)
+   colorize    BT.601 luma, one channel                     ``grey``: the luma repeated to RGB
+   ==========  ===========================================  =====================================
+
+   (the task registry, :mod:`lossnet.tasks`, says each task's input and baseline). A ``style``
+   network has no ground truth to be compared with, so it is refused.
+2. runs each network with :func:`lossnet.apply.apply_model` (any size, tiled if large);
+3. scores the baseline and every network against the image with
+   :func:`lossnet.evaluation.scoring.score`, the one scoring function that the trainer's
+   validation and the demo also call.
+
+**Metrics** (declared once in :mod:`lossnet.evaluation.scoring`), in the table's order:
+
+- ``psnr_y`` (dB), ``ssim_y``: on the BT.601 luma (MATLAB ``rgb2ycbcr``), as super-resolution
+  papers report them;
+- ``psnr_rgb`` (dB), ``ssim_rgb``: on the three RGB channels;
+- ``feature_<layers>``: the mean squared difference of VGG features (default relu2_2 of
+  VGG16 with the given weights; lower is closer). Only comparable between tables computed
+  with the same weights, which the notes name;
+- ``lpips``: LPIPS-VGG (Zhang et al. 2018), only when torchvision's ImageNet VGG16 and the
+  published calibration file can be had; otherwise the column says ``n/a`` and a note gives
+  the reason. No other network is ever substituted.
+
+For ``superres`` every metric is computed after shaving ``scale`` pixels off every border
+(the super-resolution convention: the border depends on how an implementation pads);
+``restore`` and ``colorize`` are scored on the whole image. The mean row averages the
+per-image values (for PSNR, the mean of the dB values, as papers do).
+
+:func:`~lossnet.evaluation.tables.write_tables` writes the result as ``eval.csv`` and ``eval.md``;
+``lossnet eval`` is the command-line shell over both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lossnet import metrics
+from lossnet.apply import ModelInfo, apply_model, load_model, read_model_info
+from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
+from lossnet.errors import InputError, InputTypeError, WeightsUnavailableError
+from lossnet.evaluation.scoring import PIXEL_METRICS, feature_metric, lpips_metric, score
+from lossnet.evaluation.tables import NOT_AVAILABLE, EvalResult
+from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
+from lossnet.tasks import EVAL_TASKS, TASKS, Task, guess_task
+from lossnet.validation import check_choice, check_positive_int
+
+#: The JPEG quality of the ``restore`` inputs unless told otherwise.
+DEFAULT_JPEG_QUALITY = 30
+
+ModelArg = str | os.PathLike[str] | nn.Module
+
+log = logging.getLogger("lossnet")
+
+
+@dataclass
+class _Method:
+    name: str
+    model: nn.Module
+    info: ModelInfo | None
+    source: str
+
+
+@torch.no_grad()
+def evaluate(
+    models: ModelArg | Mapping[str, ModelArg],
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    task: str | None = None,
+    scale: int | None = None,
+    size: int | None = None,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    feature_arch: str = "vgg16",
+    feature_layers: Mapping[str, float] | Iterable[str] | None = ("relu2_2",),
+    feature_weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
+    lpips: bool = True,
+    lpips_calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
+    tile: int | None = 512,
+    precision: str | Runtime = "fp32",
+    device: str | torch.device = "cpu",
+    progress: Callable[[list[Any]], Iterable[Any]] | None = None,
+) -> EvalResult:
+    """Score networks and their task's baseline on ground-truth images; see the module docstring.
+
+    Args:
+        models: a checkpoint path (written by ``lossnet train``) or a network in eval mode, or
+            ``{name: checkpoint or network}`` to compare several side by side (they must share
+            the task and the scale). Names default to the checkpoint's run folder
+            (``runs/sr_pixel/model.safetensors`` is ``sr_pixel``) or file stem.
+        data: a folder of ground-truth images (searched recursively), an image file, a list of
+            image files and folders, or ``None`` for the default validation split (astronaut, chelsea).
+        task: the task when the checkpoints do not record it (a module given directly): a
+            ``SuperResNet`` is ``superres``, a one-channel network ``colorize`` (and a
+            ``TransformerNet`` ``style``, refused), see :func:`lossnet.tasks.guess_task`; otherwise it
+            must be said. A recorded task that differs is an error.
+        scale: ``superres`` only: the factor, which must be the networks' own (``None`` takes it).
+        size: resize each image's longer side to this first (``None`` keeps the file's size).
+        jpeg_quality: ``restore``: the JPEG quality of the inputs, 1-100 (default 30).
+        feature_arch, feature_layers, feature_weights: the feature distance's VGG, its layers
+            (``{layer: weight}`` or names) and weights (``'auto'``, the default: ImageNet where it
+            can be had, else HED, logged; ``'hed'``, ``'imagenet'``, a path, ``None`` for random,
+            or :class:`~lossnet.backbones.weights.LoadedWeights`);
+            ``feature_layers=None`` (or empty) leaves the column out.
+        lpips: add the LPIPS-VGG column (``n/a`` with a note when it cannot be computed).
+        lpips_calibration: the lpips project's ``weights/v0.1/vgg.pth`` (a path, or the dict
+            :func:`lossnet.metrics.load_lpips_calibration` returns). Without it LPIPS is ``n/a``.
+        tile, precision: as for :func:`lossnet.apply.apply_model`.
+        device: where checkpoints are loaded and the metric networks run (``'cpu'``,
+            ``'cuda'``, ``'auto'``, ...); a module given directly runs where it is.
+        progress: wraps the list of images for iteration, e.g. ``tqdm.tqdm``.
+
+    Returns:
+        an :class:`EvalResult`; the images are ``(1, 3, H, W)`` in [0, 1] throughout.
+
+    Raises:
+        FileNotFoundError: a checkpoint, the data folder or the calibration file does not exist.
+        CheckpointError: a checkpoint is corrupt or holds no network.
+        InputError: networks of different tasks or scales, a style network, a scale that is
+            not the network's, no readable image, bad options.
+
+    Example:
+        >>> from lossnet.models import SuperResNet
+        >>> net = SuperResNet(scale=2, channels=4, num_residual=1).eval()  # at init: bicubic
+        >>> r = evaluate({"sr": net}, size=48, feature_layers=None, lpips=False)
+        >>> r.methods, r.images, r.shave
+        (['bicubic', 'sr'], ['astronaut', 'chelsea'], 2)
+        >>> abs(r.mean("sr")["psnr_y"] - r.mean("bicubic")["psnr_y"]) < 1e-4
+        True
+    """
+    if not isinstance(precision, Runtime):
+        check_choice(precision, PRECISION_CHOICES, "precision")
+    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
+        raise InputError(f"jpeg_quality must be an int in 1-100; got {jpeg_quality!r}. Lower compresses harder.")
+    if size is not None:
+        size = check_positive_int(size, "size")
+    methods = _load_methods(models, device)
+    task, scale = _common_task(methods, task, scale)
+    baseline = task.method_name(scale, jpeg_quality)
+    if baseline in {m.name for m in methods}:
+        raise InputError(f"a network is named {baseline!r}, the baseline's name; give it another name")
+
+    dataset, names, unreadable = _images(data, size)
+    metric_device = _device_of(methods[0].model)
+    precision = resolve(precision, metric_device)  # once, for every network and image
+    result = EvalResult(task=task.name, scale=scale, shave=task.shave(scale), images=names, methods=[baseline])
+    result.methods += [m.name for m in methods]
+    result.models[baseline] = task.describe_baseline(scale, jpeg_quality)
+    for m in methods:
+        result.models[m.name] = f"{m.source}" + (f" ({m.info})" if m.info is not None else "")
+
+    result.metrics = list(PIXEL_METRICS)
+    if feature_layers is not None and not (isinstance(feature_layers, (Mapping, Sequence)) and not feature_layers):
+        feature = metrics.FeatureDistance(feature_arch, feature_layers, feature_weights).to(metric_device)
+        column = feature_metric(feature)
+        result.metrics.append(column)
+        layers = "+".join(feature.layers)
+        result.notes.append(
+            f"{column.key}: mean squared difference of {feature_arch} {layers} features "
+            f"({', '.join(f'{k} x{v:g}' for k, v in feature.layers.items())}) with weights "
+            f"{feature.extractor.weights_id}; compare only with tables computed with the same weights"
+        )
+        log.info("eval: feature distance on %s %s with weights %s", feature_arch, layers, feature.extractor.weights_id)
+    if lpips:
+        network, reason = _lpips(lpips_calibration, metric_device)
+        result.metrics.append(lpips_metric(network))
+        if network is None:
+            result.notes.append(f"lpips: {NOT_AVAILABLE}: {reason}")
+    result.notes += [f"not read: {path}: {why}" for path, why in unreadable]
+
+    indices = list(range(len(names)))
+    for i in progress(indices) if progress is not None else indices:
+        inp, truth = _pair(task, dataset[i][None], scale, jpeg_quality)
+        outputs = {baseline: task.baseline(inp, scale)}
+        for m in methods:
+            outputs[m.name] = apply_model(m.model, inp, tile=tile, precision=precision)
+        for method, out in outputs.items():
+            result.scores[(names[i], method)] = score(task, out, truth, scale=scale, metrics=result.metrics)
+    return result
+
+
+def _load_methods(models: ModelArg | Mapping[str, ModelArg], device: str | torch.device) -> list[_Method]:
+    if isinstance(models, (str, os.PathLike, nn.Module)):
+        models = {_default_name(models, 0): models}
+    if not isinstance(models, Mapping):
+        raise InputTypeError(
+            f"models must be a checkpoint path, a network, or {{name: checkpoint or network}}; got {type(models).__name__}"
+        )
+    if not models:
+        raise InputError("no model to evaluate: pass a checkpoint path or {name: checkpoint}")
+    out = []
+    for name, model in models.items():
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"model names must be non-empty strings; got {name!r}")
+        if isinstance(model, nn.Module):
+            if model.training:
+                raise InputError(f"the network {name!r} is in training mode; call .eval() first")
+            out.append(_Method(name, model, None, type(model).__name__))
+        elif isinstance(model, (str, os.PathLike)):
+            info = read_model_info(model)
+            out.append(_Method(name, load_model(model, device), info, str(model)))
+        else:
+            raise InputTypeError(
+                f"model {name!r} must be a checkpoint path or an nn.Module; got {type(model).__name__}"
+            )
+    return out
+
+
+def method_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Short, distinct names for checkpoints: the run folder for ``model``/``checkpoint`` files, else the stem.
+
+    >>> method_names(["runs/sr_pixel/model.safetensors", "runs/sr_perc/model.safetensors", "x4.safetensors"])
+    ['sr_pixel', 'sr_perc', 'x4']
+    >>> method_names(["a/model.safetensors", "b/a/model.safetensors"])
+    ['a', 'a (2)']
+    """
+    names: list[str] = []
+    for i, path in enumerate(paths):
+        base = _default_name(path, i)
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base} ({n})"
+        names.append(name)
+    return names
+
+
+def _default_name(model: ModelArg, index: int) -> str:
+    if isinstance(model, nn.Module):
+        return f"{type(model).__name__}" if index == 0 else f"{type(model).__name__} ({index + 1})"
+    path = Path(model)
+    if path.stem in ("model", "checkpoint") and path.parent.name:
+        return path.parent.name
+    return path.stem or str(path)
+
+
+def _common_task(methods: list[_Method], task: str | None, scale: int | None) -> tuple[Task, int]:
+    """The task and scale the networks share; each network must fit its task (:meth:`Task.check_model`)."""
+    if task is not None:
+        check_choice(task, EVAL_TASKS, "task")
+    tasks: dict[str, str] = {}
+    for m in methods:
+        recorded = m.info.task if m.info is not None else None
+        if recorded is not None and task is not None and recorded != task:
+            raise InputError(f"{m.name} ({m.source}) is a {recorded!r} network but task={task!r} was asked for")
+        found = recorded or task or guess_task(m.model)
+        if found is None:
+            raise InputError(
+                f"cannot tell the task of {m.name} ({type(m.model).__name__}, none recorded): pass "
+                f"task= one of {list(EVAL_TASKS)} (--task on the command line)"
+            )
+        tasks[m.name] = found
+    if len(set(tasks.values())) > 1:
+        listed = ", ".join(f"{name}: {t}" for name, t in tasks.items())
+        raise InputError(
+            f"networks compared side by side must share the task; got {listed}. Evaluate each task separately."
+        )
+    (found,) = set(tasks.values())
+    if found in TASKS and not TASKS[found].has_truth:
+        raise InputError(
+            f"eval scores networks against a ground truth ({', '.join(EVAL_TASKS)}); a {found} network has none "
+            "(its output is meant to differ from its input). Use `lossnet apply` and look at the images."
+        )
+    if found not in EVAL_TASKS:
+        raise InputError(f"unknown task {found!r} recorded in a checkpoint; expected one of {list(EVAL_TASKS)}")
+    scales = {m.name: int(getattr(m.model, "scale", 1)) for m in methods}
+    if len(set(scales.values())) > 1:
+        listed = ", ".join(f"{name}: x{s}" for name, s in scales.items())
+        raise InputError(
+            f"networks compared side by side must share the scale; got {listed}. Evaluate each scale separately."
+        )
+    (own,) = set(scales.values())
+    if scale is not None:
+        check_positive_int(scale, "scale")
+        if scale != own:
+            what = f"upscale by {own}" if own != 1 else "do not upscale"
+            raise InputError(
+                f"scale {scale} was asked for, but the networks ({', '.join(scales)}) {what}; "
+                f"a network's scale is fixed by its training: leave scale out (or pass {own})"
+            )
+    for m in methods:
+        TASKS[found].check_model(m.model, f"{m.name} ({m.source})")
+    return TASKS[found], own
+
+
+def _images(
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, size: int | None
+) -> tuple[ImageFolder, list[str], list[tuple[Path, str]]]:
+    """The dataset of whole, unflipped images, their names, and the files that could not be read."""
+    if data is None:
+        dataset = default_dataset("val", flip=False, size=size)
+        names = list(DEFAULT_SPLITS["val"])
+        return dataset, names, []
+    if isinstance(data, (str, os.PathLike)) and not Path(data).exists():
+        raise FileNotFoundError(f"no such image folder: {data}")
+    if isinstance(data, (str, os.PathLike)) and Path(data).is_file():
+        data = [data]  # one image
+    dataset = ImageFolder(data, crop_size=None, flip=False, size=size, probe="decode")
+    root = Path(data) if isinstance(data, (str, os.PathLike)) and Path(data).is_dir() else None
+    names = [path.relative_to(root).as_posix() if root is not None else path.name for path in dataset.files]
+    if len(set(names)) < len(names):  # files of the same name from different folders of a list
+        names = [str(path) for path in dataset.files]
+    return dataset, names, list(dataset.skipped)
+
+
+def _pair(task: Task, truth: torch.Tensor, scale: int, jpeg_quality: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input, ground truth)`` for one image ``(1, 3, H, W)``; deterministic (no draw is random)."""
+    if task.upscales:
+        h, w = truth.shape[-2:]
+        if h < 2 * scale or w < 2 * scale:
+            raise InputError(f"x{scale} super-resolution needs images of at least {2 * scale} px a side; got {h}x{w}")
+    g = torch.Generator().manual_seed(0)  # the quality range is one value and text is off: nothing is drawn
+    return task.pair(truth, scale=scale, jpeg_quality=jpeg_quality, text=False, generator=g)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _lpips(
+    calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None, device: torch.device
+) -> tuple[nn.Module | None, str | None]:
+    """The LPIPS-VGG metric, or ``None`` and why it cannot be had here.
+
+    A calibration file that was given but does not exist or is not one is an error (the
+    caller asked for it); missing ImageNet VGG16 weights make the metric unavailable.
+    """
+    if calibration is None:
+        return None, (
+            "LPIPS needs the published calibration file (weights/v0.1/vgg.pth of the lpips project, "
+            "github.com/richzhang/PerceptualSimilarity, BSD licence) and torchvision's ImageNet VGG16; "
+            "pass lpips_calibration= (--lpips-calibration PATH)"
+        )
+    if not isinstance(calibration, Mapping):
+        if not Path(calibration).is_file():
+            raise FileNotFoundError(
+                f"LPIPS calibration file not found: {calibration}; it is weights/v0.1/vgg.pth of the lpips project"
+            )
+        calibration = metrics.load_lpips_calibration(calibration)
+    try:
+        weights = load_weights("vgg16", "imagenet")
+    except WeightsUnavailableError as err:
+        return None, (
+            f"LPIPS is calibrated for torchvision's ImageNet VGG16 only, and those weights cannot be had here: {err}"
+        )
+    return metrics.LPIPS(calibration, weights=weights).to(device), None
+
+
+
+
+__all__ = ["DEFAULT_JPEG_QUALITY", "EVAL_TASKS", "evaluate", "method_names"]

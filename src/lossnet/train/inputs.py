@@ -1,0 +1,48 @@
+"""What a run reads: its training and validation images, and the style image of ``style``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
+from lossnet.data.folder import ImageFolder, default_dataset
+from lossnet.data.io import load_image, resize_longer_side
+from lossnet.errors import InputError
+from lossnet.train.config import TrainConfig
+
+
+def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:
+    """The config's style image ``(1, 3, H, W)`` in [0, 1], longer side ``style_size``, and where it came from.
+
+    Raises:
+        InputError: not a default image name nor a readable image file (named as ``--style-image``).
+    """
+    name = c.style_image
+    if name in DEFAULT_IMAGES:
+        path = default_image_path(name)
+    else:
+        path = Path(name)
+        fix = f"give one image file, or a default image: {', '.join(DEFAULT_IMAGES)}"
+        if path.is_dir():
+            raise InputError(f"--style-image {name} is a folder; {fix}")
+        if not path.is_file():
+            raise InputError(f"--style-image {name}: no such image file; {fix}")
+    try:
+        image = load_image(path)
+    except (OSError, ValueError, Image.DecompressionBombError) as err:  # a non-image, a decompression bomb
+        raise InputError(f"--style-image {name}: {err}") from None
+    source = f"default {name!r} (scikit-image)" if name in DEFAULT_IMAGES else str(path)
+    return resize_longer_side(image, c.style_size), source
+
+
+def image_dataset(c: TrainConfig, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:
+    """The images of ``folder`` (``None``: the default ``split``), cropped to ``crop``; ``flag`` names the option."""
+    cache = c.cache_images if c.cache_images is not None else folder is None
+    if folder is None:
+        return default_dataset(split, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
+    if not Path(folder).exists():
+        raise InputError(f"--{flag} {folder}: no such folder; give the folder that holds your images")
+    return ImageFolder(folder, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)

@@ -1,0 +1,118 @@
+"""Validation during training: the fixed validation pairs, and their scores through the shared :func:`score`.
+
+A task with a ground truth is scored with :func:`lossnet.evaluation.scoring.score`, the
+function ``lossnet eval`` and the demo call, with the task's headline pair
+(:func:`~lossnet.evaluation.scoring.headline_metrics`): PSNR and SSIM on the luma with
+``scale`` pixels shaved for super-resolution, on RGB over the whole image otherwise. They
+are logged as ``psnr`` and ``ssim``. ``style`` has no ground truth: its validation reports
+the training loss's weighted terms on the validation images instead.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lossnet.data.folder import ImageFolder
+from lossnet.data.io import image_size
+from lossnet.data.tasks import PairDataset
+from lossnet.errors import InputError, TrainingDivergedError
+from lossnet.evaluation.scoring import headline_metrics, score
+from lossnet.runtime import Runtime
+from lossnet.tasks import TASKS
+from lossnet.train.config import TrainConfig
+
+Pairs = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def check_val_sizes(files: list[Path], c: TrainConfig) -> None:
+    """Refuse validation images too small for ``val_size`` (they would be scored as an upscaled blur).
+
+    A validation image is cropped to ``val_size``; one smaller than that is upscaled first.
+    For super-resolution the network's input is the crop downscaled by ``scale``, so the
+    image must have at least ``val_size / scale`` pixels on its shorter side, so that the
+    input is no blur of fewer pixels; for the other tasks, ``val_size``.
+    """
+    sr = TASKS[c.task].upscales
+    need = math.ceil(c.val_size / c.scale) if sr else c.val_size
+    for path in files:
+        w, h = image_size(path)
+        resized = ""
+        f = c.image_size / max(h, w) if c.image_size is not None else 1.0
+        if f < 1:  # downsized as lossnet.data.io.resize_longer_side does (an upsized image gains no real pixels)
+            h, w = max(1, round(h * f)), max(1, round(w * f))
+            resized = f" after --image-size {c.image_size}"
+        if min(h, w) < need:
+            largest = min(h, w) * (c.scale if sr else 1)
+            raise InputError(
+                f"validation image {path} is {w}x{h} pixels{resized}, smaller than the {need} px its shorter side "
+                f"needs for --val-size {c.val_size}" + (f" at --scale {c.scale} ({c.val_size}/{c.scale})" if sr else "")
+                + f"; its scores would measure an upscaled blur. Use --val-size {largest} or less, or larger "
+                "validation images (--val-data DIR)"
+            )
+
+
+def validation_pairs(val: ImageFolder, c: TrainConfig) -> Pairs:
+    """The first ``val_images`` validation pairs ``(1, C, H, W)``, fixed for the whole run (seeded ``seed + 1``)."""
+    check_val_sizes(val.files[: c.val_images], c)
+    pairs = PairDataset(val, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed + 1)
+    return [tuple(t[None] for t in pairs[i]) for i in range(min(c.val_images, len(val)))]  # type: ignore[misc]
+
+
+@torch.no_grad()
+def validation_outputs(
+    model: nn.Module,
+    pairs: Pairs,
+    runtime: Runtime,
+    device: torch.device,
+    memory_format: torch.memory_format,
+    step: int,
+) -> list[torch.Tensor]:
+    """The network's raw outputs on the validation inputs, float32 on the CPU (the model is put in eval mode).
+
+    Raises:
+        TrainingDivergedError: an output is NaN or infinite (the weights diverged at ``step``).
+    """
+    model.eval()
+    outputs = []
+    with runtime.autocast():
+        for x, _ in pairs:
+            outputs.append(model(x.to(device, memory_format=memory_format)).float().cpu())
+    if not all(bool(torch.isfinite(out).all()) for out in outputs):
+        raise TrainingDivergedError(
+            f"the network's output on the validation images became NaN or infinite after step {step}: its weights "
+            "have diverged; nothing was saved for this step and the last checkpoint is intact. Lower --lr, train "
+            "in --precision fp32, or check the data."
+        )
+    return outputs
+
+
+@torch.no_grad()
+def validation_scores(
+    c: TrainConfig, raw: torch.Tensor, targets: torch.Tensor, loss: nn.Module, device: torch.device
+) -> tuple[dict[str, float], str]:
+    """The scores of the outputs ``raw`` against ``targets`` (both ``(N, 3, H, W)``), and a one-line summary."""
+    task = TASKS[c.task]
+    if not task.has_truth:
+        scores = style_scores(loss, raw.to(device), targets.to(device))
+        return scores, ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+    psnr, ssim = headline_metrics(task)
+    found = score(task, raw, targets, scale=c.scale, metrics=[psnr, ssim])
+    scores = {"psnr": float(found[psnr.key]), "ssim": float(found[ssim.key])}  # type: ignore[arg-type]
+    return scores, f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
+
+
+def style_scores(loss: nn.Module, out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+    """The training loss's weighted terms on the validation outputs, summed into content, style, tv and total."""
+    terms = loss.terms(out, content)
+    scores = {
+        "content": float(sum(v for k, v in terms.items() if k.startswith("feature.") or k == "pixel")),
+        "style": float(sum(v for k, v in terms.items() if k.startswith("style."))),
+    }
+    if "tv" in terms:
+        scores["tv"] = float(terms["tv"])
+    scores["total"] = float(terms["total"])
+    return scores

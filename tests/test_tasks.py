@@ -1,0 +1,87 @@
+"""The task registry: one entry per task, read by training, evaluation and the demo."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lossnet.data
+import lossnet.train
+from lossnet.data.degradations import downscale, jpeg_compress
+from lossnet.errors import InputError
+from lossnet.losses.presets import PRESETS
+from lossnet.models import SuperResNet, TransformerNet, UNet
+from lossnet.models.registry import MODELS
+from lossnet.tasks import EVAL_TASKS, TASKS, get_task, guess_task
+from lossnet.train.config import PERCEPTUAL_PRESET, TASK_MODEL_DEFAULTS, TASK_PRESETS, TrainConfig
+
+
+def test_every_task_is_one_entry_that_the_old_tables_read():
+    assert set(TASKS) == set(lossnet.data.TASKS) == {"superres", "restore", "colorize", "style"}
+    assert lossnet.train.TASK_PRESETS is TASK_PRESETS
+    for name, task in TASKS.items():
+        assert task.name == name
+        assert TASK_PRESETS[name] == dict(task.recipe) and PERCEPTUAL_PRESET[name] == task.paper_loss
+        assert task.paper_loss in PRESETS and task.model in MODELS
+        assert TASK_MODEL_DEFAULTS.get(name, {}) == dict(task.model_defaults)
+        TrainConfig(task=name, **task.recipe)  # every recipe is a valid config
+    assert EVAL_TASKS == ("superres", "colorize", "restore")
+
+
+def test_the_recipes_are_the_papers():
+    assert TASK_PRESETS["superres"]["model"] == "SuperResNet" and TASK_PRESETS["style"]["steps"] == 40_000
+    assert TASKS["colorize"].recipe == TASKS["restore"].recipe  # fastai lesson 7, both
+    assert TASKS["colorize"].model_defaults == {"residual": True}
+
+
+def test_scoring_rule():
+    assert [TASKS[t].shave(4) for t in ("superres", "restore", "colorize")] == [4, 0, 0]
+    assert TASKS["superres"].y_channel and not TASKS["restore"].y_channel
+    assert not TASKS["style"].has_truth and TASKS["style"].needs_style_image
+    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style"}
+
+
+def test_baselines_against_independent_computations():
+    x = torch.rand(1, 3, 32, 48)
+    low, truth = TASKS["superres"].pair(x, scale=4)
+    assert torch.equal(low, downscale(x, 4))
+    up = torch.nn.functional.interpolate(low, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+    assert torch.allclose(TASKS["superres"].baseline(low, 4), up)
+    inp, _ = TASKS["restore"].pair(x, jpeg_quality=20)
+    assert torch.equal(inp, jpeg_compress(x, 20)) and torch.equal(TASKS["restore"].baseline(inp), inp)
+    grey, _ = TASKS["colorize"].pair(x)
+    expected = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+    assert torch.allclose(TASKS["colorize"].baseline(grey), expected)
+    assert [TASKS[t].method_name(4, 30) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30"]
+    with pytest.raises(InputError, match="no baseline"):
+        TASKS["style"].baseline(x)
+
+
+def test_network_constraints():
+    assert TASKS["superres"].network_kwargs("SuperResNet", 2) == {"scale": 2}
+    assert TASKS["restore"].network_kwargs("UNet", 4) == {"in_channels": 3}
+    assert TASKS["style"].network_kwargs("TransformerNet", 4) == {}
+    with pytest.raises(InputError, match=r"task 'superres' needs model SuperResNet \(the output is larger\)"):
+        TASKS["superres"].network_kwargs("UNet", 4)
+    with pytest.raises(InputError, match="SuperResNet upscales, so it only fits task 'superres'"):
+        TASKS["style"].network_kwargs("SuperResNet", 4)
+    with pytest.raises(InputError, match="task 'colorize' takes one input channel, so it needs model UNet"):
+        TASKS["colorize"].network_kwargs("TransformerNet", 4)
+    TASKS["colorize"].check_model(UNet(in_channels=1, depth=1))
+    with pytest.raises(InputError, match="takes one input channel; the network takes 3 input channels"):
+        TASKS["colorize"].check_model(UNet(depth=1))
+    with pytest.raises(InputError, match="keeps the size, but the network upscales by 2"):
+        TASKS["restore"].check_model(SuperResNet(scale=2, channels=4, num_residual=1))
+
+
+def test_guess_task():
+    assert guess_task(SuperResNet(scale=2, channels=4, num_residual=1)) == "superres"
+    assert guess_task(UNet(in_channels=1, depth=1)) == "colorize"
+    assert guess_task(TransformerNet(channels=4, num_residual=1)) == "style"
+    assert guess_task(UNet(depth=1)) is None
+
+
+def test_unknown_task_suggests():
+    with pytest.raises(InputError, match="Did you mean 'restore'"):
+        get_task("restor")
+    assert get_task(TASKS["style"]) is TASKS["style"]
