@@ -112,7 +112,7 @@ CASES = [
     ),
     Case(
         "compare-imagenet-offline",
-        ["compare", "img.png", "img.png"],  # default weights: imagenet
+        ["compare", "img.png", "img.png", "--weights", "imagenet"],  # the default, auto, would fall back to HED
         ("ImageNet weights", "--weights hed", "--weights none"),
         _offline_hub,
         forbid=("weights='hed'", "weights=None"),
