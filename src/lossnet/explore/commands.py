@@ -228,7 +228,8 @@ def run_sweep(
     """``lossnet sweep``: stylise over a grid of style/content ratios (columns) and style layer sets (rows).
 
     With ``models`` (lossnet checkpoints), apply each trained network to the content instead, one
-    cell each, scored by the same losses. Writes the contact sheet to ``out``. Runs
+    cell each, scored by the same losses (:func:`~lossnet.explore.sweep_models`, which runs in float32
+    on the setup's device whatever its precision). Writes the contact sheet to ``out``. Runs
     :func:`sweep_steps` optimiser steps (none with ``models``).
     """
     config, setup = config or StylizeConfig(), setup or Setup()
