@@ -51,7 +51,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 demo: $(STAMP)
-	$(BIN)/lossnet demo --out outputs/demo
+	$(BIN)/lossnet demo --weights hed --out outputs/demo
 
 # Speed figures (never part of the tests): prints ratios and appends a dated section to BENCHMARKS.md.
 bench: $(STAMP)

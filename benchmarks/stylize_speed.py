@@ -2,8 +2,9 @@
 
 - ``feed-forward``: Johnson et al.'s ``TransformerNet`` (channels 32, 5 residual blocks, instance
   norm) through :func:`lossnet.apply.apply_model` as ``lossnet apply`` runs it, whole image
-  (``tile=None``), in eval mode under ``inference_mode``; fp32, and bf16 autocast. The
-  median of several calls after a warm-up.
+  (``tile=None``), in eval mode under ``inference_mode``; fp32, and also in the precision ``auto``
+  picks on this machine where that is not fp32 (bf16 or fp16 autocast, named in the report; see
+  :mod:`lossnet.runtime`). The median of several calls after a warm-up.
 - ``optimisation``: :func:`lossnet.explore.stylize.stylize` (Gatys et al.), L-BFGS, one loss
   evaluation per iteration, VGG16 cut after relu4_3 (content relu2_2; style relu1_2, relu2_2,
   relu3_3, relu4_3), fp32, content-image start, one pyramid level. 500 iterations of it at
@@ -36,6 +37,7 @@ from lossnet.backbones.vgg import VGG, layer_index
 from lossnet.explore.optimize import OptimizeConfig
 from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize
 from lossnet.models import TransformerNet
+from lossnet.runtime import resolve
 
 #: The target of issue 5: feed-forward at least this many times faster than 500 iterations at TARGET_SIZE.
 TARGET = 1000.0
@@ -51,7 +53,7 @@ QUICK = {"sizes": {256: (3, 2)}}
 class Row:
     size: int
     feed_forward: Timing  # fp32
-    feed_forward_bf16: Timing
+    feed_forward_auto: Timing | None  # in the precision auto picks here (AUTO), None where that is fp32
     iterations: list[float]  # seconds between consecutive L-BFGS iterations of one timed run
     setup: float  # seconds from the call to the end of the first iteration, less one iteration
     tail: float  # seconds from the last iteration to the return (the final scoring)
@@ -74,8 +76,8 @@ class Row:
         return self.optimisation / self.feed_forward.median
 
     @property
-    def ratio_bf16(self) -> float:
-        return self.optimisation / self.feed_forward_bf16.median
+    def ratio_auto(self) -> float | None:
+        return None if self.feed_forward_auto is None else self.optimisation / self.feed_forward_auto.median
 
     @property
     def flop_ratio(self) -> float:
@@ -116,7 +118,12 @@ def measure(size: int, iterations: int, repeats: int) -> Row:
     content, style = _images(size)
     net = TransformerNet(channels=32, num_residual=5).eval()
     ff = time_calls(lambda: apply_model(net, content, tile=None), warmup=1, repeats=repeats)
-    ff16 = time_calls(lambda: apply_model(net, content, tile=None, precision="bf16"), warmup=1, repeats=repeats)
+    auto = auto_precision()
+    ff_auto = (
+        None
+        if auto == "fp32"
+        else time_calls(lambda: apply_model(net, content, tile=None, precision=auto), warmup=1, repeats=repeats)
+    )
 
     config = StylizeConfig()
     extractor = build_extractor(config.arch, config.layers, None)  # built once, as `lossnet stylize` does
@@ -140,7 +147,7 @@ def measure(size: int, iterations: int, repeats: int) -> Row:
     # One iteration: the VGG forward on the image and the gradient with respect to its input (about the same
     # FLOPs again); the frozen VGG's weight gradients are not computed.
     ops = top_ops(lambda: apply_model(net, content, tile=None))
-    return Row(size, ff, ff16, steps, setup, end - stamps[-1], ops, network_conv_flops(net, content), 2 * vgg_flop)
+    return Row(size, ff, ff_auto, steps, setup, end - stamps[-1], ops, network_conv_flops(net, content), 2 * vgg_flop)
 
 
 def run(quick: bool = False, log: Callable[[str], None] = print) -> list[Row]:
@@ -148,9 +155,9 @@ def run(quick: bool = False, log: Callable[[str], None] = print) -> list[Row]:
     rows = []
     for size, (iterations, repeats) in grid["sizes"].items():
         row = measure(size, iterations, repeats)
+        auto = "" if row.feed_forward_auto is None else f" ({auto_precision()} {row.feed_forward_auto.median * 1e3:.1f} ms)"
         log(
-            f"d. {size} px: feed-forward {row.feed_forward.median * 1e3:.1f} ms (bf16 "
-            f"{row.feed_forward_bf16.median * 1e3:.1f} ms); optimisation {row.per_iteration:.3f} s/iteration, "
+            f"d. {size} px: feed-forward {row.feed_forward.median * 1e3:.1f} ms{auto}; optimisation {row.per_iteration:.3f} s/iteration, "
             f"{ITERATIONS} iterations ~ {row.optimisation:.0f} s; ratio {row.ratio:.0f}x"
         )
         rows.append(row)
@@ -178,23 +185,31 @@ def verdict_lines(rows: list[Row]) -> list[str]:
         "of a feed-forward pass); the measured ratio departs from it by how much faster per FLOP one side runs "
         "(the GFLOP/s columns)."
     )
+    auto = auto_precision()
+    with_auto = f"; in {auto} (what precision auto picks here) {r.ratio_auto:.0f}x" if r.ratio_auto is not None else ""
     lines.append(
         f"- {TARGET_SIZE} px: feed-forward (fp32) is {r.ratio:.0f}x faster than {ITERATIONS} L-BFGS iterations "
-        f"(target >= {TARGET:.0f}x): {verdict}; with bf16 autocast {r.ratio_bf16:.0f}x"
+        f"(target >= {TARGET:.0f}x): {verdict}{with_auto}"
     )
     return lines
 
 
+def auto_precision() -> str:
+    """The precision ``auto`` picks on this machine's CPU (``fp32``, or ``bf16`` where it runs natively)."""
+    return resolve("auto", "cpu").precision
+
+
 def report(rows: list[Row]) -> str:
+    auto = auto_precision()
     header = [
         "size",
         "feed-forward fp32 ms",
-        "feed-forward bf16 ms",
+        f"feed-forward {auto} ms (auto)",
         "L-BFGS s/iteration",
         "setup s",
         f"{ITERATIONS} iterations s (extrapolated)",
         "ratio fp32",
-        "ratio bf16",
+        f"ratio {auto} (auto)",
         "FLOP ratio",
         "feed-forward GFLOP/s",
         "L-BFGS GFLOP/s",
@@ -203,12 +218,12 @@ def report(rows: list[Row]) -> str:
         [
             f"{r.size}x{r.size}",
             f"{r.feed_forward.median * 1e3:.1f} ({r.feed_forward.spread[0] * 1e3:.1f}-{r.feed_forward.spread[1] * 1e3:.1f})",
-            f"{r.feed_forward_bf16.median * 1e3:.1f}",
+            f"{r.feed_forward_auto.median * 1e3:.1f}" if r.feed_forward_auto else "= fp32",
             f"{r.per_iteration:.3f} ({min(r.iterations):.3f}-{max(r.iterations):.3f})",
             f"{r.setup:.2f}",
             f"{r.optimisation:.0f}",
             f"{r.ratio:.0f}x",
-            f"{r.ratio_bf16:.0f}x",
+            f"{r.ratio_auto:.0f}x" if r.ratio_auto is not None else "= fp32",
             f"{r.flop_ratio:.0f}x",
             f"{r.ff_flop / r.feed_forward.median / 1e9:.0f}",
             f"{r.iteration_flop / r.per_iteration / 1e9:.0f}",

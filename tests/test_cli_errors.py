@@ -95,6 +95,7 @@ class Case:
     forbid: tuple[str, ...] = field(default=())  # e.g. Python argument syntax
 
 
+LOAD = "lossnet.explore.inputs.load_input"
 QUICK = ["--weights", "none", "--arch", "vgg11", "--layers", "relu1_1", "--steps", "1"]
 BOMB = ("bomb.png has 200 megapixels", "179-megapixel limit", "shrink it")
 READ_ONLY = ("cannot write in", "ro", "choose another --out")
@@ -112,7 +113,7 @@ CASES = [
     ),
     Case(
         "compare-imagenet-offline",
-        ["compare", "img.png", "img.png"],  # default weights: imagenet
+        ["compare", "img.png", "img.png", "--weights", "imagenet"],  # the default, auto, would fall back to HED
         ("ImageNet weights", "--weights hed", "--weights none"),
         _offline_hub,
         forbid=("weights='hed'", "weights=None"),
@@ -152,13 +153,13 @@ CASES = [
         "invert-out-suffix-before-work",
         ["invert", "img.png", *QUICK, "--out", "sheet.txt"],
         ("--out sheet.txt", "expected a file name ending in .jpg", "e.g. --out sheet.jpg"),
-        _never("lossnet.explore.inputs.load_input"),
+        _never(LOAD),
     ),
     Case(
         "stylize-out-is-a-folder",
         ["stylize", "img.png", "img.png", "--out", "dir"],
         ("--out dir: expected a file name ending in",),
-        _never("lossnet.explore.inputs.load_input"),
+        _never(LOAD),
     ),
     Case(
         "stylize-out-is-a-folder-with-suffix",
@@ -170,13 +171,13 @@ CASES = [
         "stylize-curve-under-a-file",
         ["stylize", "img.png", "img.png", "--curve", "afile/curve.png"],
         ("--curve afile/curve.png", "afile is a file, not a folder"),
-        _never("lossnet.explore.inputs.load_input"),
+        _never(LOAD),
     ),
     Case(
         "activations-out-under-a-file",
         ["activations", "img.png", "--out", "afile/act.png"],
         ("afile is a file, not a folder", "choose another --out"),
-        _never("lossnet.explore.inputs.load_input"),
+        _never(LOAD),
     ),
     Case("sweep-out-suffix", ["sweep", "img.png", "img.png", "--out", "sweep"], ("--out sweep", "e.g. --out")),
     Case("report-out-suffix", ["report", "img.png", "--out", "report.png"], ("--out report.png", ".html")),
@@ -236,6 +237,18 @@ CASES = [
     Case("demo-size-zero", ["demo", "--no-train", "--size", "0", "--out", "out"], ("--size must be at least 1",)),
     Case("invert-steps-zero", ["invert", "img.png", "--steps", "0"], ("--steps must be an int >= 1",)),
     Case("invert-max-size-zero", ["invert", "img.png", "--max-size", "0"], ("--max-size must be a positive",)),
+    Case(
+        "invert-cuda-without-a-gpu",
+        ["invert", "img.png", "--device", "cuda"],
+        ("'cuda' was asked for but no CUDA GPU is available", "use 'cpu' or 'auto'"),
+        lambda tmp, mp: (mp.setattr("torch.cuda.is_available", lambda: False), _never(LOAD)(tmp, mp)),
+    ),
+    Case(
+        "stylize-unknown-device",
+        ["stylize", "img.png", "img.png", "--device", "gpu0", "--out", "x.png"],
+        ("unknown device 'gpu0'", "expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        _never(LOAD),
+    ),
 ]
 
 

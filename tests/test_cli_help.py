@@ -53,3 +53,35 @@ def test_help_renders_for_every_command(capsys) -> None:
     for command, parser in COMMANDS.items():
         text = parser.format_help()
         assert "usage: lossnet " + command in text
+
+
+def test_weights_is_one_option_everywhere_defaulting_to_auto_with_the_old_names_as_aliases() -> None:
+    with_weights = {name for name, p in COMMANDS.items() if "--weights" in p._option_string_actions}
+    assert with_weights == {"compare", "demo", "eval", "train", "stylize", "invert", "activations", "sweep", "report"}
+    for command in with_weights:
+        action = COMMANDS[command]._option_string_actions["--weights"]
+        assert action.option_strings[0] == "--weights"
+        assert "auto" in action.help and "default" in action.help
+        # train's flags default to the recipe's value (auto for every task), the others to auto itself
+        assert action.default == ("auto" if command != "train" else argparse.SUPPRESS)
+        for alias in action.option_strings[1:]:
+            assert f"alias: {alias}" in action.help
+    assert COMMANDS["eval"]._option_string_actions["--feature-weights"].option_strings == ["--weights", "--feature-weights"]
+    assert COMMANDS["train"]._option_string_actions["--loss-weights"].option_strings == ["--weights", "--loss-weights"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "dest", "value"),
+    [
+        (["eval", "--model", "m.safetensors"], "weights", "auto"),
+        (["eval", "--model", "m.safetensors", "--feature-weights", "none"], "weights", None),
+        (["eval", "--model", "m.safetensors", "--weights", "hed"], "weights", "hed"),
+        (["train", "style", "--loss-weights", "hed"], "loss_weights", "hed"),
+        (["train", "style", "--weights", "none"], "loss_weights", None),
+        (["demo"], "weights", "auto"),
+        (["compare", "a.png", "b.png"], "weights", "auto"),
+        (["invert", "a.png"], "weights", "auto"),
+    ],
+)
+def test_old_weights_spellings_still_parse(argv: list[str], dest: str, value: object) -> None:
+    assert getattr(build_parser().parse_args(argv), dest) == value

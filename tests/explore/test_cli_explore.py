@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from lossnet.data.io import save_image
+from lossnet.runtime import resolve
 
 FAST = ["--weights", "none", "--steps", "2", "--levels", "1"]
 
@@ -70,7 +71,7 @@ def test_sweep_and_report(cli, image_files, tmp_path) -> None:
     assert page.read_text().count("data:image/png;base64,") == 7
 
 
-def test_large_inputs_are_shrunk_with_a_notice(cli, tmp_path, capsys) -> None:
+def test_large_inputs_are_shrunk_with_a_notice(cli, tmp_path, caplog) -> None:
     big = save_image(torch.rand(1, 3, 48, 96), tmp_path / "big.png")
     out = tmp_path / "a.png"
     assert (
@@ -79,8 +80,20 @@ def test_large_inputs_are_shrunk_with_a_notice(cli, tmp_path, capsys) -> None:
         )
         == 0
     )
-    assert "big.png is 96x48; resized to 64x32 (--max-size 64)" in capsys.readouterr().err
+    # the library logs it (lossnet.explore, INFO); the command line shows lossnet's INFO records on stderr
+    assert "big.png is 96x48; resized to 64x32 (--max-size 64)" in caplog.messages
     assert Image.open(out).size[0] == 5 * 166 + 6
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16"])
+def test_precision_is_resolved_by_the_library_and_reported_once(cli, image_files, tmp_path, capsys, precision) -> None:
+    content, _ = image_files
+    out = tmp_path / "a.png"
+    argv = ["activations", str(content), "--layers", "relu1_2", "--out", str(out), "--weights", "none"]
+    assert cli([*argv, "--precision", precision]) == 0
+    stdout = capsys.readouterr().out
+    expected = resolve(precision, "auto").summary  # the device default is auto too
+    assert stdout.count("precision ") == 1 and stdout.splitlines()[-1] == expected
 
 
 @pytest.mark.parametrize(

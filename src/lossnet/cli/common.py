@@ -29,15 +29,28 @@ def weights_arg(text: str) -> str | None:
     return None if text == "none" else text
 
 
+#: The loss-network weights of every command, one default: ImageNet where it can be had, else HED.
+WEIGHTS_DEFAULT = "auto"
+WEIGHTS_HELP = (
+    "auto (default: ImageNet where it can be had, else the offline HED VGG16; logged) | imagenet | hed | "
+    "none (random) | PATH (.pth, .safetensors, .h5)"
+)
+#: Old spellings of ``--weights``, still accepted: ``{alias: flag}``. Messages name the flag.
+FLAG_ALIASES = {"--loss-weights": "--weights", "--feature-weights": "--weights"}
+
+
+def add_weights_option(g: argparse._ActionsContainer, *aliases: str, dest: str = "weights", what: str = "") -> None:
+    """``--weights`` (and its old spellings ``aliases``, kept working): the loss network's weights."""
+    note = f" (alias: {', '.join(aliases)})" if aliases else ""
+    g.add_argument(
+        "--weights", *aliases, dest=dest, type=weights_arg, default=WEIGHTS_DEFAULT, help=what + WEIGHTS_HELP + note
+    )
+
+
 def add_backbone_options(g: argparse._ArgumentGroup, arch_default: str | None, arch_help: str) -> None:
     """``--arch``, ``--weights`` and ``--preprocessing``: which loss network, with which weights."""
     g.add_argument("--arch", default=arch_default, help=f"loss network ({arch_help}): " + ", ".join(lossnet.ARCHS))
-    g.add_argument(
-        "--weights",
-        type=weights_arg,
-        default="imagenet",
-        help="imagenet (default) | hed (offline) | auto | none | PATH (.pth, .safetensors, .h5)",
-    )
+    add_weights_option(g)
     g.add_argument(
         "--preprocessing",
         choices=["torch", "caffe"],
@@ -160,7 +173,7 @@ def os_error_line(err: OSError) -> str:
 _ASSIGNMENT = re.compile(r"(?<![-\w])([a-z][a-z0-9_]*)=(None|True|False|'[^']*'|\"[^\"]*\"|[-\w./]+)?")
 _MUST = re.compile(r"(^|; |\. )([a-z][a-z0-9_]*) must\b")
 #: What a Python ``None`` means on the command line, per flag.
-_NONE_ON_CLI = {"--tile": "0", "--weights": "none", "--feature-weights": "none"}
+_NONE_ON_CLI = {"--tile": "0", "--weights": "none"}
 
 
 def cli_wording(message: str, flags: Collection[str]) -> str:
@@ -169,16 +182,20 @@ def cli_wording(message: str, flags: Collection[str]) -> str:
     Only names that are flags of the command (in ``flags``) are rewritten: ``weights='hed'``
     becomes ``--weights hed``, ``tile=None`` ``--tile 0``, ``check arch=`` ``check --arch``,
     ``quality must`` ``--quality must``, ``tile >= 16`` ``--tile 16 or more``; and
-    ``lossnet.layer_names('vgg16')`` becomes ``lossnet layers vgg16``.
+    ``lossnet.layer_names('vgg16')`` becomes ``lossnet layers vgg16``. An old spelling of a flag
+    (:data:`FLAG_ALIASES`: ``feature_weights=``, ``--loss-weights``) is written as the flag.
 
     >>> cli_wording("use weights='hed', or tile=None; max_size must be > 0", {"--weights", "--tile", "--max-size"})
     'use --weights hed, or --tile 0; --max-size must be > 0'
+    >>> cli_wording("feature_weights=None, or --loss-weights hed", {"--weights", "--feature-weights", "--loss-weights"})
+    '--weights none, or --weights hed'
     """
 
     def assignment(m: re.Match[str]) -> str:
         flag = "--" + m[1].replace("_", "-")
         if flag not in flags:
             return m[0]
+        flag = FLAG_ALIASES.get(flag, flag)
         value = m[2]
         if value is None:
             return flag
@@ -188,9 +205,12 @@ def cli_wording(message: str, flags: Collection[str]) -> str:
 
     def must(m: re.Match[str]) -> str:
         flag = "--" + m[2].replace("_", "-")
-        return f"{m[1]}{flag} must" if flag in flags else m[0]
+        return f"{m[1]}{FLAG_ALIASES.get(flag, flag)} must" if flag in flags else m[0]
 
     message = _MUST.sub(must, _ASSIGNMENT.sub(assignment, message))
+    for alias, flag in FLAG_ALIASES.items():
+        if alias in flags:
+            message = re.sub(rf"(?<![\w-]){alias}(?![\w-])", flag, message)
     message = re.sub(r"\blossnet\.layer_names\('(\w+)'\)", r"`lossnet layers \1`", message)
     if "--tile" in flags:
         message = re.sub(r"\btile >= (\d+)", r"--tile \1 or more", message)

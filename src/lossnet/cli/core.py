@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 import lossnet
-from lossnet.cli.common import add_loss_options, build_loss, check_output_dir, print_terms, weights_arg
+from lossnet.cli.common import add_loss_options, add_weights_option, build_loss, check_output_dir, print_terms
 from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
 
@@ -129,7 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo", help="the main job, offline: loss breakdown, then pixel vs perceptual training on the default images"
     )
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    p.add_argument("--weights", type=weights_arg, default="hed", help="hed (default, offline) | imagenet | auto | PATH")
+    add_weights_option(p, what="VGG16 of the loss: ")
     p.add_argument("--image", default="astronaut", help="a default image: " + ", ".join(lossnet.data.DEFAULT_IMAGES))
     p.add_argument("--size", type=int, default=256, help="longer side in pixels (default 256)")
     p.add_argument("--no-train", action="store_true", help="only the loss breakdown (seconds instead of minutes)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lossnet.cli.common import check_output_dir, layer_weights_arg, weights_arg
+from lossnet.cli.common import add_weights_option, check_output_dir, layer_weights_arg
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         jpeg_quality=args.jpeg_quality,
         feature_arch=args.feature_arch,
         feature_layers=args.feature_layers or None,  # '' gives {}: no feature column
-        feature_weights=args.feature_weights,
+        feature_weights=args.weights,
         lpips=args.lpips,
         lpips_calibration=args.lpips_calibration,
         tile=args.tile or None,
@@ -93,12 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default={"relu2_2": 1.0},
         help="feature distance layers, e.g. relu2_2=1,relu3_3=0.5; '' leaves the column out (default relu2_2=1)",
     )
-    g.add_argument(
-        "--feature-weights",
-        type=weights_arg,
-        default="hed",
-        help="hed (default, offline) | imagenet | auto | none | PATH: the feature distance's VGG weights",
-    )
+    add_weights_option(g, "--feature-weights", what="the feature distance's VGG: ")
     g.add_argument(
         "--lpips-calibration",
         metavar="PATH",

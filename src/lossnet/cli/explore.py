@@ -1,21 +1,22 @@
 """The explore subcommands: ``stylize``, ``invert``, ``activations``, ``sweep`` and ``report``.
 
-Each is a thin shell over a :mod:`lossnet.explore` function: it reads and bounds the
-images, builds the loss network, shows a progress bar and writes the outputs.
+Each parses its flags, calls the one :mod:`lossnet.explore.commands` function of its name
+(which reads the images, builds the loss network, runs and writes the outputs), shows the
+progress the library reports and prints the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-import torch
 
 import lossnet
 from lossnet.cli.common import add_backbone_options, check_output_file, layer_weights_arg
 from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
+from lossnet.explore import commands
+from lossnet.explore.commands import Setup
+from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
 
 def layers_arg(text: str) -> list[str]:
@@ -36,53 +37,31 @@ def floats_arg(text: str) -> list[float]:
     return values
 
 
-def _device(name: str | None) -> str:
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return name
-
-
-def _notice(text: str) -> None:
-    print(f"lossnet: {text}", file=sys.stderr)
-
-
-def _load(path: str, args: argparse.Namespace) -> tuple[torch.Tensor, str]:
-    from lossnet.explore.inputs import default_max_size, load_input
-
-    max_size = args.max_size or default_max_size(args.device)
-    loaded = load_input(path, max_size)
-    if loaded.resized:
-        _notice(loaded.notice(max_size))
-    return loaded.image.to(args.device), loaded.path.name
-
-
-def _extractor(args: argparse.Namespace, layers: list[str]) -> lossnet.FeatureExtractor:
-    from lossnet.explore.stylize import build_extractor
-
-    fx = build_extractor(args.arch, layers, args.weights, args.device, args.preprocessing)
-    _notice(f"loss network {args.arch}, weights {fx.weights_id}, on {args.device}")
-    return fx
-
-
 class _Progress:
-    """A tqdm bar on stderr, advanced by the library's step callback."""
+    """A tqdm bar on stderr, sized and advanced by the library's ``progress(done, total, terms)``."""
 
-    def __init__(self, total: int, desc: str) -> None:
-        from tqdm import tqdm
+    def __init__(self, desc: str) -> None:
+        self.desc, self.bar = desc, None
 
-        self.bar = tqdm(total=total, desc=desc, file=sys.stderr, unit="step", mininterval=0.5, leave=False)
+    def __call__(self, done: int, total: int, terms: dict[str, float]) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
 
-    def __call__(self, step: int, terms: dict[str, float]) -> None:
-        self.bar.update(1)
+            self.bar = tqdm(total=total, desc=self.desc, file=sys.stderr, unit="step", mininterval=0.5, leave=False)
+        self.bar.update(done - self.bar.n)
         self.bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
 
     def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _setup(args: argparse.Namespace) -> Setup:
+    """The loss network's weights, the device and precision (resolved by the library) and the input bound."""
+    return Setup(args.weights, args.preprocessing, args.device, args.precision, args.max_size)
 
 
 def _optimize_config(args: argparse.Namespace) -> lossnet.explore.OptimizeConfig:
@@ -108,127 +87,85 @@ def _stylize_config(args: argparse.Namespace) -> lossnet.explore.StylizeConfig:
     )
 
 
-def cmd_stylize(args: argparse.Namespace) -> int:
-    from lossnet.data.io import save_image
-    from lossnet.explore.curve import loss_curve
-    from lossnet.explore.inputs import fit_to_network
-    from lossnet.explore.stylize import stylize
+def _wrote(run: commands.CommandRun) -> None:
+    """The files written, then the precision the library resolved (once, for the whole command)."""
+    print("\n".join([*(f"wrote {p}" for p in run.written), run.runtime.summary]))
 
-    config = _stylize_config(args)
-    content, cname = _load(args.content, args)
-    style, sname = _load(args.style, args)
-    fx = _extractor(args, config.layers)
-    fit_to_network(content, fx, cname)
-    fit_to_network(style, fx, sname)
-    with _Progress(config.optimize.steps, "stylize") as progress:
-        result = stylize(content, style, config=config, callback=progress, extractor=fx)
-    out = save_image(result.image, args.out)
-    curve_path = Path(args.curve) if args.curve else out.with_name(out.stem + "_loss.png")
-    save_image(loss_curve(result.optimization.history, f"stylize {cname} with {sname}"), curve_path)
-    for name, value in result.optimization.final.items():
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    config, setup = _stylize_config(args), _setup(args)
+    with _Progress("stylize") as progress:
+        run = commands.run_stylize(args.content, args.style, args.out, config, setup, args.curve, progress)
+    for name, value in run.result.optimization.final.items():
         print(f"{name:<18} {value:12.6g}")
-    print(f"wrote {out}\nwrote {curve_path}")
+    _wrote(run)
     return 0
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
-    from lossnet.data.io import save_image
-    from lossnet.explore.inputs import fit_to_network
-    from lossnet.explore.invert import InvertConfig, inversion_sheet, invert
+    from lossnet.explore.invert import InvertConfig
 
     config = InvertConfig(
         arch=args.arch, layers=tuple(args.layers), style=not args.no_style, tv_weight=args.tv_weight,
         seed=args.seed, optimize=_optimize_config(args),
     )  # fmt: skip
-    image, name = _load(args.image, args)
-    fx = _extractor(args, list(config.layers))
-    fit_to_network(image, fx, name)
-    total = config.optimize.steps * len(config.layers) * (2 if config.style else 1)
-    with _Progress(total, "invert") as progress:
-        result = invert(image, config=config, callback=progress, extractor=fx)
+    setup = _setup(args)
+    with _Progress("invert") as progress:
+        run = commands.run_invert(args.image, args.out, config, setup, progress)
+    result = run.result
     print(f"{'reconstruction':<28} {'MSE start':>12} {'MSE end':>12} {'PSNR dB':>8}")
     print(f"{'noise start':<28} {'':>12} {'':>12} {result.start_psnr:8.2f}")
     for r in result.feature + result.style:
         print(f"{r.label:<28} {r.loss_start:12.5g} {r.loss_end:12.5g} {r.psnr:8.2f}")
-    print(f"wrote {save_image(inversion_sheet(result), args.out)}")
+    _wrote(run)
     return 0
 
 
 def cmd_activations(args: argparse.Namespace) -> int:
-    from lossnet.data.io import save_image
-    from lossnet.explore.activations import activation_maps, activation_sheet
-    from lossnet.explore.inputs import fit_to_network
-
-    image, name = _load(args.image, args)
-    fx = _extractor(args, args.layers)
-    fit_to_network(image, fx, name)
-    maps = activation_maps(fx, image, args.top_k)
-    title = f"{name}: strongest channels per layer ({args.arch}, weights {fx.weights_id})"
-    print(f"wrote {save_image(activation_sheet(image, maps, title), args.out)}")
+    run = commands.run_activations(args.image, args.out, args.layers, args.top_k, args.arch, _setup(args))
+    _wrote(run)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from lossnet.data.io import save_image
-    from lossnet.explore.inputs import fit_to_network
-    from lossnet.explore.sweep import sweep, sweep_models, sweep_sheet
-
     config = _stylize_config(args)
-    content, cname = _load(args.content, args)
-    style, sname = _load(args.style, args)
-    if args.models:
-        result = sweep_models(content, style, args.models, args.weights, config, device=args.device)
-    else:
-        sets = [layers_arg(s) for s in args.style_layer_sets.split(";")] if args.style_layer_sets else None
-        layers = list(dict.fromkeys([*config.layers, *(n for s in sets or [] for n in s)]))
-        fx = _extractor(args, layers)
-        fit_to_network(content, fx, cname)
-        fit_to_network(style, fx, sname)
-        total = config.optimize.steps * len(args.ratios) * (len(sets) if sets else 1)
-        with _Progress(total, "sweep") as progress:
-            result = sweep(content, style, None, config, args.ratios, sets, callback=progress, extractor=fx)
-    for row in result.rows:
+    sets = [layers_arg(s) for s in args.style_layer_sets.split(";")] if args.style_layer_sets else None
+    setup = _setup(args)
+    with _Progress("sweep") as progress:
+        run = commands.run_sweep(
+            args.content, args.style, args.out, config, args.ratios, sets, args.models, setup, progress
+        )
+    for row in run.result.rows:
         for cell in row:
             print(
                 f"{cell.label.replace(chr(10), ', '):<40} content {cell.content_loss:10.4g}  style {cell.style_loss:10.4g}"
             )
-    print(f"wrote {save_image(sweep_sheet(result), args.out)}")
+    _wrote(run)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from lossnet.backbones.weights import load_weights
-    from lossnet.explore.inputs import fit_to_network
     from lossnet.explore.invert import InvertConfig
-    from lossnet.explore.report import ReportConfig, build_report, render_screenshot, write_report
-    from lossnet.explore.stylize import build_extractor
+    from lossnet.explore.report import ReportConfig
 
-    stylize_config = _stylize_config(args)
     invert_config = InvertConfig(
         arch=args.arch, layers=tuple(args.layers), tv_weight=0.01, seed=args.seed, optimize=_optimize_config(args)
     )
-    config = ReportConfig(invert=invert_config, stylize=stylize_config, ratios=args.ratios, top_k=args.top_k)
-    content, cname = _load(args.content, args)
-    style, sname = _load(args.style, args) if args.style else (None, "")
-    weights = load_weights(args.arch, args.weights, args.preprocessing)
-    fx = build_extractor(args.arch, [*invert_config.layers, *stylize_config.layers], weights, args.device)
-    _notice(f"loss network {args.arch}, weights {fx.weights_id}, on {args.device}")
-    fit_to_network(content, fx, cname)
-    if style is not None:
-        fit_to_network(style, fx, sname)
-    n_opt = 2 * len(invert_config.layers) + ((1 + len(args.ratios)) if style is not None else 0)
-    with _Progress(n_opt * args.steps, "report") as progress:
-        report = build_report(content, style, weights, config, progress, (cname, sname), args.device)
-    print(f"wrote {write_report(args.out, report)}")
-    if args.screenshot:
-        print(f"wrote {render_screenshot(args.out, args.screenshot, palette=args.palette)}")
+    config = ReportConfig(invert=invert_config, stylize=_stylize_config(args), ratios=args.ratios, top_k=args.top_k)
+    setup = _setup(args)
+    with _Progress("report") as progress:
+        run = commands.run_report(
+            args.content, args.style, args.out, config, setup, args.screenshot, args.palette, progress
+        )
+    _wrote(run)
     return 0
 
 
 def _network(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loss network")
     add_backbone_options(g, "vgg16", "default vgg16")
-    g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available, else cpu)")
+    g.add_argument("--device", default="auto", help="auto (default: CUDA when available, else CPU) | cpu | cuda | cuda:N")
+    g.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="the loss network's " + PRECISION_HELP)
     g.add_argument("--max-size", type=int, help="shrink inputs to this longer side (default 512 on CPU, 1024 on GPU)")
 
 
@@ -257,12 +194,9 @@ def _style_options(p: argparse.ArgumentParser) -> None:
 
 
 def _checked(func, out_suffixes: tuple[str, ...] = IMAGE_SUFFIXES):  # type: ignore[no-untyped-def]
-    """Check the cheap things (device, sizes, output paths) before any image is read or optimised."""
+    """Check the cheap things (sizes, output paths, the browser) before any image is read or optimised."""
 
     def run(args: argparse.Namespace) -> int:
-        args.device = _device(args.device)
-        if args.max_size is not None and args.max_size < 1:
-            raise InputError(f"--max-size must be a positive number of pixels; got {args.max_size}")
         check_output_file(args.out, "--out", out_suffixes)
         if getattr(args, "curve", None):
             check_output_file(args.curve, "--curve")

@@ -30,6 +30,8 @@ from lossnet.errors import InputError
 
 # Fields set by the positional argument or with a flag of their own.
 _NOT_FLAGS = {"task"}
+#: Fields whose flag is named like every other command's, ``{field: (flag, old spelling kept as an alias)}``.
+_FLAG_NAMES = {"loss_weights": ("--weights", "--loss-weights")}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,9 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     for f in fields(TrainConfig):
         if f.name in _NOT_FLAGS:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag, *aliases = _FLAG_NAMES.get(f.name, ("--" + f.name.replace("_", "-"),))
         kind = hints[f.name]
-        help_ = " ".join(filter(None, [docs.get(f.name, ""), _syntax(kind), f"(default: {_default(f.name)})"]))
+        alias = f"(alias: {', '.join(aliases)})" if aliases else ""
+        help_ = " ".join(filter(None, [docs.get(f.name, ""), _syntax(kind), f"(default: {_default(f.name)})", alias]))
         if _unwrap(kind)[0] is bool:
             g.add_argument(flag, action=_BoolAction, type=_parser(kind), default=argparse.SUPPRESS, help=help_)
             g.add_argument(
@@ -81,7 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                 help=f"the same as {flag} false",
             )
         else:
-            g.add_argument(flag, type=_parser(kind), default=argparse.SUPPRESS, metavar=_metavar(kind), help=help_)
+            g.add_argument(
+                flag, *aliases, dest=f.name, type=_parser(kind), default=argparse.SUPPRESS, metavar=_metavar(kind),
+                help=help_,
+            )
     p.set_defaults(func=cmd_train)
 
 

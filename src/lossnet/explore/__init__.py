@@ -1,7 +1,8 @@
 """Tools for looking at what a loss network sees and for choosing its layers and weights.
 
 Difference maps and contact sheets; image optimisation (:func:`stylize`, :func:`invert`),
-activation maps, weight sweeps and the self-contained HTML report.
+activation maps, weight sweeps and the self-contained HTML report. The ``run_*`` functions
+(:mod:`lossnet.explore.commands`) are the ``lossnet`` explore subcommands from files to files.
 """
 
 from lossnet.explore.activations import ChannelMap, activation_maps, activation_sheet
@@ -15,10 +16,20 @@ from lossnet.explore.report import Report, ReportConfig, build_report, render_sc
 from lossnet.viz import Cell, contact_sheet, heatmap, overlay
 from lossnet.explore.stylize import StylizeConfig, StylizeResult, stylize
 from lossnet.explore.sweep import SweepCell, SweepResult, sweep, sweep_models, sweep_sheet
+from lossnet.explore.commands import (
+    CommandRun,
+    Setup,
+    run_activations,
+    run_invert,
+    run_report,
+    run_stylize,
+    run_sweep,
+)
 
 __all__ = [
     "Cell",
     "ChannelMap",
+    "CommandRun",
     "ImageObjective",
     "InversionResult",
     "InvertConfig",
@@ -28,6 +39,7 @@ __all__ = [
     "Reconstruction",
     "Report",
     "ReportConfig",
+    "Setup",
     "StylizeConfig",
     "StylizeResult",
     "SweepCell",
@@ -45,6 +57,11 @@ __all__ = [
     "optimize_image",
     "overlay",
     "render_screenshot",
+    "run_activations",
+    "run_invert",
+    "run_report",
+    "run_stylize",
+    "run_sweep",
     "stylize",
     "sweep",
     "sweep_models",

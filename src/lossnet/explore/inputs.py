@@ -50,6 +50,13 @@ class LoadedInput:
         return f"{self.path.name} is {w0}x{h0}; resized to {w}x{h} (--max-size {max_size})"
 
 
+def check_max_size(max_size: object) -> int | None:
+    """Return ``max_size`` if it is ``None`` or a positive int (pixels), else raise :class:`InputError`."""
+    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+        raise InputError(f"max_size must be a positive number of pixels; got {max_size!r}")
+    return max_size
+
+
 def load_input(path: str | os.PathLike[str], max_size: int | None = DEFAULT_MAX_SIZE) -> LoadedInput:
     """Read an image, shrinking it so that its longer side is at most ``max_size`` (never enlarging).
 
@@ -57,8 +64,7 @@ def load_input(path: str | os.PathLike[str], max_size: int | None = DEFAULT_MAX_
         FileNotFoundError: no such file.
         InputError: the path is a folder, the file is not a readable image, or ``max_size`` is not positive.
     """
-    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-        raise InputError(f"max_size must be a positive number of pixels; got {max_size!r}")
+    check_max_size(max_size)
     if Path(path).is_dir():
         raise InputError(f"{path} is a folder; give one image file")
     image = load_image(path)

@@ -25,6 +25,7 @@ from lossnet.backbones.vgg import check_layers
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, optimize_image, resize, start_image
+from lossnet.explore.stylize import build_extractor
 from lossnet.viz import Cell, contact_sheet
 from lossnet.functional.criteria import distance
 from lossnet.functional.gram import gram_matrix
@@ -49,6 +50,20 @@ class InvertConfig:
     def __post_init__(self) -> None:
         self.layers = tuple(check_layers(self.arch, self.layers))
         check_weight(self.tv_weight, "tv_weight")
+
+    @property
+    def optimisations(self) -> int:
+        """How many reconstructions :func:`invert` runs: one per layer, and one per growing Gram set.
+
+        >>> InvertConfig(layers=("relu1_2", "relu2_2")).optimisations
+        4
+        """
+        return len(self.layers) * (2 if self.style else 1)
+
+    @property
+    def total_steps(self) -> int:
+        """The optimiser steps :func:`invert` runs in all (its ``callback`` is called this often)."""
+        return self.optimisations * self.optimize.steps
 
 
 @dataclass
@@ -151,7 +166,7 @@ def reconstruct(
 
 def invert(
     image: torch.Tensor,
-    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     config: InvertConfig | None = None,
     callback: Callback | None = None,
     extractor: FeatureExtractor | None = None,
@@ -160,7 +175,8 @@ def invert(
 
     Args:
         image: the source ``(1, 3, H, W)`` in [0, 1], at least as large as the deepest layer needs.
-        weights: the loss network's weights (anything :class:`~lossnet.FeatureExtractor` takes).
+        weights: the loss network's weights (anything :class:`~lossnet.FeatureExtractor` takes); ``auto``:
+            ImageNet where it can be had, else HED.
         config: layers, TV weight, seed and the optimisation (300 L-BFGS steps over 3 levels).
         callback: called after every step of every reconstruction as ``callback(step, terms)``.
         extractor: a loss network already built with at least ``config.layers``; ``weights`` is then ignored.
@@ -176,7 +192,7 @@ def invert(
     """
     config = config or InvertConfig()
     check_image(image, "image", (0.0, 1.0))
-    fx = extractor or FeatureExtractor(config.arch, config.layers, weights)
+    fx = extractor or build_extractor(config.arch, list(config.layers), weights)
     image = fx.check(image.to(fx.preprocess.weight.device), "image")
     start = start_image("noise", image, config.seed)
     feature = [reconstruct(fx, image, "feature", (n,), config, callback) for n in config.layers]

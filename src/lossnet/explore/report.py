@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from lossnet.atomic import write_text
-from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.io import save_image, to_pil
 from lossnet.errors import LossnetError
 from lossnet.explore.activations import activation_maps, activation_sheet
@@ -31,6 +31,7 @@ from lossnet.explore.invert import InvertConfig, inversion_sheet, invert
 from lossnet.explore.optimize import Callback
 from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize
 from lossnet.explore.sweep import DEFAULT_RATIOS, sweep, sweep_sheet
+from lossnet.runtime import Runtime
 
 #: Browser commands :func:`find_browser` tries, in order (``$LOSSNET_BROWSER`` first).
 BROWSERS: tuple[str, ...] = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -49,6 +50,20 @@ class ReportConfig:
     ratios: Sequence[float] = DEFAULT_RATIOS  # columns of the sweep
     top_k: int = 4  # channels per layer in the activation maps
 
+    def total_steps(self, with_style: bool) -> int:
+        """The optimiser steps :func:`build_report` runs in all (its ``callback`` is called this often).
+
+        The inversions; with a style image also one stylisation and one per sweep ratio.
+
+        >>> from lossnet.explore.optimize import OptimizeConfig
+        >>> config = ReportConfig(InvertConfig(layers=("relu1_2",), optimize=OptimizeConfig(steps=10)),
+        ...                       StylizeConfig(optimize=OptimizeConfig(steps=5)), ratios=(1.0, 10.0))
+        >>> config.total_steps(False), config.total_steps(True)
+        (20, 35)
+        """
+        stylisations = (1 + len(self.ratios)) if with_style else 0
+        return self.invert.total_steps + stylisations * self.stylize.optimize.steps
+
 
 @dataclass
 class Report:
@@ -57,6 +72,7 @@ class Report:
     html: str
     images: dict[str, Image.Image] = field(default_factory=dict)  # name -> every image embedded
     losses: dict[str, float] = field(default_factory=dict)  # the chosen weights' terms (with a style image)
+    weights: str = ""  # the id of the loss network's weights
 
 
 def _data_uri(image: Image.Image) -> str:
@@ -79,35 +95,45 @@ pre { background: #f6f6f6; padding: 8px; overflow-x: auto; }
 def build_report(
     content: torch.Tensor,
     style: torch.Tensor | None = None,
-    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     config: ReportConfig | None = None,
     callback: Callback | None = None,
     names: tuple[str, str] = ("content", "style"),
     device: str | torch.device = "cpu",
+    preprocessing: str | None = None,
+    precision: str | Runtime | None = None,
 ) -> Report:
     """Compute everything and lay it out as one HTML page.
 
     Args:
-        content: ``(1, 3, H, W)`` in [0, 1].
+        content: ``(1, 3, H, W)`` in [0, 1], at least as large as the deepest layer needs.
         style: ``(1, 3, H', W')`` in [0, 1], or ``None`` for a report without style transfer and sweep.
-        weights: the loss network's weights.
+        weights: the loss network's weights; ``auto``: ImageNet where it can be had, else HED.
         config: the settings of each part.
-        callback: called after every optimisation step (inversions, stylisation, sweep).
-        names: how the page names the two images (e.g. their file names).
+        callback: called after every optimisation step (inversions, stylisation, sweep):
+            :meth:`ReportConfig.total_steps` times in all.
+        names: how the page and the error messages name the two images (e.g. their file names).
         device: where the loss network runs.
+        preprocessing: a weight file's input preprocessing, ``'torch'`` or ``'caffe'`` (default: guessed).
+        precision: the loss network's ``compute_dtype`` (``None``: float32; a :class:`~lossnet.runtime.Runtime`).
 
     Returns:
         A :class:`Report`; ``report.html`` is the page, every image inside it.
+
+    Raises:
+        InputError: an image is smaller than the deepest layer needs (the message names it).
     """
     config = config or ReportConfig()
     inv = config.invert
     layers = list(dict.fromkeys([*inv.layers, *config.stylize.layers]))
-    if not isinstance(weights, LoadedWeights):
-        weights = load_weights(inv.arch, weights)  # read once for both networks
-    fx = build_extractor(inv.arch, layers, weights, device)
-    shown = build_extractor(inv.arch, list(inv.layers), weights, device) if list(inv.layers) != layers else fx
-    content = content.to(device)
-    style = style.to(device) if style is not None else None
+    fx = build_extractor(inv.arch, layers, weights, device, preprocessing, precision)
+    shown = (
+        build_extractor(inv.arch, list(inv.layers), weights, device, preprocessing, precision)
+        if list(inv.layers) != layers
+        else fx
+    )
+    content = fx.check(content.to(device), names[0])
+    style = fx.check(style.to(device), names[1]) if style is not None else None
     images: dict[str, Image.Image] = {}
     parts: list[str] = []
     esc = html.escape
@@ -189,7 +215,7 @@ def build_report(
         f"{config.stylize.optimize.steps} per stylisation; seed {inv.seed}</p>"
     )
     page = head + "".join(parts) + "</body></html>\n"
-    return Report(html=page, images=images, losses=losses)
+    return Report(html=page, images=images, losses=losses, weights=fx.weights_id)
 
 
 def write_report(path: str | os.PathLike[str], report: Report) -> Path:

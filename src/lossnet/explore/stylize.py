@@ -9,6 +9,7 @@ a ratio chosen here by looking can be used to train a feed-forward network
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,10 @@ from lossnet.errors import InputError
 from lossnet.explore.color import luminance_only, with_content_colour
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, OptimizeResult, optimize_image, resize, start_image
+from lossnet.runtime import Runtime
 from lossnet.validation import check_choice, check_image, check_weight
+
+log = logging.getLogger("lossnet.explore")
 
 #: Johnson et al. 2016's choice for style transfer with VGG16 (sec. 4.1).
 DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu2_2": 1.0}
@@ -112,15 +116,22 @@ def build_extractor(
     weights: str | os.PathLike[str] | LoadedWeights | None,
     device: str | torch.device = "cpu",
     preprocessing: str | None = None,
+    precision: str | Runtime | None = None,
 ) -> FeatureExtractor:
-    """The frozen loss network on ``device``, returning ``layers``."""
-    return FeatureExtractor(arch, layers, weights, (0.0, 1.0), preprocessing).to(device)
+    """The frozen loss network of the explore tools on ``device``, returning ``layers``, for [0, 1] images.
+
+    ``precision`` is its ``compute_dtype`` (``None``/``'fp32'``: float32; a :class:`~lossnet.runtime.Runtime`
+    gives its dtype). Which network and weights it is goes to the ``lossnet.explore`` log (INFO).
+    """
+    fx = FeatureExtractor(arch, layers, weights, (0.0, 1.0), preprocessing, compute_dtype=precision).to(device)
+    log.info("loss network %s to %s, weights %s, on %s", arch, fx.layers[-1], fx.weights_id, device)
+    return fx
 
 
 def stylize(
     content: torch.Tensor,
     style: torch.Tensor,
-    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     config: StylizeConfig | None = None,
     callback: Callback | None = None,
     extractor: FeatureExtractor | None = None,
@@ -131,7 +142,8 @@ def stylize(
         content: ``(1, 3, H, W)`` in [0, 1]; the result has its size.
         style: ``(1, 3, H', W')`` in [0, 1]; it is resized so that its longer side is
             ``style_scale`` times the content's (at every pyramid level).
-        weights: the loss network's weights (anything :class:`~lossnet.FeatureExtractor` takes).
+        weights: the loss network's weights (anything :class:`~lossnet.FeatureExtractor` takes); ``auto``:
+            ImageNet where it can be had, else HED.
         config: layers, weights, start, colour preservation and the optimisation.
         callback: called after every step as ``callback(step, terms)``.
         extractor: a loss network already built with at least ``config.layers`` (its device is
