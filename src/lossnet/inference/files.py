@@ -44,8 +44,8 @@ from lossnet.data.walk import walk_files
 from lossnet.errors import InputError, InputTypeError, LossnetError
 from lossnet.inference.loading import load_model_with_info
 from lossnet.inference.tiling import check_tiling, run_tiled, size_rule
-from lossnet.models import TransformerNet
 from lossnet.runtime import PRECISION_CHOICES, Runtime, pick_device, resolve
+from lossnet.tasks import TASKS, guess_task
 from lossnet.validation import check_choice
 
 #: Output formats of :func:`apply_files` and the suffix each writes.
@@ -181,17 +181,13 @@ def _check_bit_depth(bit_depth: object, fmt: str) -> int | None:
 
 
 def _keeps_grey(model: nn.Module, info: ModelInfo | None) -> bool:
-    """Whether a grey input gives a grey output: not for the tasks that add colour (colorize, style).
+    """Whether a grey input gives a grey output: not for the tasks that add colour (the registry's ``colour_output``).
 
-    The task is the checkpoint's; a network given as a module counts as colorize when it takes
-    one channel and as style when it is a ``TransformerNet``.
+    The task is the checkpoint's, else :func:`lossnet.tasks.guess_task`'s (a one-channel network
+    is colorize, a ``TransformerNet`` style).
     """
-    task = info.task if info is not None else None
-    if task is None and int(getattr(model, "in_channels", 3)) == 1:
-        task = "colorize"
-    elif task is None and isinstance(model, TransformerNet):
-        task = "style"
-    return task not in ("colorize", "style")
+    task = TASKS.get((info.task if info is not None else None) or guess_task(model) or "")
+    return task is None or not task.colour_output
 
 
 def _apply_file(
