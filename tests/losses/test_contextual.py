@@ -1,0 +1,90 @@
+"""Contextual loss against the paper's formulas written out directly, and its defining properties."""
+
+import pytest
+import torch
+
+from lossnet.errors import InputError
+from lossnet.losses.contextual import ContextualLoss, contextual_loss
+
+
+def reference(x, y, h=0.5, eps=1e-5):
+    """Mechrez et al. 2018, eq. 1-4, one sample at a time, the whole matrix at once, exp / sum (no softmax)."""
+    out = []
+    for i in range(x.shape[0]):
+        a, t = x[i].flatten(1), y[min(i, y.shape[0] - 1)].flatten(1)  # (C, N), (C, M)
+        mu = t.mean(1, keepdim=True)
+        a, t = a - mu, t - mu
+        a, t = a / a.norm(dim=0, keepdim=True), t / t.norm(dim=0, keepdim=True)
+        d = 1 - a.T @ t  # (N, M)
+        d_rel = d / (d.min(dim=1, keepdim=True).values + eps)
+        w = torch.exp((1 - d_rel) / h)
+        cx = w / w.sum(dim=1, keepdim=True)
+        out.append(-torch.log(cx.max(dim=0).values.mean()))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("band_width", [0.5, 0.2, 1.0])
+def test_matches_the_formulas(band_width):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 6, 4, 5, generator=g, dtype=torch.float64)
+    y = torch.rand(2, 6, 3, 7, generator=g, dtype=torch.float64)  # another size: CX compares sets
+    got = contextual_loss(x, y, band_width, reduction="none")
+    torch.testing.assert_close(got, reference(x, y, band_width), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(contextual_loss(x, y[:1], band_width, reduction="none"), reference(x, y[:1], band_width))
+
+
+def test_chunks_give_the_same_value_and_gradient():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 8, 6, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(2, 8, 6, 6, generator=g, dtype=torch.float64)
+    whole = contextual_loss(x, y)
+    (g_whole,) = torch.autograd.grad(whole, x)
+    one_row = 2 * 36 * 8 * 4  # budget for exactly one prediction row per chunk (float64, 4 tensors)
+    chunked = contextual_loss(x, y, memory_budget=one_row)
+    (g_chunked,) = torch.autograd.grad(chunked, x)
+    torch.testing.assert_close(chunked, whole, rtol=1e-12, atol=0)
+    torch.testing.assert_close(g_chunked, g_whole, rtol=1e-10, atol=1e-14)
+
+
+def test_identity_and_position_invariance():
+    x = torch.randn(3, 16, 5, 5, dtype=torch.float64)
+    assert float(contextual_loss(x, x).abs()) < 1e-6
+    perm = torch.randperm(25)
+    moved = x.flatten(2)[..., perm].reshape(x.shape)
+    y = torch.randn(3, 16, 4, 4, dtype=torch.float64)
+    torch.testing.assert_close(contextual_loss(moved, y), contextual_loss(x, y))
+    assert float(contextual_loss(y[:, :, :3, :3].contiguous().repeat(1, 1, 2, 2), y)) > 0.05  # unmatched features cost
+
+
+def test_batched_equals_per_sample_and_module():
+    x, y = torch.rand(3, 4, 4, 4), torch.rand(3, 4, 4, 4)
+    per = contextual_loss(x, y, reduction="none")
+    single = torch.cat([contextual_loss(x[i : i + 1], y[i : i + 1], reduction="none") for i in range(3)])
+    torch.testing.assert_close(per, single)
+    torch.testing.assert_close(ContextualLoss(reduction="sum")(x, y), per.sum())
+
+
+def test_gradcheck():
+    x = torch.rand(1, 3, 2, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 3, 3, 2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: contextual_loss(a, y), (x,))
+
+
+def test_memory_budget_is_checked_before_allocating():
+    x = torch.rand(1, 4, 64, 64)
+    with pytest.raises(InputError, match=r"needs 0\.1 MiB for a single row .* pass max_positions="):
+        contextual_loss(x, x, memory_budget=2**10)
+
+
+def test_sampling_bounds_the_positions():
+    x, y = torch.rand(1, 4, 32, 32), torch.rand(1, 4, 32, 32)
+    a = contextual_loss(x, y, max_positions=64, generator=torch.Generator().manual_seed(0))
+    b = contextual_loss(x, y, max_positions=64, generator=torch.Generator().manual_seed(0))
+    assert float(a) == float(b) and bool(torch.isfinite(a))
+
+
+def test_bad_shapes():
+    with pytest.raises(InputError, match="same channels"):
+        contextual_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 5, 3, 3))
+    with pytest.raises(InputError, match="band_width must be > 0"):
+        contextual_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 4, 3, 3), band_width=0)

@@ -1,0 +1,104 @@
+"""DISTS against the authors' own code (DISTS_pytorch 0.1's DISTS_pt.py, read from the installed wheel and run
+with a stand-in for torchvision that hands it lossnet's VGG16 layers), and its properties."""
+
+import importlib.metadata
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from lossnet.backbones.calibration import DISTS_CHANNELS, dists_weights
+from lossnet.backbones.pooling import L2Pool2d
+from lossnet.backbones.vgg import VGG
+from lossnet.errors import InputError
+from lossnet.losses.dists import dists_from_features
+
+_STAGE_ENDS = (3, 8, 15, 22, 29)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
+_POOLS = (4, 9, 16, 23)
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def vgg_features():
+    torch.manual_seed(0)
+    return VGG("vgg16").features.eval()
+
+
+@pytest.fixture(scope="module")
+def reference_dists(vgg_features):
+    """The authors' DISTS class, its torchvision import answered with lossnet's VGG16 features."""
+    source = importlib.metadata.distribution("DISTS_pytorch").locate_file("DISTS_pytorch/DISTS_pt.py").read_text()
+    fake = types.ModuleType("torchvision")
+    fake.models = types.SimpleNamespace(vgg16=lambda pretrained=True: types.SimpleNamespace(features=vgg_features))
+    fake.transforms = types.SimpleNamespace()
+    saved = sys.modules.get("torchvision")
+    sys.modules["torchvision"] = fake
+    try:
+        namespace = {"__name__": "dists_reference"}
+        exec(compile(source, "DISTS_pt.py", "exec"), namespace)
+    finally:
+        if saved is None:
+            sys.modules.pop("torchvision")
+        else:
+            sys.modules["torchvision"] = saved
+    model = namespace["DISTS"](load_weights=False)
+    alpha, beta = dists_weights()
+    model.alpha.data, model.beta.data = alpha.view(1, -1, 1, 1), beta.view(1, -1, 1, 1)
+    return model.eval()
+
+
+def _maps(features, x):
+    """The image and the five stages through lossnet's VGG16 with L2 pooling in place of its max-pools."""
+    layers = [L2Pool2d() if i in _POOLS else m for i, m in enumerate(features[:30])]
+    out, h = [x], (x - _MEAN) / _STD
+    for i, module in enumerate(layers):
+        h = module(h)
+        if i in _STAGE_ENDS:
+            out.append(h)
+    return out
+
+
+def test_matches_the_authors_code(vgg_features, reference_dists):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 64, 48, generator=g)
+    y = (x + 0.2 * torch.rand(2, 3, 64, 48, generator=g)).clamp(0, 1)
+    alpha, beta = dists_weights()
+    with torch.no_grad():
+        ours = dists_from_features(_maps(vgg_features, x), _maps(vgg_features, y), alpha, beta, reduction="none")
+        theirs = reference_dists(x, y)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert bool((ours > 0).all())
+
+
+def test_identical_is_zero_and_gradient_finite(vgg_features):
+    alpha, beta = dists_weights()
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    d = dists_from_features(_maps(vgg_features, x), _maps(vgg_features, x.detach()), alpha, beta)
+    assert abs(float(d.detach())) < 1e-5
+    d.backward()
+    assert bool(torch.isfinite(x.grad).all())
+
+
+def test_batched_equals_per_sample_and_reductions():
+    g = torch.Generator().manual_seed(2)
+    fx = [torch.rand(3, c, 4, 4, generator=g) for c in DISTS_CHANNELS]
+    fy = [torch.rand(3, c, 4, 4, generator=g) for c in DISTS_CHANNELS]
+    w = torch.rand(1475, generator=g)
+    per = dists_from_features(fx, fy, w, w, reduction="none")
+    single = torch.cat([dists_from_features([f[i : i + 1] for f in fx], [f[i : i + 1] for f in fy], w, w, "none") for i in range(3)])
+    torch.testing.assert_close(per, single)
+    torch.testing.assert_close(dists_from_features(fx, fy, w, w), per.mean())
+
+
+def test_bad_inputs():
+    maps = [torch.rand(1, c, 4, 4) for c in DISTS_CHANNELS]
+    w = torch.ones(1475)
+    with pytest.raises(InputError, match="6 maps per image"):
+        dists_from_features(maps[:5], maps, w, w)
+    with pytest.raises(InputError, match="1475 values"):
+        dists_from_features(maps, maps, w[:10], w)
+    with pytest.raises(InputError, match="64 channels"):
+        dists_from_features([maps[0], maps[2], *maps[2:]], maps, w, w)
