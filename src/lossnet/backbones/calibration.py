@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from lossnet.errors import WeightsError, WeightsUnavailableError
+from lossnet.functional.dists import DISTS_CHANNELS
 from lossnet.validation import check_choice
 
 #: Channels of the layers each LPIPS trunk is calibrated on, in order (``lin0``, ``lin1``, ...).
@@ -47,8 +48,6 @@ LPIPS_CHANNELS: dict[str, tuple[int, ...]] = {
 }
 #: Released versions of the LPIPS heads (v0.1 is the one the lpips project recommends).
 LPIPS_VERSIONS = ("0.0", "0.1")
-#: Channels DISTS compares: the image itself, then the five stages of its L2-pooled VGG16.
-DISTS_CHANNELS = (3, 64, 128, 256, 512, 512)
 
 _LPIPS_PACKAGE = ("lpips", "0.1.4")
 _DISTS_PACKAGE = ("DISTS_pytorch", "0.1")

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 
 import torch
 
-from lossnet.backbones.calibration import DISTS_CHANNELS
 from lossnet.errors import InputError
-from lossnet.losses.reduction import reduce
+from lossnet.functional.reduction import reduce
 
+#: Channels DISTS compares: the image itself, then the five stages of its L2-pooled VGG16.
+DISTS_CHANNELS = (3, 64, 128, 256, 512, 512)
 #: The VGG16 layers DISTS compares after the image itself.
 DISTS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 _C = 1e-6
@@ -42,7 +43,7 @@ def dists_from_features(
     """DISTS from the six maps of each image (the image, then the five L2-pooled VGG16 stages).
 
     Args:
-        fx, fy: ``[(B, C_k, H_k, W_k)]`` for ``C_k`` in :data:`~lossnet.backbones.calibration.DISTS_CHANNELS`
+        fx, fy: ``[(B, C_k, H_k, W_k)]`` for ``C_k`` in :data:`DISTS_CHANNELS`
             (``fy`` may have batch 1).
         alpha, beta: ``(1475,)`` non-negative weights; they are divided by their joint sum here.
         reduction: ``'none'`` gives ``(B,)``, ``'mean'``/``'sum'`` a scalar.

@@ -13,7 +13,7 @@ from lossnet.backbones.calibration import DISTS_CHANNELS, dists_weights
 from lossnet.backbones.pooling import L2Pool2d
 from lossnet.backbones.vgg import VGG
 from lossnet.errors import InputError
-from lossnet.losses.dists import dists_from_features
+from lossnet.functional.dists import dists_from_features
 
 _STAGE_ENDS = (3, 8, 15, 22, 29)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
 _POOLS = (4, 9, 16, 23)
