@@ -201,9 +201,18 @@ def test_lpips_is_na_with_the_reason_offline(tmp_path, monkeypatch) -> None:
     assert {row["lpips"] for row in read_csv(result.to_csv()).values()} == {"n/a"}
     md = result.to_markdown()
     assert all(line.rstrip().endswith("| n/a |") for line in md.splitlines() if line.startswith("| astronaut"))
-    # Without a calibration file the reason is that one.
+    # Without a calibration file the installed lpips wheel's is used; the weights are still missing.
     (note,) = [n for n in evaluate(sr, size=SIZE, feature_layers=None).notes if n.startswith("lpips")]
-    assert "calibration file" in note
+    assert "ImageNet VGG16" in note and "LOSSNET_OFFLINE" in note
+    # With lpips not installed either, the reason is the calibration file.
+    import importlib.metadata
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    (note,) = [n for n in evaluate(sr, size=SIZE, feature_layers=None).notes if n.startswith("lpips")]
+    assert "calibration file" in note and "pip install --no-deps lpips==0.1.4" in note
     with pytest.raises(FileNotFoundError, match="LPIPS calibration file not found"):
         evaluate(sr, size=SIZE, feature_layers=None, lpips_calibration=tmp_path / "missing.pth")
 

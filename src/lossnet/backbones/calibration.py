@@ -91,7 +91,7 @@ def lpips_heads(
         WeightsError: the file is not an LPIPS calibration file for ``net`` (keys, shapes, negative values).
     """
     check_choice(net, tuple(LPIPS_CHANNELS), "net")
-    path = lpips_heads_path(net, version) if source is None else _existing(source, f"LPIPS-{net} heads")
+    path = lpips_heads_path(net, version) if source is None else _existing(source, "LPIPS calibration")
     state = _read(path, "an LPIPS calibration file")
     heads = []
     for i, channels in enumerate(LPIPS_CHANNELS[net]):
@@ -125,7 +125,7 @@ def dists_weights(source: str | os.PathLike[str] | None = None) -> tuple[torch.T
         WeightsUnavailableError: no such file, or DISTS_pytorch not installed.
         WeightsError: the file does not hold ``alpha`` and ``beta`` of shape ``(1, 1475, 1, 1)``.
     """
-    path = dists_weights_path() if source is None else _existing(source, "DISTS alpha/beta weights")
+    path = dists_weights_path() if source is None else _existing(source, "DISTS weights")
     state = _read(path, "a DISTS weights file")
     total = sum(DISTS_CHANNELS)
     out = []

@@ -97,7 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--lpips-calibration",
         metavar="PATH",
-        help="the lpips project's weights/v0.1/vgg.pth; LPIPS also needs torchvision's ImageNet VGG16",
+        help="the lpips project's weights/v0.1/vgg.pth (default: the file in the installed lpips wheel); "
+        "LPIPS also needs torchvision's ImageNet VGG16",
     )
     g.add_argument("--no-lpips", dest="lpips", action="store_false", help="leave the LPIPS column out")
     g = p.add_argument_group("inference")

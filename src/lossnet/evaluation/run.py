@@ -58,9 +58,9 @@ from torch import nn
 
 from lossnet import metrics
 from lossnet.apply import ModelInfo, apply_model, load_model, read_model_info
-from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
-from lossnet.errors import InputError, InputTypeError, WeightsUnavailableError
+from lossnet.errors import InputError, InputTypeError
 from lossnet.evaluation.scoring import PIXEL_METRICS, feature_metric, lpips_metric, score
 from lossnet.evaluation.tables import NOT_AVAILABLE, EvalResult
 from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
@@ -125,7 +125,8 @@ def evaluate(
             ``feature_layers=None`` (or empty) leaves the column out.
         lpips: add the LPIPS-VGG column (``n/a`` with a note when it cannot be computed).
         lpips_calibration: the lpips project's ``weights/v0.1/vgg.pth`` (a path, or the dict
-            :func:`lossnet.metrics.load_lpips_calibration` returns). Without it LPIPS is ``n/a``.
+            :func:`lossnet.metrics.load_lpips_calibration` returns); ``None``: the installed lpips
+            wheel's file. Without one LPIPS is ``n/a``, with a note.
         tile, precision: as for :func:`lossnet.apply.apply_model`.
         device: where checkpoints are loaded and the metric networks run (``'cpu'``,
             ``'cuda'``, ``'auto'``, ...); a module given directly runs where it is.
@@ -347,25 +348,22 @@ def _lpips(
     A calibration file that was given but does not exist or is not one is an error (the
     caller asked for it); missing ImageNet VGG16 weights make the metric unavailable.
     """
-    if calibration is None:
-        return None, (
-            "LPIPS needs the published calibration file (weights/v0.1/vgg.pth of the lpips project, "
-            "github.com/richzhang/PerceptualSimilarity, BSD licence) and torchvision's ImageNet VGG16; "
-            "pass lpips_calibration= (--lpips-calibration PATH)"
+    if calibration is not None and not isinstance(calibration, Mapping) and not Path(calibration).is_file():
+        raise FileNotFoundError(
+            f"LPIPS calibration file not found: {calibration}; it is weights/v0.1/vgg.pth of the lpips project"
         )
-    if not isinstance(calibration, Mapping):
-        if not Path(calibration).is_file():
-            raise FileNotFoundError(
-                f"LPIPS calibration file not found: {calibration}; it is weights/v0.1/vgg.pth of the lpips project"
-            )
-        calibration = metrics.load_lpips_calibration(calibration)
     try:
-        weights = load_weights("vgg16", "imagenet")
-    except WeightsUnavailableError as err:
+        if not isinstance(calibration, Mapping):
+            calibration = metrics.load_lpips_calibration(calibration)  # None: the installed lpips wheel's file
+    except metrics.LpipsUnavailableError as err:
         return None, (
-            f"LPIPS is calibrated for torchvision's ImageNet VGG16 only, and those weights cannot be had here: {err}"
+            f"LPIPS needs the published calibration file and torchvision's ImageNet VGG16: {err} "
+            "Install lpips (pip install --no-deps lpips==0.1.4) or pass lpips_calibration= (--lpips-calibration PATH)"
         )
-    return metrics.LPIPS(calibration, weights=weights).to(device), None
+    try:
+        return metrics.LPIPS(calibration, weights="imagenet").to(device), None
+    except metrics.LpipsUnavailableError as err:
+        return None, f"LPIPS is calibrated for torchvision's ImageNet VGG16 only: {err}"
 
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from lossnet.backbones.calibration import lpips_heads
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.backbones.weights import LoadedWeights, imagenet_digest, is_imagenet
 from lossnet.errors import InputError, LpipsUnavailableError, WeightsError, WeightsUnavailableError
@@ -39,46 +39,29 @@ __all__ = [
 ]
 
 
-def load_lpips_calibration(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+def load_lpips_calibration(path: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
     """Read the published LPIPS-VGG calibration weights (the ``lpips`` project's ``weights/v0.1/vgg.pth``).
 
     The file holds five 1x1 convolution kernels, ``lin{i}.model.1.weight`` of shape ``(1, C_i, 1, 1)``
     for C = 64, 128, 256, 512, 512; they are read with ``torch.load(weights_only=True)``, so the file
-    cannot run code.
+    cannot run code (:func:`lossnet.backbones.calibration.lpips_heads`).
+
+    Args:
+        path: the file, or ``None`` for the one in the installed ``lpips`` wheel, found without
+            importing it (``pip install --no-deps lpips==0.1.4``; ``make install`` does).
 
     Returns:
         ``{layer: (C_l,) non-negative weights}`` keyed by :data:`LPIPS_LAYERS`' names.
 
     Raises:
-        LpipsUnavailableError: the file does not exist.
+        LpipsUnavailableError: the file does not exist, or no path and lpips is not installed.
         WeightsError: it is not such a file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LpipsUnavailableError(
-            f"LPIPS calibration file not found: {path}. It is weights/v0.1/vgg.pth of the lpips project "
-            "(github.com/richzhang/PerceptualSimilarity, BSD licence); download it and pass its path."
-        )
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types on garbage or on refused pickles
-        raise WeightsError(f"could not read {path} as an LPIPS calibration file (.pth state dict): {err}") from None
-    if not isinstance(sd, Mapping):
-        raise WeightsError(f"{path} must hold a state dict of lin0..lin4 weights; got {type(sd).__name__}")
-    out: dict[str, torch.Tensor] = {}
-    for i, (layer, channels) in enumerate(LPIPS_LAYERS.items()):
-        key = f"lin{i}.model.1.weight"
-        w = sd.get(key)
-        if not isinstance(w, torch.Tensor) or tuple(w.shape) != (1, channels, 1, 1):
-            got = tuple(w.shape) if isinstance(w, torch.Tensor) else "missing"
-            raise WeightsError(
-                f"{path} is not an LPIPS-VGG calibration file: expected {key} of shape (1, {channels}, 1, 1), "
-                f"got {got} (keys: {sorted(sd)[:6]}). Use the vgg.pth of lpips v0.1, not the alex or squeeze one."
-            )
-        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-            raise WeightsError(f"{path}: {key} must be finite and non-negative, as published LPIPS weights are")
-        out[layer] = w.detach().float().flatten().clone()
-    return out
+        heads = lpips_heads("vgg", path)
+    except WeightsUnavailableError as err:
+        raise LpipsUnavailableError(f"{err}. It is weights/v0.1/vgg.pth of the lpips project (BSD licence).") from None
+    return dict(zip(LPIPS_LAYERS, heads, strict=True))
 
 
 def lpips_from_features(
@@ -134,7 +117,7 @@ class LPIPS(nn.Module):
 
     def __init__(
         self,
-        calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor],
+        calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
         weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
         reduction: str = "mean",
         input_range: Range = (0.0, 1.0),
@@ -187,7 +170,7 @@ def _lpips_extractor(
 def lpips(
     x: torch.Tensor,
     y: torch.Tensor,
-    calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor],
+    calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
     weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
     reduction: str = "mean",
     input_range: Range = (0.0, 1.0),
