@@ -31,6 +31,7 @@ from functools import cache
 import torch
 from torch import nn
 
+from lossnet.backbones.vgg import init_weights
 from lossnet.validation import check_choice
 
 #: The trunks defined here.
@@ -204,14 +205,7 @@ class SmallTrunk(nn.Module):
                 modules.append(Fire(channels, op.squeeze, op.channels // 2))
             channels = op.channels
         self.features = nn.Sequential(*modules)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # Kaiming as for the VGGs, so that random trunks (weights=None) have activations of a sane scale.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        init_weights(self)  # as the VGGs, so that random trunks (weights=None) have activations of a sane scale
 
 
 def small_trunk_classifier_shapes(arch: str) -> dict[str, tuple[int, ...]]:

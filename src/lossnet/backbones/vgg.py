@@ -140,17 +140,21 @@ class VGG(nn.Module):
             else:
                 modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
         self.features = nn.Sequential(*modules)
-        self._init_weights()
+        init_weights(self)
 
-    def _init_weights(self) -> None:
-        # torchvision's initialisation, so that random networks (weights=None) look alike.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+
+def init_weights(net: nn.Module) -> None:
+    """torchvision's VGG initialisation (Kaiming fan-out convolutions, zero biases, unit batch norm).
+
+    Every random trunk (``weights=None``) starts this way, so that their activations have a sane scale.
+    """
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def classifier_shapes() -> dict[str, tuple[int, ...]]:
