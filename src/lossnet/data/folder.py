@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 
 from lossnet.data.defaults import default_image_path
-from lossnet.data.io import IMAGE_SUFFIXES, load_image
-from lossnet.data.walk import walk_files
+from lossnet.data.io import IMAGE_SUFFIXES, UNREADABLE, load_image, probe_image, unreadable_reason
+from lossnet.data.walk import find_images
 from lossnet.errors import InputError, InputTypeError
 from lossnet.validation import check_choice, check_positive_int
 
@@ -39,7 +38,6 @@ DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
 PROBES = ("verify", "decode")
 
 # Errors that mean "this file is not a readable image" (never a bug in lossnet).
-_UNREADABLE = (InputError, UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 log = logging.getLogger("lossnet")
 
@@ -153,11 +151,11 @@ class ImageFolder(torch.utils.data.Dataset):
         self.epoch = 0
         self.root = root if isinstance(root, (list, tuple)) else Path(root)
 
-        candidates, self.ignored = _discover(root, self.extensions)
+        candidates, self.ignored = find_images(root, self.extensions)
         self.skipped: list[tuple[Path, str]] = []
         self.files: list[Path] = []
         for path in candidates:
-            reason = _probe(path, decode=self.probe == "decode")
+            reason = probe_image(path, decode=self.probe == "decode")
             if reason is None:
                 self.files.append(path)
             else:
@@ -233,9 +231,9 @@ class ImageFolder(torch.utils.data.Dataset):
                 return self._cache[i]
             try:
                 image = load_image(self.files[i], size=self.size)[0]
-            except _UNREADABLE as err:  # a missing file is an OSError too: it was deleted mid-run
+            except UNREADABLE as err:  # a missing file is an OSError too: it was deleted mid-run
                 self._failed.add(i)
-                self.skipped.append((self.files[i], _reason(err)))
+                self.skipped.append((self.files[i], unreadable_reason(err)))
                 continue
             if self._cache is not None:
                 self._cache[i] = image
@@ -322,72 +320,10 @@ def default_dataset(
     return ImageFolder([default_image_path(n) for n in names], crop_size, flip, seed=seed, size=size, cache=cache)
 
 
-def _discover(root: object, extensions: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    """Return (image files, ignored files) under ``root``: a folder, or a list of files and folders."""
-    if isinstance(root, (str, os.PathLike)):
-        folder = Path(root)
-        if not folder.exists():
-            raise FileNotFoundError(f"no such folder: {folder}")
-        if not folder.is_dir():
-            raise InputError(
-                f"root must be a folder or a list of image files; got the file {folder}. Pass [{str(folder)!r}]."
-            )
-        entries = [folder]
-    elif isinstance(root, (list, tuple)):
-        if not root:
-            raise InputError("root is an empty list: pass a folder or a non-empty list of image files")
-        entries = []
-        for item in root:
-            if not isinstance(item, (str, os.PathLike)):
-                raise InputTypeError(f"root entries must be paths; got {type(item).__name__} ({item!r})")
-            path = Path(item)
-            if not path.exists():
-                raise FileNotFoundError(f"no such image file or folder: {path}")
-            entries.append(path)
-    else:
-        raise InputTypeError(f"root must be a folder or a list of paths; got {type(root).__name__}")
-
-    images: list[Path] = []
-    ignored: list[Path] = []
-    for entry in entries:
-        for path in walk_files(entry) if entry.is_dir() else [entry]:
-            (images if path.suffix.lower() in extensions else ignored).append(path)
-    return images, ignored
-
-
-def _probe(path: Path, decode: bool) -> str | None:
-    """``None`` if ``path`` looks readable, else why not."""
-    try:
-        if decode:
-            load_image(path)
-        else:
-            with Image.open(path) as im:
-                jpeg = im.format == "JPEG"
-                im.verify()
-            if jpeg and not _ends_with_jpeg_eoi(path):
-                with Image.open(path) as im:  # maybe truncated: decode at 1/8 scale to find out
-                    im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
-                    im.load()
-    except _UNREADABLE as err:
-        return _reason(err)
-    return None
-
-
 def _list_skipped(skipped: Sequence[tuple[Path, str]], limit: int = 5) -> str:
     """``a.png (reason); b.jpg (reason); ... and 3 more`` for an error message."""
     shown = "; ".join(f"{p.name} ({r})" for p, r in skipped[:limit])
     return shown + (f"; and {len(skipped) - limit} more" if len(skipped) > limit else "")
-
-
-def _ends_with_jpeg_eoi(path: Path) -> bool:
-    """Whether the file's last bytes (trailing zero padding aside) are a JPEG end-of-image marker."""
-    with path.open("rb") as f:
-        f.seek(max(0, path.stat().st_size - 64))
-        return f.read().rstrip(b"\x00").endswith(b"\xff\xd9")
-
-
-def _reason(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 def _check_crop_size(crop_size: object) -> tuple[int, int] | None:

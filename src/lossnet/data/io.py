@@ -314,3 +314,37 @@ def save_image(
     with atomic_writer(path) as f:
         pil.save(f, format=fmt, **options)
     return path
+
+
+#: What reading a broken or hostile image file can raise.
+UNREADABLE = (InputError, UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def probe_image(path: Path, decode: bool) -> str | None:
+    """``None`` if ``path`` looks like a readable image, else why not (``verify``: header and JPEG end checks; ``decode``: a full read)."""
+    try:
+        if decode:
+            load_image(path)
+        else:
+            with Image.open(path) as im:
+                jpeg = im.format == "JPEG"
+                im.verify()
+            if jpeg and not _ends_with_jpeg_eoi(path):
+                with Image.open(path) as im:  # maybe truncated: decode at 1/8 scale to find out
+                    im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+                    im.load()
+    except UNREADABLE as err:
+        return unreadable_reason(err)
+    return None
+
+
+def _ends_with_jpeg_eoi(path: Path) -> bool:
+    """Whether the file's last bytes (trailing zero padding aside) are a JPEG end-of-image marker."""
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 64))
+        return f.read().rstrip(b"\x00").endswith(b"\xff\xd9")
+
+
+def unreadable_reason(err: BaseException) -> str:
+    """``TypeName: message``, as lossnet lists unreadable files."""
+    return f"{type(err).__name__}: {err}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lossnet.errors import InputError, InputTypeError
+
 
 def walk_files(folder: str | os.PathLike[str], exclude: str | os.PathLike[str] | None = None) -> list[Path]:
     """Every non-hidden file under ``folder``, sorted by relative path.
@@ -45,3 +47,39 @@ def walk_files(folder: str | os.PathLike[str], exclude: str | os.PathLike[str] |
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def find_images(root: object, extensions: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """``(image files, other files)`` under ``root``: a folder, or a list of files and folders (walked with :func:`walk_files`).
+
+    An image file is one whose suffix (any case) is in ``extensions``.
+    """
+    if isinstance(root, (str, os.PathLike)):
+        folder = Path(root)
+        if not folder.exists():
+            raise FileNotFoundError(f"no such folder: {folder}")
+        if not folder.is_dir():
+            raise InputError(
+                f"root must be a folder or a list of image files; got the file {folder}. Pass [{str(folder)!r}]."
+            )
+        entries = [folder]
+    elif isinstance(root, (list, tuple)):
+        if not root:
+            raise InputError("root is an empty list: pass a folder or a non-empty list of image files")
+        entries = []
+        for item in root:
+            if not isinstance(item, (str, os.PathLike)):
+                raise InputTypeError(f"root entries must be paths; got {type(item).__name__} ({item!r})")
+            path = Path(item)
+            if not path.exists():
+                raise FileNotFoundError(f"no such image file or folder: {path}")
+            entries.append(path)
+    else:
+        raise InputTypeError(f"root must be a folder or a list of paths; got {type(root).__name__}")
+
+    images: list[Path] = []
+    ignored: list[Path] = []
+    for entry in entries:
+        for path in walk_files(entry) if entry.is_dir() else [entry]:
+            (images if path.suffix.lower() in extensions else ignored).append(path)
+    return images, ignored
