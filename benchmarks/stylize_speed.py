@@ -1,7 +1,7 @@
 """Benchmark d: feed-forward stylisation against optimisation-based stylisation, at 256, 512 and 1024 px.
 
 - ``feed-forward``: Johnson et al.'s ``TransformerNet`` (channels 32, 5 residual blocks, instance
-  norm) through :func:`lossnet.apply.apply_model` as ``lossnet apply`` runs it, whole image
+  norm) through :func:`lossnet.inference.apply_model` as ``lossnet apply`` runs it, whole image
   (``tile=None``), in eval mode under ``inference_mode``; fp32, and also in the precision ``auto``
   picks on this machine where that is not fp32 (bf16 or fp16 autocast, named in the report; see
   :mod:`lossnet.runtime`). The median of several calls after a warm-up.
@@ -32,7 +32,7 @@ import torch
 
 from benchmarks.common import Timing, conv_flops, machine_line, table, time_calls
 from benchmarks.train_step import top_ops
-from lossnet.apply import apply_model
+from lossnet.inference import apply_model
 from lossnet.backbones.vgg import VGG, layer_index
 from lossnet.explore.optimize import OptimizeConfig
 from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize

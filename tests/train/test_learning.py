@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from lossnet import metrics
 from lossnet.data.folder import default_dataset
 from lossnet.data.tasks import PairDataset, luminance
-from lossnet.apply import load_model
+from lossnet.inference import load_model
 from lossnet.models.registry import build_model
 from lossnet.train import train
 from lossnet.checkpoint import load_checkpoint

@@ -12,7 +12,7 @@
 The pairs, the bicubic baseline and the scoring rule come from the task registry
 (:mod:`lossnet.tasks`), and every number from :func:`lossnet.evaluation.scoring.score`, so
 they are those ``lossnet eval`` reports for the same networks and images. Everything runs
-through the public API (:func:`lossnet.train.train`, :func:`lossnet.apply.apply_model`), as a
+through the public API (:func:`lossnet.train.train`, :func:`lossnet.inference.apply_model`), as a
 user's script would.
 """
 

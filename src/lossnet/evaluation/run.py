@@ -18,7 +18,7 @@ ground-truth images, and for every image:
 
    (the task registry, :mod:`lossnet.tasks`, says each task's input and baseline). A ``style``
    network has no ground truth to be compared with, so it is refused.
-2. runs each network with :func:`lossnet.apply.apply_model` (any size, tiled if large);
+2. runs each network with :func:`lossnet.inference.apply_model` (any size, tiled if large);
 3. scores the baseline and every network against the image with
    :func:`lossnet.evaluation.scoring.score`, the one scoring function that the trainer's
    validation and the demo also call.
@@ -57,7 +57,8 @@ import torch
 from torch import nn
 
 from lossnet import metrics
-from lossnet.apply import ModelInfo, apply_model, load_model, read_model_info
+from lossnet.checkpoint import ModelInfo
+from lossnet.inference import apply_model, load_model, read_model_info
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.errors import InputError, InputTypeError
@@ -127,7 +128,7 @@ def evaluate(
         lpips_calibration: the lpips project's ``weights/v0.1/vgg.pth`` (a path, or the dict
             :func:`lossnet.metrics.load_lpips_calibration` returns); ``None``: the installed lpips
             wheel's file. Without one LPIPS is ``n/a``, with a note.
-        tile, precision: as for :func:`lossnet.apply.apply_model`.
+        tile, precision: as for :func:`lossnet.inference.apply_model`.
         device: where checkpoints are loaded and the metric networks run (``'cpu'``,
             ``'cuda'``, ``'auto'``, ...); a module given directly runs where it is.
         progress: wraps the list of images for iteration, e.g. ``tqdm.tqdm``.
