@@ -96,8 +96,14 @@ class TVTerm(Term):
 
 
 def unit_normalise(f: torch.Tensor) -> torch.Tensor:
-    """Divide every feature vector (over channels) by its Euclidean norm plus :data:`LPIPS_EPS`."""
-    return f / (f.square().sum(1, keepdim=True).sqrt() + LPIPS_EPS)
+    """Divide every feature vector (over channels) by ``sqrt(|f|^2 + LPIPS_EPS^2)``.
+
+    The lpips reference divides by ``|f| + eps``, with the ``eps`` outside the square root: the
+    gradient of ``|f|`` at a zero vector (a common ReLU output) is then 0/0, and training with
+    LPIPS turns NaN. Inside the root the gradient stays finite, and the value differs from the
+    reference's by a relative ``eps / |f|`` (1e-10 / |f|).
+    """
+    return f * torch.rsqrt(f.square().sum(1, keepdim=True) + LPIPS_EPS**2)
 
 
 class LpipsTerm(Term):
