@@ -1,4 +1,4 @@
-"""``PerceptualLoss``: pixel, feature, style and TV terms over one shared VGG pass."""
+"""``PerceptualLoss``: pixel, feature, style, TV, contextual, MRF and focal frequency terms over one shared VGG pass."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from lossnet.functional.reduction import REDUCTIONS
 from lossnet.functional.total_variation import TV_KINDS
 from lossnet.runtime import Runtime
 from lossnet.terms import FeatureTerm, GramTerm, LayerWeights, PixelTerm, Term, TermEngine, TVTerm, layer_weights
+from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
 from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
 
 
@@ -44,6 +45,12 @@ class PerceptualLoss(nn.Module):
         input_range: range of the images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
         reduction: ``'mean'``, ``'sum'`` or ``'none'`` (per-sample ``(B,)`` values) over the batch.
         tv_kind: ``'anisotropic'`` (L1) or ``'isotropic'`` (L2).
+        contextual_layers: ``{layer: weight}`` of contextual-loss terms (Mechrez et al. 2018): the
+            prediction's features matched to the target's as a set, so the target may be misaligned.
+            Memory grows with the square of the positions (see :mod:`lossnet.functional.contextual`).
+        mrf_layers: ``{layer: weight}`` of MRF patch terms (Li & Wand 2016) against the style image
+            (fixed with :meth:`set_style_target`, whose patches are cut once).
+        focal_frequency_weight: weight of the focal frequency term (Jiang et al. 2021), on the images.
         preprocessing: ``"torch"`` or ``"caffe"`` to override the guess for a weight file.
         compute_dtype: ``None`` (default): the VGG runs in float32, or under the caller's
             ``torch.autocast``. ``torch.bfloat16`` (or ``torch.float16``): the VGG alone runs under
@@ -85,20 +92,30 @@ class PerceptualLoss(nn.Module):
         tv_kind: str = "anisotropic",
         preprocessing: str | None = None,
         compute_dtype: torch.dtype | str | Runtime | None = None,
+        contextual_layers: LayerWeights = None,
+        mrf_layers: LayerWeights = None,
+        focal_frequency_weight: float = 0.0,
     ) -> None:
         super().__init__()
         check_arch(arch)
         self.feature_layers = layer_weights(feature_layers, "feature", arch)
         self.style_layers = layer_weights(style_layers, "style", arch)
+        self.contextual_layers = layer_weights(contextual_layers, "contextual", arch)
+        self.mrf_layers = layer_weights(mrf_layers, "mrf", arch)
+        self.focal_frequency_weight = check_weight(focal_frequency_weight, "focal_frequency_weight")
         self.pixel_weight = check_weight(pixel_weight, "pixel_weight")
         self.tv_weight = check_weight(tv_weight, "tv_weight")
         self.criterion = check_choice(criterion, CRITERIA, "criterion")
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
         self.tv_kind = check_choice(tv_kind, TV_KINDS, "tv_kind")
         self.input_range = check_input_range(input_range)
-        if not (self.feature_layers or self.style_layers or self.pixel_weight or self.tv_weight):
-            raise InputError("PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight")
-        layers = {**self.feature_layers, **self.style_layers}
+        deep = {**self.feature_layers, **self.style_layers, **self.contextual_layers, **self.mrf_layers}
+        if not (deep or self.pixel_weight or self.tv_weight or self.focal_frequency_weight):
+            raise InputError(
+                "PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight "
+                "(or contextual_layers, mrf_layers, focal_frequency_weight)"
+            )
+        layers = deep
         self.compute_dtype = check_compute_dtype(compute_dtype)
         self.extractor = (
             FeatureExtractor(arch, layers, weights, self.input_range, preprocessing, self.compute_dtype)
@@ -108,12 +125,15 @@ class PerceptualLoss(nn.Module):
         terms: list[Term] = [PixelTerm(self.pixel_weight, self.criterion)] if self.pixel_weight else []
         terms += [FeatureTerm(name, w, self.criterion) for name, w in self.feature_layers.items()]
         terms += [GramTerm(name, w, self.criterion) for name, w in self.style_layers.items()]
+        terms += [ContextualTerm(name, w) for name, w in self.contextual_layers.items()]
+        terms += [MRFTerm(name, w) for name, w in self.mrf_layers.items()]
         terms += [TVTerm(self.tv_weight, self.tv_kind)] if self.tv_weight else []
+        terms += [FocalFrequencyTerm(self.focal_frequency_weight)] if self.focal_frequency_weight else []
         self.engine = TermEngine(terms)
 
     # -- fixed style target -------------------------------------------------------------
     def set_style_target(self, image: torch.Tensor) -> None:
-        """Fix the style image: its Gram matrices are computed once and kept as buffers.
+        """Fix the style image: its Gram matrices (and MRF patches) are computed once and kept as buffers.
 
         Later calls compare every prediction's Grams with these (broadcast over the batch),
         and the target passed to :meth:`terms` is used only for the pixel and feature terms.
@@ -122,14 +142,14 @@ class PerceptualLoss(nn.Module):
             image: ``(1, C, H, W)`` (or ``(B, C, H, W)`` matching the batch) in ``input_range``;
                 its size may differ from the predictions'.
         """
-        if not self.style_layers or self.extractor is None:
-            raise InputError("set_style_target needs style_layers; this loss has none")
+        if not (self.style_layers or self.mrf_layers) or self.extractor is None:
+            raise InputError("set_style_target needs style_layers or mrf_layers; this loss has none")
         image = self.extractor.check(image, "style target")
-        self.engine.fix_target(self.extractor, image, GramTerm)
+        self.engine.fix_target(self.extractor, image, _style_term)
 
     def clear_style_target(self) -> None:
         """Forget the fixed style image; style is then taken from each call's target."""
-        self.engine.clear_fixed_target(GramTerm)
+        self.engine.clear_fixed_target(_style_term)
 
     def style_gram(self, layer: str) -> torch.Tensor | None:
         """The fixed style image's Gram matrix ``(1, C, C)`` at ``layer``, or ``None`` when none is set."""
@@ -192,3 +212,8 @@ def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
     values = {k: float(torch.as_tensor(v, dtype=torch.float64).mean()) for k, v in terms.items() if k != "total"}
     total = sum(values.values())
     return {k: (v / total if total else 0.0) for k, v in values.items()}
+
+
+def _style_term(term: Term) -> bool:
+    """The terms a fixed style image feeds: Gram and MRF."""
+    return isinstance(term, (GramTerm, MRFTerm))
