@@ -5,10 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import lossnet.losses.perceptual
 from lossnet.data.defaults import default_image_path
 from lossnet.data.io import load_image, save_image
-from lossnet.errors import CheckpointError, InputError, TrainingDivergedError
+from lossnet.errors import CheckpointError, InputError
 from lossnet.checkpoint import load_checkpoint
 from lossnet.train.loop import train
 
@@ -73,26 +72,6 @@ def test_fp16_needs_cuda(tiny):
         pytest.skip("this machine has CUDA")
     with pytest.raises(InputError, match="fp16 needs a CUDA GPU"):
         train(tiny("superres", precision="fp16"))
-
-
-def test_a_nan_stops_the_run_naming_the_term(tiny, monkeypatch):
-    terms = lossnet.losses.perceptual.PerceptualLoss.terms
-    calls = []
-
-    def poisoned(self, pred, target=None):
-        out = terms(self, pred, target)
-        calls.append(1)
-        if len(calls) == 3:
-            out["feature.relu2_2"] = out["feature.relu2_2"] * float("nan")
-            out["total"] = out["total"] * float("nan")
-        return out
-
-    monkeypatch.setattr(lossnet.losses.perceptual.PerceptualLoss, "terms", poisoned)
-    config = tiny("superres", steps=5, checkpoint_every=1)
-    with pytest.raises(TrainingDivergedError, match=r"'feature.relu2_2' became nan at step 3"):
-        train(config)
-    ckpt = load_checkpoint(f"{config.out_dir}/checkpoint.safetensors")
-    assert ckpt.meta["step"] == 2  # the last good step, intact
 
 
 def test_corrupt_and_unsupported_files_are_skipped_listed_and_logged_once(tiny, tmp_path, caplog):
