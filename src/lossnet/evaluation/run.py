@@ -58,7 +58,7 @@ from torch import nn
 
 from lossnet import metrics
 from lossnet.checkpoint import ModelInfo
-from lossnet.inference import apply_model, load_model, read_model_info
+from lossnet.inference import apply_model, load_model_with_info
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.errors import InputError, InputTypeError
@@ -220,8 +220,8 @@ def _load_methods(models: ModelArg | Mapping[str, ModelArg], device: str | torch
                 raise InputError(f"the network {name!r} is in training mode; call .eval() first")
             out.append(_Method(name, model, None, type(model).__name__))
         elif isinstance(model, (str, os.PathLike)):
-            info = read_model_info(model)
-            out.append(_Method(name, load_model(model, device), info, str(model)))
+            network, info = load_model_with_info(model, device)  # one read of the file
+            out.append(_Method(name, network, info, str(model)))
         else:
             raise InputTypeError(
                 f"model {name!r} must be a checkpoint path or an nn.Module; got {type(model).__name__}"

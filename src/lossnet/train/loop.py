@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from lossnet.atomic import write_text
-from lossnet.checkpoint import Checkpoint, rng_state, save_checkpoint, set_rng_state
+from lossnet.checkpoint import Checkpoint, model_meta, rng_state, save_checkpoint, set_rng_state
 from lossnet.data.tasks import PairDataset
 from lossnet.errors import InputError
 from lossnet.models.registry import build_model, model_spec
@@ -369,7 +369,6 @@ class _Run:
     def _save(self, name: str, with_state: bool) -> Path | None:
         if not self.world.is_main:
             return None
-        from lossnet.checkpoint import model_meta
 
         c = self.config
         meta = model_meta(
