@@ -369,7 +369,6 @@ class _Run:
     def _save(self, name: str, with_state: bool) -> Path | None:
         if not self.world.is_main:
             return None
-
         c = self.config
         meta = model_meta(
             self.spec,
