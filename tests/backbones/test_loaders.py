@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 import lossnet
+import lossnet.backbones.vgg
 from lossnet import FeatureExtractor
 from lossnet.backbones.loaders import load_into, read_h5
 from lossnet.backbones.vgg import VGG
@@ -48,7 +49,7 @@ def assert_activations_equal(out: torch.Tensor, ref: torch.Tensor, what: str) ->
 @pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_torchvision_layout_loads_for_every_arch(arch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Every weight is overwritten by the file: skip VGG's own (slow) initialisation to keep this test fast.
-    monkeypatch.setattr(VGG, "_init_weights", lambda self: None)
+    monkeypatch.setattr(lossnet.backbones.vgg, "init_weights", lambda net: None)
     reference = randomised_features(arch, seed=ALL_ARCHS.index(arch))
     relus = relu_names(arch)  # {name: index}, counted independently of lossnet
     x = torch.rand(1, 3, 32, 32)
