@@ -42,3 +42,7 @@ class TrainingDivergedError(LossnetError, RuntimeError):
 
 class LpipsUnavailableError(WeightsUnavailableError):
     """LPIPS cannot be computed here: its ImageNet VGG16 (or its calibration file) cannot be had."""
+
+
+class DistsUnavailableError(WeightsUnavailableError):
+    """DISTS cannot be computed here: its ImageNet VGG16 (or its alpha/beta file) cannot be had."""

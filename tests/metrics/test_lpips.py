@@ -99,10 +99,21 @@ def test_lpips_strict_accepts_imagenet_vgg16_and_refuses_other_loaded(calibratio
     from lossnet.backbones.preprocessing import TORCH
 
     sd = {f"features.{k}": v for k, v in make_layers("vgg16").state_dict().items()}
-    LPIPS(calibration_file, LoadedWeights("imagenet:vgg16-397923af", "torchvision vgg16", TORCH, sd))
-    LPIPS(calibration_file, LoadedWeights("file:vgg16.pth:397923af", "a local copy", TORCH, sd))
-    with pytest.raises(LpipsUnavailableError, match="calibrated for torchvision's ImageNet VGG16"):
-        LPIPS(calibration_file, LoadedWeights("file:other.pth:12345678", "another VGG16", TORCH, sd))
+    # The published heads (the lpips wheel's, by default) on torchvision's ImageNet VGG16, or a local copy of it.
+    assert LPIPS(None, LoadedWeights("imagenet:vgg16-397923af", "torchvision vgg16", TORCH, sd)).published
+    assert LPIPS(None, LoadedWeights("file:vgg16.pth:397923af", "a local copy", TORCH, sd)).published
+    with pytest.raises(LpipsUnavailableError, match="not torchvision's ImageNet vgg16"):
+        LPIPS(None, LoadedWeights("file:other.pth:12345678", "another VGG16", TORCH, sd))
+    # Other heads on the right trunk are not LPIPS either.
+    with pytest.raises(LpipsUnavailableError, match="calibration is not the published file"):
+        LPIPS(calibration_file, LoadedWeights("imagenet:vgg16-397923af", "torchvision vgg16", TORCH, sd))
+    # Caffe preprocessing of the right weights is another input: not LPIPS.
+    from lossnet.backbones.preprocessing import CAFFE
+
+    with pytest.raises(LpipsUnavailableError, match="caffe preprocessing"):
+        LPIPS(None, LoadedWeights("imagenet:vgg16-397923af", "torchvision vgg16", CAFFE, sd))
+    loose = LPIPS(calibration_file, LoadedWeights("file:other.pth:12345678", "another VGG16", TORCH, sd), strict=False)
+    assert not loose.published
 
 
 def test_load_lpips_calibration(tmp_path, calibration_file) -> None:

@@ -29,13 +29,16 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from lossnet.backbones.small_trunks import LPIPS_LAYERS
 from lossnet.errors import WeightsError, WeightsUnavailableError
 from lossnet.functional.dists import DISTS_CHANNELS
 from lossnet.validation import check_choice
@@ -48,6 +51,26 @@ LPIPS_CHANNELS: dict[str, tuple[int, ...]] = {
 }
 #: Released versions of the LPIPS heads (v0.1 is the one the lpips project recommends).
 LPIPS_VERSIONS = ("0.0", "0.1")
+
+#: The trunk each LPIPS calibration was fitted on: ``{arch: (net, layers)}``, the heads ``lin0``, ``lin1``, ...
+#: weighting ``layers`` in order.
+LPIPS_TRUNKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "vgg16": ("vgg", ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")),
+    "alexnet": ("alex", LPIPS_LAYERS["alexnet"]),
+    "squeezenet1_1": ("squeeze", LPIPS_LAYERS["squeezenet1_1"]),
+}
+
+#: sha256 prefixes of the published files (lpips 0.1.4's v0.0 and v0.1 heads, DISTS_pytorch 0.1's
+#: alpha/beta): a file given by path is the published calibration only when it is one of these.
+PUBLISHED_SHA256 = {
+    "lpips-vgg-0.1": "a78928a0af1e5f0f",
+    "lpips-alex-0.1": "df73285e35b22355",
+    "lpips-squeeze-0.1": "4a5350f23600cb79",
+    "lpips-vgg-0.0": "b9e4236260c3dd98",
+    "lpips-alex-0.0": "18720f55913d0af8",
+    "lpips-squeeze-0.0": "c27abd3a0145541b",
+    "dists": "f5e65c96230b7f6c",
+}
 
 _LPIPS_PACKAGE = ("lpips", "0.1.4")
 _DISTS_PACKAGE = ("DISTS_pytorch", "0.1")
@@ -115,6 +138,77 @@ def lpips_heads(
     return heads
 
 
+@dataclass(frozen=True)
+class LpipsCalibration:
+    """The LPIPS heads of one trunk, by layer, and whether they are the published v0.1 file.
+
+    Attributes:
+        arch: the trunk they weight (``"vgg16"``, ``"alexnet"``, ``"squeezenet1_1"``).
+        heads: ``{layer: (C_l,) non-negative float32 weights}``, in the trunk's order.
+        published: the lpips project's v0.1 or v0.0 heads for ``arch`` (a file by its sha256, weights in
+            memory by equality with the installed wheel's), or not (your own heads).
+        source: where they came from, for messages.
+    """
+
+    arch: str
+    heads: dict[str, torch.Tensor]
+    published: bool
+    source: str
+
+
+def lpips_calibration(
+    arch: str = "vgg16",
+    source: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
+    version: str = "0.1",
+) -> LpipsCalibration:
+    """The LPIPS heads for the trunk ``arch``, keyed by its layer names.
+
+    Args:
+        arch: ``"vgg16"``, ``"alexnet"`` or ``"squeezenet1_1"`` (:data:`LPIPS_TRUNKS`).
+        source: ``None`` (the installed lpips wheel's file), a ``.pth`` file of heads, or
+            ``{layer: (C_l,)}`` weights already in memory.
+        version: the wheel's ``'0.1'`` (default) or ``'0.0'``, with ``source=None``.
+
+    Example:
+        >>> cal = lpips_calibration("vgg16")
+        >>> list(cal.heads), cal.published
+        (['relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'relu5_3'], True)
+    """
+    net, layers = LPIPS_TRUNKS[check_choice(arch, tuple(LPIPS_TRUNKS), "LPIPS trunk")]
+    if isinstance(source, Mapping):
+        heads = {}
+        for layer, channels in zip(layers, LPIPS_CHANNELS[net], strict=True):
+            w = source.get(layer)
+            if not isinstance(w, torch.Tensor) or w.numel() != channels:
+                raise WeightsError(
+                    f"LPIPS-{net} calibration needs {layer}: {channels} weights; got {getattr(w, 'shape', w)}"
+                )
+            heads[layer] = w.detach().float().flatten().clone()
+        return LpipsCalibration(arch, heads, _equals_published(net, list(heads.values())), "weights given in memory")
+    path = lpips_heads_path(net, version) if source is None else _existing(source, "LPIPS calibration")
+    heads = dict(zip(layers, lpips_heads(net, path), strict=True))
+    digest = sha256_prefix(path)
+    published = any(digest == PUBLISHED_SHA256[f"lpips-{net}-{v}"] for v in LPIPS_VERSIONS)
+    return LpipsCalibration(arch, heads, published, str(path))
+
+
+def _equals_published(net: str, heads: list[torch.Tensor]) -> bool:
+    """Whether ``heads`` are one of the installed wheel's published versions (``False`` without the wheel)."""
+    for version in LPIPS_VERSIONS:
+        try:
+            published = lpips_heads(net, None, version)
+        except WeightsUnavailableError:
+            return False
+        if all(torch.equal(a, b) for a, b in zip(heads, published, strict=True)):
+            return True
+    return False
+
+
+def sha256_prefix(path: str | os.PathLike[str], n: int = 16) -> str:
+    """The first ``n`` hex digits of a file's sha256."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:n]
+
+
 def dists_weights(source: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """DISTS' learned ``alpha`` and ``beta``: two ``(1475,)`` non-negative float32 vectors.
 
@@ -141,6 +235,33 @@ def dists_weights(source: str | os.PathLike[str] | None = None) -> tuple[torch.T
             raise WeightsError(f"{path}: {key} holds non-finite values")
         out.append(w.detach().float().flatten().clone())
     return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class DistsCalibration:
+    """DISTS' alpha and beta, and whether they are the published file.
+
+    Attributes:
+        alpha, beta: ``(1475,)`` non-negative float32 weights.
+        published: DISTS_pytorch 0.1's ``weights.pt`` (by sha256), or not.
+        source: where they came from, for messages.
+    """
+
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    published: bool
+    source: str
+
+
+def dists_calibration(source: str | os.PathLike[str] | None = None) -> DistsCalibration:
+    """:func:`dists_weights` with its provenance: ``None`` reads the installed DISTS_pytorch wheel's file.
+
+    >>> dists_calibration().published
+    True
+    """
+    path = dists_weights_path() if source is None else _existing(source, "DISTS weights")
+    alpha, beta = dists_weights(path)
+    return DistsCalibration(alpha, beta, sha256_prefix(path) == PUBLISHED_SHA256["dists"], str(path))
 
 
 def _package_file(distribution: str, version: str, relative: str, what: str) -> Path:

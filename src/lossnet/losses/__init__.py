@@ -5,7 +5,14 @@ The plain functions underneath (:func:`distance`, :func:`gram_matrix`, :func:`re
 """
 
 from lossnet.functional import CRITERIA, REDUCTIONS, distance, elementwise, gram_matrix, reduce
+from lossnet.functional.contextual import contextual_loss
+from lossnet.functional.focal_frequency import focal_frequency_loss
+from lossnet.functional.mrf import mrf_loss
+from lossnet.losses.calibrated import DISTSLoss, LPIPSLoss, dists_loss, lpips_loss
+from lossnet.losses.contextual import ContextualLoss
 from lossnet.losses.feature import FeatureLoss, feature_loss
+from lossnet.losses.focal_frequency import FocalFrequencyLoss
+from lossnet.losses.mrf import MRFLoss
 from lossnet.losses.perceptual import PerceptualLoss, term_shares
 from lossnet.losses.pixel import PixelLoss, pixel_loss
 from lossnet.losses.presets import PRESETS, Preset, get_preset, perceptual_loss_from_preset
@@ -17,17 +24,27 @@ __all__ = [
     "CRITERIA",
     "PRESETS",
     "REDUCTIONS",
+    "ContextualLoss",
+    "DISTSLoss",
     "FeatureLoss",
+    "FocalFrequencyLoss",
+    "LPIPSLoss",
+    "MRFLoss",
     "PerceptualLoss",
     "PixelLoss",
     "Preset",
     "StyleLoss",
     "TotalVariation",
+    "contextual_loss",
     "distance",
+    "dists_loss",
     "elementwise",
     "feature_loss",
+    "focal_frequency_loss",
     "get_preset",
     "gram_matrix",
+    "lpips_loss",
+    "mrf_loss",
     "perceptual_loss_from_preset",
     "pixel_loss",
     "reduce",

@@ -1,4 +1,4 @@
-"""``PerceptualLoss``: pixel, feature, style, TV, contextual, MRF and focal frequency terms over one shared VGG pass."""
+"""``PerceptualLoss``: pixel, feature, style, TV, LPIPS, DISTS, contextual, MRF and focal frequency terms over one shared trunk pass."""
 
 from __future__ import annotations
 
@@ -8,15 +8,30 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from lossnet.backbones.calibration import dists_calibration as load_dists_calibration
+from lossnet.backbones.calibration import lpips_calibration as load_lpips_heads
 from lossnet.backbones.extractor import FeatureExtractor, check_compute_dtype
 from lossnet.backbones.vgg import check_arch
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError
+from lossnet.functional.dists import DISTS_LAYERS
 from lossnet.functional.criteria import CRITERIA
 from lossnet.functional.reduction import REDUCTIONS
 from lossnet.functional.total_variation import TV_KINDS
 from lossnet.runtime import Runtime
-from lossnet.terms import FeatureTerm, GramTerm, LayerWeights, PixelTerm, Term, TermEngine, TVTerm, layer_weights
+from lossnet.terms import (
+    DistsTerm,
+    FeatureTerm,
+    GramTerm,
+    LayerWeights,
+    LpipsTerm,
+    PixelTerm,
+    Term,
+    TermEngine,
+    TVTerm,
+    check_published,
+    layer_weights,
+)
 from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
 from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
 
@@ -51,6 +66,19 @@ class PerceptualLoss(nn.Module):
         mrf_layers: ``{layer: weight}`` of MRF patch terms (Li & Wand 2016) against the style image
             (fixed with :meth:`set_style_target`, whose patches are cut once).
         focal_frequency_weight: weight of the focal frequency term (Jiang et al. 2021), on the images.
+        lpips_weight: weight of the LPIPS term (Zhang et al. 2018) on ``arch``'s LPIPS layers (``vgg16``,
+            ``alexnet`` or ``squeezenet1_1``). It reads the same pass as the feature and Gram terms.
+        lpips_calibration: the LPIPS heads: ``None`` (the installed lpips wheel's v0.1 file for
+            ``arch``), a file path, or ``{layer: (C_l,)}`` weights.
+        dists_weight: weight of the DISTS term (Ding et al. 2020). DISTS runs on the L2-pooled VGG16,
+            so it needs ``arch="vgg16"`` and ``pooling="l2"``, and then every other term reads that
+            same L2-pooled pass (their features differ from the max-pooled VGG's).
+        dists_calibration: DISTS' alpha/beta file, or ``None`` for the installed DISTS_pytorch wheel's.
+        pooling: ``"max"`` (the VGG as published) or ``"l2"`` (DISTS' anti-aliased L2 pooling).
+        strict: LPIPS and DISTS are the published metrics only on torchvision's ImageNet trunk with
+            the published calibration; ``True`` (default) refuses anything else
+            (:class:`~lossnet.errors.LpipsUnavailableError`). ``False`` allows it (HED or random
+            trunks, other heads), logs a warning, and names the terms ``lpips_like``/``dists_like``.
         preprocessing: ``"torch"`` or ``"caffe"`` to override the guess for a weight file.
         compute_dtype: ``None`` (default): the VGG runs in float32, or under the caller's
             ``torch.autocast``. ``torch.bfloat16`` (or ``torch.float16``): the VGG alone runs under
@@ -95,6 +123,12 @@ class PerceptualLoss(nn.Module):
         contextual_layers: LayerWeights = None,
         mrf_layers: LayerWeights = None,
         focal_frequency_weight: float = 0.0,
+        lpips_weight: float = 0.0,
+        lpips_calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
+        dists_weight: float = 0.0,
+        dists_calibration: str | os.PathLike[str] | None = None,
+        pooling: str = "max",
+        strict: bool = True,
     ) -> None:
         super().__init__()
         check_arch(arch)
@@ -103,6 +137,15 @@ class PerceptualLoss(nn.Module):
         self.contextual_layers = layer_weights(contextual_layers, "contextual", arch)
         self.mrf_layers = layer_weights(mrf_layers, "mrf", arch)
         self.focal_frequency_weight = check_weight(focal_frequency_weight, "focal_frequency_weight")
+        self.lpips_weight = check_weight(lpips_weight, "lpips_weight")
+        self.dists_weight = check_weight(dists_weight, "dists_weight")
+        self.pooling = check_choice(pooling, ("max", "l2"), "pooling")
+        if self.dists_weight and (arch != "vgg16" or self.pooling != "l2"):
+            raise InputError(
+                f"the DISTS term runs on the L2-pooled VGG16; got arch={arch!r}, pooling={self.pooling!r}. Pass "
+                "arch='vgg16', pooling='l2' (the other terms then read that pass too), or use lossnet.losses.DISTSLoss alone"
+            )
+        lpips_cal = load_lpips_heads(arch, lpips_calibration) if self.lpips_weight else None
         self.pixel_weight = check_weight(pixel_weight, "pixel_weight")
         self.tv_weight = check_weight(tv_weight, "tv_weight")
         self.criterion = check_choice(criterion, CRITERIA, "criterion")
@@ -110,16 +153,18 @@ class PerceptualLoss(nn.Module):
         self.tv_kind = check_choice(tv_kind, TV_KINDS, "tv_kind")
         self.input_range = check_input_range(input_range)
         deep = {**self.feature_layers, **self.style_layers, **self.contextual_layers, **self.mrf_layers}
+        deep |= dict.fromkeys(lpips_cal.heads if lpips_cal else (), 0.0)
+        deep |= dict.fromkeys(DISTS_LAYERS if self.dists_weight else (), 0.0)
         if not (deep or self.pixel_weight or self.tv_weight or self.focal_frequency_weight):
             raise InputError(
                 "PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight "
-                "(or contextual_layers, mrf_layers, focal_frequency_weight)"
+                "(or contextual_layers, mrf_layers, focal_frequency_weight, lpips_weight, dists_weight)"
             )
-        layers = deep
         self.compute_dtype = check_compute_dtype(compute_dtype)
+        extra = {"pooling": self.pooling} if self.pooling != "max" else {}
         self.extractor = (
-            FeatureExtractor(arch, layers, weights, self.input_range, preprocessing, self.compute_dtype)
-            if layers
+            FeatureExtractor(arch, deep, weights, self.input_range, preprocessing, self.compute_dtype, **extra)
+            if deep
             else None
         )
         terms: list[Term] = [PixelTerm(self.pixel_weight, self.criterion)] if self.pixel_weight else []
@@ -129,6 +174,13 @@ class PerceptualLoss(nn.Module):
         terms += [MRFTerm(name, w) for name, w in self.mrf_layers.items()]
         terms += [TVTerm(self.tv_weight, self.tv_kind)] if self.tv_weight else []
         terms += [FocalFrequencyTerm(self.focal_frequency_weight)] if self.focal_frequency_weight else []
+        if lpips_cal is not None:
+            published = check_published("lpips", self.extractor, lpips_cal.published, strict)  # type: ignore[arg-type]
+            terms.append(LpipsTerm(lpips_cal.heads, self.lpips_weight, published=published))
+        if self.dists_weight:
+            dists = load_dists_calibration(dists_calibration)
+            published = check_published("dists", self.extractor, dists.published, strict)  # type: ignore[arg-type]
+            terms.append(DistsTerm(dists.alpha, dists.beta, self.input_range, self.dists_weight, published=published))
         self.engine = TermEngine(terms)
 
     # -- fixed style target -------------------------------------------------------------

@@ -15,18 +15,21 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from lossnet.backbones.calibration import lpips_heads
+from lossnet.backbones.calibration import lpips_calibration
 from lossnet.backbones.extractor import FeatureExtractor
-from lossnet.backbones.weights import LoadedWeights, imagenet_digest, is_imagenet
-from lossnet.errors import InputError, LpipsUnavailableError, WeightsError, WeightsUnavailableError
+from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, imagenet_digest
+from lossnet.errors import InputError, LpipsUnavailableError, WeightsUnavailableError
 from lossnet.functional.reduction import REDUCTIONS, reduce
-from lossnet.terms import LpipsTerm, TermEngine, lpips_distance
+from lossnet.terms import LpipsTerm, TermEngine, check_published, lpips_distance
 from lossnet.validation import Range, check_choice, check_same_shape
 
 #: The VGG16 layers LPIPS compares, with their channel counts (the ``lin0`` .. ``lin4`` weights).
 LPIPS_LAYERS: dict[str, int] = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512, "relu5_3": 512}
 #: torchvision's ImageNet VGG16 (its weights id), the only backbone LPIPS is calibrated for.
 IMAGENET_VGG16_ID = f"imagenet:vgg16-{imagenet_digest('vgg16')}"
+#: The torchvision file of each architecture, for messages.
+IMAGENET_FILES = {arch: url.rsplit("/", 1)[1] for arch, url in IMAGENET_URLS.items()}
+_NAMES = {"vgg16": "VGG16", "alexnet": "AlexNet", "squeezenet1_1": "SqueezeNet 1.1"}
 
 __all__ = [
     "IMAGENET_VGG16_ID",
@@ -58,10 +61,10 @@ def load_lpips_calibration(path: str | os.PathLike[str] | None = None) -> dict[s
         WeightsError: it is not such a file.
     """
     try:
-        heads = lpips_heads("vgg", path)
+        cal = lpips_calibration("vgg16", path)
     except WeightsUnavailableError as err:
         raise LpipsUnavailableError(f"{err}. It is weights/v0.1/vgg.pth of the lpips project (BSD licence).") from None
-    return dict(zip(LPIPS_LAYERS, heads, strict=True))
+    return cal.heads
 
 
 def lpips_from_features(
@@ -84,28 +87,35 @@ def lpips_from_features(
 
 
 class LPIPS(nn.Module):
-    """The LPIPS-VGG perceptual distance (Zhang et al. 2018), lower is more similar.
+    """The LPIPS perceptual distance (Zhang et al. 2018), lower is more similar; VGG16 by default.
 
-    LPIPS is the published calibration applied to torchvision's ImageNet VGG16; with any other
+    LPIPS is the published calibration applied to torchvision's ImageNet trunk; with any other
     network the number is not LPIPS. So the default ``strict=True`` accepts only those weights
-    (``weights="imagenet"`` or a local copy of ``vgg16-397923af.pth``) and raises
-    :class:`LpipsUnavailableError` when they cannot be had, e.g. offline with an empty
-    ``torch.hub`` cache. ``strict=False`` lets any VGG16 weights through, for tests and
-    experiments, with a result that must not be reported as LPIPS.
+    (``weights="imagenet"`` or a local copy of ``vgg16-397923af.pth``) and the published heads, and
+    raises :class:`LpipsUnavailableError` when they cannot be had, e.g. offline with an empty
+    ``torch.hub`` cache. ``strict=False`` lets any weights through, for tests and experiments, with a
+    result that must not be reported as LPIPS (:attr:`published` is then ``False``, and a warning is logged).
 
     Args:
-        calibration: path of the lpips project's ``weights/v0.1/vgg.pth``, or the dict that
-            :func:`load_lpips_calibration` returns.
-        weights: the VGG16 weights: ``"imagenet"`` (torch.hub), a file path, ``None`` (random,
+        calibration: the heads: ``None`` (the installed lpips wheel's v0.1 file for ``arch``), a path
+            of the lpips project's ``weights/v0.1/<net>.pth``, or ``{layer: (C_l,)}`` weights (as
+            :func:`load_lpips_calibration` returns for VGG16).
+        weights: the trunk's weights: ``"imagenet"`` (torch.hub), a file path, ``None`` (random,
             ``strict=False`` only) or a :class:`~lossnet.backbones.weights.LoadedWeights`.
         reduction: ``'none'`` gives ``(B,)``; ``'mean'``/``'sum'`` a scalar.
         input_range: range of the images: ``(0, 1)`` (the default here), ``(-1, 1)`` (LPIPS's own
             convention) or ``(0, 255)``. Torchvision's ImageNet normalisation of ``(0, 1)`` images
             is exactly LPIPS's scaling layer of ``(-1, 1)`` images.
-        strict: refuse weights other than torchvision's ImageNet VGG16.
+        strict: refuse a trunk or calibration other than the published ones.
+        arch: the trunk: ``"vgg16"`` (LPIPS-VGG, the default), ``"alexnet"`` (LPIPS-Alex, the lpips
+            project's default metric) or ``"squeezenet1_1"``.
+        spatial: return the LPIPS map ``(B, 1, H, W)`` instead of one number per image, as the lpips
+            reference's ``spatial=True`` (each layer's map upsampled bilinearly and summed);
+            ``reduction`` is then not applied.
 
     Shape:
-        ``x``, ``y``: ``(B, 3, H, W)`` (``y`` may have batch 1), at least 16x16, in ``input_range``.
+        ``x``, ``y``: ``(B, 3, H, W)`` (``y`` may have batch 1) in ``input_range``, at least the trunk's
+        minimum size (16x16 for VGG16).
 
     Example:
         >>> cal = {name: torch.rand(c) for name, c in LPIPS_LAYERS.items()}
@@ -113,6 +123,8 @@ class LPIPS(nn.Module):
         >>> x = torch.rand(2, 3, 32, 32)
         >>> metric(x, x)
         tensor([0., 0.])
+        >>> LPIPS(cal, weights=None, strict=False, spatial=True)(x, torch.rand(1, 3, 32, 32)).shape
+        torch.Size([2, 1, 32, 32])
     """
 
     def __init__(
@@ -122,47 +134,50 @@ class LPIPS(nn.Module):
         reduction: str = "mean",
         input_range: Range = (0.0, 1.0),
         strict: bool = True,
+        arch: str = "vgg16",
+        spatial: bool = False,
     ) -> None:
         super().__init__()
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
-        cal = calibration if isinstance(calibration, Mapping) else load_lpips_calibration(calibration)
-        for layer, channels in LPIPS_LAYERS.items():
-            w = cal.get(layer)
-            if not isinstance(w, torch.Tensor) or w.numel() != channels:
-                raise WeightsError(f"LPIPS calibration needs {layer}: {channels} weights; got {getattr(w, 'shape', w)}")
-        self.extractor = _lpips_extractor(weights, input_range, strict)
-        if strict and not is_imagenet(self.extractor.weights_id, "vgg16"):
-            raise LpipsUnavailableError(
-                f"LPIPS is calibrated for torchvision's ImageNet VGG16 ({IMAGENET_VGG16_ID}); got "
-                f"{self.extractor.weights_description}. Pass weights='imagenet' (or the path of vgg16-397923af.pth), "
-                "or strict=False for an uncalibrated distance that must not be reported as LPIPS."
-            )
+        self.spatial = bool(spatial)
+        try:
+            cal = lpips_calibration(arch, calibration)
+        except WeightsUnavailableError as err:
+            raise LpipsUnavailableError(f"{err}. It is weights/v0.1/<net>.pth of the lpips project (BSD licence).") from None
+        self.extractor = _lpips_extractor(arch, list(cal.heads), weights, input_range, strict)
+        self.published = check_published("lpips", self.extractor, cal.published, strict)
         self.weights_id = self.extractor.weights_id
-        self.engine = TermEngine([LpipsTerm({layer: cal[layer] for layer in LPIPS_LAYERS})])
+        self.engine = TermEngine([LpipsTerm(cal.heads, published=self.published, key="lpips")])
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """LPIPS of ``x`` against ``y``: ``(B,)`` for ``reduction='none'``, else a scalar."""
+        """LPIPS of ``x`` against ``y``: ``(B,)`` for ``reduction='none'``, else a scalar; a map with ``spatial``."""
         x, y = self.extractor.check(x, "x"), self.extractor.check(y, "y")
         check_same_shape(x, y)
         if x.shape[1] != 3:
             raise InputError(f"LPIPS compares RGB images (B, 3, H, W); got {tuple(x.shape)}. Repeat grey images to 3")
+        if self.spatial:
+            return self.engine.maps(self.extractor, x, y, target_grad=True)["lpips"]
         d = self.engine.per_sample(self.extractor, x, y, target_grad=True)["lpips"]
         return reduce(d, self.reduction)
 
 
 def _lpips_extractor(
-    weights: str | os.PathLike[str] | LoadedWeights | None, input_range: Range, strict: bool
+    arch: str,
+    layers: list[str],
+    weights: str | os.PathLike[str] | LoadedWeights | None,
+    input_range: Range,
+    strict: bool,
 ) -> FeatureExtractor:
     if strict and (weights is None or (isinstance(weights, str) and weights in ("hed", "auto"))):
         raise LpipsUnavailableError(
-            f"LPIPS needs torchvision's ImageNet VGG16 weights; weights={weights!r} is another network and would "
-            "give a number that is not LPIPS. Pass weights='imagenet' (or the path of vgg16-397923af.pth)."
+            f"LPIPS needs torchvision's ImageNet {_NAMES.get(arch, arch)} weights; weights={weights!r} is another network and would "
+            f"give a number that is not LPIPS. Pass weights='imagenet' (or the path of its file: {IMAGENET_FILES.get(arch, arch)})."
         )
     try:
-        return FeatureExtractor("vgg16", list(LPIPS_LAYERS), weights, input_range)
+        return FeatureExtractor(arch, layers, weights, input_range)
     except WeightsUnavailableError as err:
         raise LpipsUnavailableError(
-            f"LPIPS is unavailable: it is only meaningful with torchvision's ImageNet VGG16 weights, and they "
+            f"LPIPS is unavailable: it is only meaningful with torchvision's ImageNet {_NAMES.get(arch, arch)} weights, and they "
             f"cannot be had here ({err}) No other weights are substituted; report LPIPS as unavailable."
         ) from None
 

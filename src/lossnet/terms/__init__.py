@@ -38,20 +38,21 @@ VGG, say) need their own engine with that trunk; one engine shares one pass.
 
 from lossnet.terms.base import Backbone, Features, LayerWeights, Statistics, Term, layer_weights
 from lossnet.terms.engine import Selector, TermEngine, run_backbone
-from lossnet.terms.kinds import (
+from lossnet.terms.calibrated import (
     LPIPS_EPS,
-    FeatureTerm,
-    GramTerm,
+    DistsTerm,
     LpipsTerm,
-    PixelTerm,
-    TVTerm,
+    check_published,
     lpips_distance,
+    lpips_layer_maps,
     unit_normalise,
 )
+from lossnet.terms.kinds import FeatureTerm, GramTerm, PixelTerm, TVTerm
 
 __all__ = [
     "LPIPS_EPS",
     "Backbone",
+    "DistsTerm",
     "FeatureTerm",
     "Features",
     "GramTerm",
@@ -63,8 +64,10 @@ __all__ = [
     "TVTerm",
     "Term",
     "TermEngine",
+    "check_published",
     "layer_weights",
     "lpips_distance",
+    "lpips_layer_maps",
     "run_backbone",
     "unit_normalise",
 ]

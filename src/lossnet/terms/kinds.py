@@ -1,4 +1,4 @@
-"""The term kinds of today: pixel, feature, Gram (style), total variation and LPIPS.
+"""The term kinds of Johnson et al.: pixel, feature, Gram (style) and total variation.
 
 Each is a :class:`~lossnet.terms.base.Term`: it says which layers it reads and what it keeps of a
 target, and returns per-sample values; the engine applies the reduction and the weight.
@@ -16,10 +16,6 @@ from lossnet.functional.gram import gram_matrix
 from lossnet.functional.total_variation import TV_KINDS, total_variation
 from lossnet.terms.base import Features, Statistics, Term
 from lossnet.validation import check_choice, check_weight
-
-#: Added to the feature norm before LPIPS divides by it (as the lpips reference code does).
-LPIPS_EPS = 1e-10
-
 
 class PixelTerm(Term):
     """``distance(pred, target, criterion)`` in image space, key ``"pixel"``."""
@@ -93,52 +89,3 @@ class TVTerm(Term):
 
     def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         return total_variation(image, self.kind, "none")
-
-
-def unit_normalise(f: torch.Tensor) -> torch.Tensor:
-    """Divide every feature vector (over channels) by ``sqrt(|f|^2 + LPIPS_EPS^2)``.
-
-    The lpips reference divides by ``|f| + eps``, with the ``eps`` outside the square root: the
-    gradient of ``|f|`` at a zero vector (a common ReLU output) is then 0/0, and training with
-    LPIPS turns NaN. Inside the root the gradient stays finite, and the value differs from the
-    reference's by a relative ``eps / |f|`` (1e-10 / |f|).
-    """
-    return f * torch.rsqrt(f.square().sum(1, keepdim=True) + LPIPS_EPS**2)
-
-
-class LpipsTerm(Term):
-    """LPIPS (Zhang et al. 2018, eq. 1) over its layers, key ``"lpips"``.
-
-    ``d = sum_l mean_{h,w} sum_c w_{l,c} (f^x_{l,chw} - f^y_{l,chw})^2`` with ``f`` the features
-    unit-normalised over channels (in float32) and ``w_l`` the calibration, kept as buffers
-    ``lin_<layer>``. The number is LPIPS only with the trunk and calibration it was published for;
-    :class:`lossnet.metrics.LPIPS` checks that.
-    """
-
-    def __init__(self, calibration: Mapping[str, torch.Tensor], weight: float = 1.0, key: str = "lpips") -> None:
-        super().__init__()
-        self.key, self.weight = key, check_weight(weight, f"{key} weight")
-        self.layers = tuple(calibration)
-        for layer, w in calibration.items():
-            self.register_buffer(f"lin_{layer}", w.detach().float().flatten().clone())
-
-    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
-        calibration = {layer: getattr(self, f"lin_{layer}") for layer in self.layers}
-        return lpips_distance(features, target, calibration)  # type: ignore[arg-type]
-
-
-def lpips_distance(
-    fx: Mapping[str, torch.Tensor], fy: Mapping[str, torch.Tensor], calibration: Mapping[str, torch.Tensor]
-) -> torch.Tensor:
-    """LPIPS from the features of two batches, ``(B,)`` float32, 0 for identical features.
-
-    Args:
-        fx, fy: ``{layer: (B, C_l, H_l, W_l)}`` for every layer of ``calibration`` (``fy`` may have batch 1).
-        calibration: ``{layer: (C_l,)}`` non-negative weights.
-    """
-    total: torch.Tensor | float = 0.0
-    for layer, w in calibration.items():
-        a, b = unit_normalise(fx[layer].float()), unit_normalise(fy[layer].float())
-        per_position = ((a - b).square() * w.to(a).view(1, -1, 1, 1)).sum(1)
-        total = total + per_position.flatten(1).mean(1)
-    return total  # type: ignore[return-value]

@@ -1,0 +1,212 @@
+"""The calibrated terms, LPIPS and DISTS, and the one rule for when their numbers are the published metrics.
+
+LPIPS (Zhang et al. 2018) and DISTS (Ding et al. 2020) are learned weightings of an ImageNet
+trunk's features. Their numbers are the published metrics only with that trunk (torchvision's
+ImageNet weights, torch preprocessing) and the published calibration file; :func:`check_published`
+decides, in one place, for every configuration that builds these terms. With ``strict=True`` anything
+else is refused; with ``strict=False`` it is allowed, logged once, and the term is named
+``"lpips_like"`` / ``"dists_like"`` instead of ``"lpips"`` / ``"dists"`` in every output (terms dicts,
+training logs, CSV columns), so the number cannot be mistaken for the metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.backbones.weights import is_imagenet
+from lossnet.errors import DistsUnavailableError, LpipsUnavailableError
+from lossnet.functional.dists import DISTS_LAYERS, dists_from_features
+from lossnet.terms.base import Features, Statistics, Term
+from lossnet.validation import Range, check_weight
+
+logger = logging.getLogger("lossnet")
+
+#: Added (squared) to the feature norm's square before LPIPS divides by it; see :func:`unit_normalise`.
+LPIPS_EPS = 1e-10
+
+_UNAVAILABLE = {"lpips": LpipsUnavailableError, "dists": DistsUnavailableError}
+
+
+#: The pooling of the trunk each metric was published on.
+_POOLING = {"lpips": "max", "dists": "l2"}
+
+
+def check_published(metric: str, extractor: FeatureExtractor, calibration_published: bool, strict: bool) -> bool:
+    """Whether a ``metric`` term (``"lpips"`` or ``"dists"``) on ``extractor`` is the published metric.
+
+    It is when the trunk holds torchvision's ImageNet weights for its architecture, prepares images
+    with torch's ImageNet normalisation, pools as the metric's authors did (max for LPIPS, L2 for
+    DISTS), and the calibration is the published file.
+
+    Args:
+        metric: ``"lpips"`` or ``"dists"``.
+        extractor: the trunk the term reads.
+        calibration_published: whether the heads (or alpha/beta) are the published file.
+        strict: refuse anything else (raise); otherwise log a warning and return ``False``.
+
+    Raises:
+        LpipsUnavailableError, DistsUnavailableError: ``strict`` and not the published configuration.
+    """
+    arch, why = extractor.arch, []
+    if not is_imagenet(extractor.weights_id, arch):
+        why.append(f"the trunk is {extractor.weights_id}, not torchvision's ImageNet {arch}")
+    elif extractor.preprocess.preprocessing.name != "torch":
+        why.append(f"the trunk's images are prepared with {extractor.preprocess.preprocessing.name} preprocessing")
+    pooling = getattr(extractor, "pooling", "max")
+    if pooling != _POOLING[metric]:
+        why.append(f"the trunk pools with {pooling} pooling, not {_POOLING[metric]}")
+    if not calibration_published:
+        why.append("the calibration is not the published file")
+    if not why:
+        return True
+    name = metric.upper()
+    if strict:
+        raise _UNAVAILABLE[metric](
+            f"{name} is only the published metric on torchvision's ImageNet {arch} with the published calibration, "
+            f"and here {' and '.join(why)}. Pass weights='imagenet' (or the path of its file), or strict=False "
+            f"(--allow-uncalibrated on the command line) for a {name}-like term named {metric}_like."
+        )
+    logger.warning("%s term: %s; it is named %s_like and is not the published %s", name, "; ".join(why), metric, name)
+    return False
+
+
+def unit_normalise(f: torch.Tensor) -> torch.Tensor:
+    """Divide every feature vector (over channels) by ``sqrt(|f|^2 + LPIPS_EPS^2)``.
+
+    The lpips reference divides by ``|f| + eps``, with the ``eps`` outside the square root: the
+    gradient of ``|f|`` at a zero vector (a common ReLU output) is then 0/0, and training with
+    LPIPS turns NaN. Inside the root the gradient stays finite, and the value differs from the
+    reference's by a relative ``eps / |f|`` (1e-10 / |f|).
+    """
+    return f * torch.rsqrt(f.square().sum(1, keepdim=True) + LPIPS_EPS**2)
+
+
+def lpips_layer_maps(
+    fx: Mapping[str, torch.Tensor], fy: Mapping[str, torch.Tensor], calibration: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """LPIPS per layer and position: ``{layer: (B, 1, H_l, W_l)}``, ``sum_c w_c (f^x - f^y)^2``.
+
+    Computed in float32 whatever the features' dtype (float64 features stay float64).
+    """
+    maps = {}
+    for layer, w in calibration.items():
+        dtype = torch.float64 if fx[layer].dtype == torch.float64 else torch.float32
+        a, b = unit_normalise(fx[layer].to(dtype)), unit_normalise(fy[layer].to(dtype))
+        maps[layer] = ((a - b).square() * w.to(a).view(1, -1, 1, 1)).sum(1, keepdim=True)
+    return maps
+
+
+def lpips_distance(
+    fx: Mapping[str, torch.Tensor], fy: Mapping[str, torch.Tensor], calibration: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """LPIPS from the features of two batches, ``(B,)`` float32 (float64 for float64 features), 0 for identical ones.
+
+    ``d = sum_l mean_{h,w} sum_c w_{l,c} (f^x_{l,chw} - f^y_{l,chw})^2`` (Zhang et al. 2018, eq. 1),
+    with ``f`` unit-normalised over channels.
+
+    Args:
+        fx, fy: ``{layer: (B, C_l, H_l, W_l)}`` for every layer of ``calibration`` (``fy`` may have batch 1).
+        calibration: ``{layer: (C_l,)}`` non-negative weights.
+    """
+    maps = lpips_layer_maps(fx, fy, calibration)
+    return torch.stack([m.flatten(1).mean(1) for m in maps.values()]).sum(0)
+
+
+class LpipsTerm(Term):
+    """LPIPS (Zhang et al. 2018, eq. 1) over its layers, key ``"lpips"`` (``"lpips_like"`` when not published).
+
+    The calibration is kept as buffers ``lin_<layer>``; features are unit-normalised and compared in
+    float32 whatever the trunk's compute dtype. Whether the number is the published LPIPS is decided
+    by the configuration that builds the term (:func:`check_published`) and passed as ``published``.
+
+    Args:
+        calibration: ``{layer: (C_l,)}`` non-negative weights.
+        weight: the term's weight.
+        published: whether trunk and calibration are the published ones; sets the default key.
+    """
+
+    def __init__(
+        self,
+        calibration: Mapping[str, torch.Tensor],
+        weight: float = 1.0,
+        key: str | None = None,
+        published: bool = True,
+    ) -> None:
+        super().__init__()
+        self.published = published
+        self.key = key or ("lpips" if published else "lpips_like")
+        self.weight = check_weight(weight, f"{self.key} weight")
+        self.layers = tuple(calibration)
+        for layer, w in calibration.items():
+            self.register_buffer(f"lin_{layer}", w.detach().float().flatten().clone())
+
+    @property
+    def calibration(self) -> dict[str, torch.Tensor]:
+        """``{layer: (C_l,)}``, the heads as kept (they follow ``.to()``)."""
+        return {layer: getattr(self, f"lin_{layer}") for layer in self.layers}
+
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
+        return lpips_distance(features, target, self.calibration)  # type: ignore[arg-type]
+
+    def spatial(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
+        """The LPIPS map ``(B, 1, H, W)`` at the image's size, as the lpips reference's ``spatial=True``.
+
+        Each layer's map is upsampled bilinearly (``align_corners=False``) to the image and the maps
+        are summed. Its mean equals :meth:`per_sample` where every layer's size divides the image's
+        evenly and up to the border effects of the interpolation elsewhere.
+        """
+        size = image.shape[-2:]
+        maps = lpips_layer_maps(features, target, self.calibration)  # type: ignore[arg-type]
+        return sum(F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps.values())  # type: ignore[return-value]
+
+
+class DistsTerm(Term):
+    """DISTS (Ding et al. 2020) over the image and five L2-pooled VGG16 stages, key ``"dists"`` (``"dists_like"``).
+
+    It reads :data:`~lossnet.functional.dists.DISTS_LAYERS` of an L2-pooled VGG16
+    (``FeatureExtractor("vgg16", ..., pooling="l2")``) and the image itself, mapped from
+    ``input_range`` to [0, 1] as DISTS takes it. It shares a pass only with terms on that same
+    L2-pooled trunk: the max-pooled VGG16 of the feature and Gram terms gives other features.
+
+    Args:
+        alpha, beta: ``(1475,)`` weights (:func:`lossnet.backbones.calibration.dists_weights`).
+        input_range: the images' range.
+        weight: the term's weight.
+        published: whether trunk and weights are the published ones; sets the default key.
+    """
+
+    def __init__(
+        self,
+        alpha: torch.Tensor,
+        beta: torch.Tensor,
+        input_range: Range = (0.0, 1.0),
+        weight: float = 1.0,
+        key: str | None = None,
+        published: bool = True,
+    ) -> None:
+        super().__init__()
+        self.published = published
+        self.key = key or ("dists" if published else "dists_like")
+        self.weight = check_weight(weight, f"{self.key} weight")
+        self.layers = DISTS_LAYERS
+        self.input_range = input_range
+        self.register_buffer("alpha", alpha.detach().float().flatten().clone())
+        self.register_buffer("beta", beta.detach().float().flatten().clone())
+
+    def _unit(self, image: torch.Tensor) -> torch.Tensor:
+        low, high = self.input_range
+        unit = (image - low) / (high - low)
+        return unit.expand(-1, 3, -1, -1) if unit.shape[1] == 1 else unit  # grey images go in as RGB, as to the trunk
+
+    def target_statistics(self, image: torch.Tensor, features: Features) -> Statistics:
+        return {"image": self._unit(image), **{name: features[name] for name in self.layers}}
+
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
+        fx = [self._unit(image), *(features[name] for name in self.layers)]
+        fy = [target["image"], *(target[name] for name in self.layers)]  # type: ignore[index]
+        return dists_from_features(fx, fy, self.alpha, self.beta, reduction="none")
