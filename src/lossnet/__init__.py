@@ -8,7 +8,7 @@
 from lossnet import data, explore, losses, models, train
 from lossnet._version import __version__
 from lossnet.inference import apply_files, apply_model, load_model
-from lossnet.backbones import ARCHS, FeatureExtractor, layer_names, load_weights
+from lossnet.backbones import ALL_ARCHS, ARCHS, FeatureExtractor, layer_names, load_weights
 from lossnet.errors import (
     CheckpointError,
     InputError,
@@ -36,6 +36,7 @@ from lossnet.losses import (
 
 
 __all__ = [
+    "ALL_ARCHS",
     "ARCHS",
     "PRESETS",
     "CheckpointError",

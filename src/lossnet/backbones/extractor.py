@@ -1,4 +1,4 @@
-"""``FeatureExtractor``: named VGG activations from one forward pass."""
+"""``FeatureExtractor``: named activations of a VGG, AlexNet or SqueezeNet 1.1 from one forward pass."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from torch import nn
 
 from lossnet.backbones.loaders import load_into
 from lossnet.backbones.preprocessing import Preprocess
-from lossnet.backbones.vgg import VGG, LayerInfo, check_layers, get_layer
+from lossnet.backbones.small_trunks import SmallTrunk
+from lossnet.backbones.vgg import POOLINGS, VGG, LayerInfo, check_arch, check_layers, get_layer, is_vgg
 from lossnet.backbones.weights import LoadedWeights, load_weights
 from lossnet.errors import InputError, InputTypeError, WeightsError
 from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
@@ -19,7 +20,7 @@ from lossnet.validation import Range, check_choice, check_image, check_input_ran
 
 
 class FeatureExtractor(nn.Module):
-    """A frozen VGG that returns the activations of named layers from one forward pass.
+    """A frozen trunk (a VGG, AlexNet or SqueezeNet 1.1) that returns the activations of named layers from one pass.
 
     The network is cut right after the deepest requested layer, its parameters do not
     require gradients, and it stays in eval mode (batch norm uses its running
@@ -27,9 +28,11 @@ class FeatureExtractor(nn.Module):
     its first step, so images go in as they are, in ``input_range``.
 
     Args:
-        arch: ``"vgg11"``, ``"vgg13"``, ``"vgg16"``, ``"vgg19"`` or their ``"_bn"`` variants.
-        layers: names such as ``["relu1_2", "relu2_2"]``; see :func:`lossnet.layer_names`.
-        weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path or ``None`` (random);
+        arch: ``"vgg11"``, ``"vgg13"``, ``"vgg16"``, ``"vgg19"`` or their ``"_bn"`` variants,
+            ``"alexnet"`` or ``"squeezenet1_1"`` (the LPIPS trunks); see :data:`lossnet.ALL_ARCHS`.
+        layers: names such as ``["relu1_2", "relu2_2"]`` (``["relu1", "relu5"]`` for AlexNet,
+            ``["fire3"]`` for SqueezeNet); see :func:`lossnet.layer_names`.
+        weights: ``"imagenet"``, ``"hed"`` (VGG16 only), ``"auto"``, a file path or ``None`` (random);
             see :mod:`lossnet.backbones.weights`.
         input_range: range of the input images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
         preprocessing: ``"torch"`` or ``"caffe"``, to override the guess for a weight file.
@@ -43,10 +46,17 @@ class FeatureExtractor(nn.Module):
             compute in half precision and the activations come back in it. On CPU
             the activations are then also kept channels-last, which the oneDNN kernels prefer
             (see :data:`CHANNELS_LAST_UNDER_AUTOCAST`). Losses built on this compare them in float32.
+        pooling: ``"max"`` (default) keeps the network's max-pools. ``"l2"`` (VGGs only) puts DISTS'
+            :class:`~lossnet.backbones.pooling.L2Pool2d` in place of each one (``VGG(arch, pooling="l2")``);
+            the weights are the same tensors, so ImageNet files load unchanged. L2 pooling maps ``H`` to
+            ``ceil(H / 2)``, so every map stays non-empty; :attr:`min_size` keeps the max-pool rule
+            (the stride), which is conservative there. For AlexNet/SqueezeNet it raises an ``InputError``.
 
     Shape:
         input ``(B, C, H, W)`` with C in {1, 3} (1 is repeated to RGB), values in ``input_range``;
-        output ``{name: (B, C_l, H / s_l, W / s_l)}`` with s_l the layer's total stride.
+        output ``{name: (B, C_l, H_l, W_l)}``: about ``H / s_l`` with s_l the layer's total stride
+        (exactly ``floor`` for a VGG with max pooling, ``ceil`` with L2 pooling; AlexNet and SqueezeNet's
+        unpadded convolutions and 3x3 pools trim a little more, see :attr:`min_size`).
 
     Example:
         >>> fx = FeatureExtractor("vgg11", ["relu1_1", "relu2_1"], weights=None)
@@ -55,6 +65,9 @@ class FeatureExtractor(nn.Module):
         >>> fast = FeatureExtractor("vgg11", ["relu2_1"], weights=None, compute_dtype=torch.bfloat16)
         >>> fast(torch.rand(1, 3, 32, 32))["relu2_1"].dtype
         torch.bfloat16
+        >>> alex = FeatureExtractor("alexnet", ["relu2", "relu5"], weights=None)
+        >>> {k: tuple(v.shape) for k, v in alex(torch.rand(1, 3, 64, 64)).items()}
+        {'relu2': (1, 192, 7, 7), 'relu5': (1, 256, 3, 3)}
     """
 
     def __init__(
@@ -65,10 +78,12 @@ class FeatureExtractor(nn.Module):
         input_range: Range = (0.0, 1.0),
         preprocessing: str | None = None,
         compute_dtype: torch.dtype | str | Runtime | None = None,
+        pooling: str = "max",
     ) -> None:
         super().__init__()
         self.compute_dtype = check_compute_dtype(compute_dtype)
-        self.arch = arch
+        self.arch = check_arch(arch)
+        self.pooling = check_pooling(arch, pooling)
         self.layers = check_layers(arch, layers)
         self.input_range = check_input_range(input_range)
         if isinstance(weights, LoadedWeights):
@@ -82,7 +97,7 @@ class FeatureExtractor(nn.Module):
             loaded = load_weights(arch, weights, preprocessing)
         self.weights_id = loaded.id
         self.weights_description = loaded.description
-        net = VGG(arch)
+        net = build_trunk(arch, self.pooling)
         if loaded.state_dict is not None:
             load_into(net, loaded.state_dict, loaded.description)
         self._infos: dict[int, LayerInfo] = {get_layer(arch, n).index: get_layer(arch, n) for n in self.layers}
@@ -98,7 +113,11 @@ class FeatureExtractor(nn.Module):
 
     @property
     def min_size(self) -> int:
-        """The smallest input height and width for which every requested layer is non-empty."""
+        """The smallest input height and width for which every requested layer is non-empty.
+
+        With ``pooling="l2"`` this is still the max-pool rule (the stride): a safe bound, as L2 pooling
+        never empties a map.
+        """
         return max(info.min_size for info in self._infos.values())
 
     def train(self, mode: bool = True) -> FeatureExtractor:
@@ -168,7 +187,35 @@ class FeatureExtractor(nn.Module):
 
     def extra_repr(self) -> str:
         half = f", compute_dtype={self.compute_dtype!r}" if self.compute_dtype is not None else ""
-        return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights_id!r}{half}"
+        pool = f", pooling={self.pooling!r}" if self.pooling != "max" else ""
+        return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights_id!r}{pool}{half}"
+
+
+def check_pooling(arch: str, pooling: object) -> str:
+    """Validate ``pooling`` for ``arch``: ``"max"`` for any trunk, ``"l2"`` for a VGG only.
+
+    >>> check_pooling("vgg16", "l2")
+    'l2'
+    """
+    name = check_choice(pooling, POOLINGS, "pooling")
+    if name == "l2" and not is_vgg(arch):
+        raise InputError(
+            f"pooling='l2' replaces a VGG's 2x2 max-pools (as DISTS does); {arch} is not a VGG, its 3x3 "
+            "overlapping pools have no L2 counterpart here. Use pooling='max' (the default) or a VGG such as 'vgg16'."
+        )
+    return name
+
+
+def build_trunk(arch: str, pooling: str = "max") -> nn.Module:
+    """A randomly initialised trunk for ``arch`` with torchvision's ``state_dict`` keys: a VGG or a SmallTrunk.
+
+    >>> type(build_trunk("squeezenet1_1")).__name__, type(build_trunk("vgg11", "l2").features[2]).__name__
+    ('SmallTrunk', 'L2Pool2d')
+    """
+    if is_vgg(arch):
+        return VGG(arch, pooling=check_pooling(arch, pooling))
+    check_pooling(arch, pooling)
+    return SmallTrunk(arch)
 
 
 #: Under autocast on CPU the network runs on channels-last activations (the weights stay as they

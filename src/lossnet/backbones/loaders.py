@@ -1,4 +1,4 @@
-"""Readers that turn weight files into torchvision-layout VGG state dicts.
+"""Readers that turn weight files into torchvision-layout trunk state dicts (VGG, AlexNet, SqueezeNet 1.1).
 
 Formats:
 
@@ -8,7 +8,8 @@ Formats:
 - Keras ``.h5``: the Keras 2 layout (``*_notop.h5``: groups ``block1_conv1/...`` listed
   in the ``layer_names`` attribute) and the Keras 3 layout (``*.weights.h5``: groups
   ``.../layers/conv2d_N/vars/{0,1}``, HED's included). Kernels are HWIO and are
-  transposed to PyTorch's OIHW. h5py only reads arrays: nothing is executed.
+  transposed to PyTorch's OIHW. h5py only reads arrays: nothing is executed. Keras files
+  are read for the VGGs only (their 3x3 convolutions are matched in order).
 
 Every reader returns a dict ``{"features.{i}.weight": tensor, ...}`` that
 :func:`load_into` checks key by key and shape by shape against the architecture.
@@ -23,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossnet.backbones.vgg import VGG, classifier_shapes, layer_info
+from torch import nn
+
+from lossnet.backbones.small_trunks import small_trunk_classifier_shapes
+from lossnet.backbones.vgg import classifier_shapes, is_vgg, layer_info
 from lossnet.errors import WeightsError
 
 StateDict = dict[str, torch.Tensor]
@@ -79,6 +83,11 @@ def read_h5(path: Path, arch: str) -> StateDict:
     """
     import h5py
 
+    if not is_vgg(arch):
+        raise WeightsError(
+            f"{path}: Keras .h5 files are read for the VGGs only (their 3x3 convolutions, in order), not {arch}; "
+            f"for {arch} use a torchvision .pth/.pt or .safetensors file, weights='imagenet', or weights=None"
+        )
     try:
         with h5py.File(path, "r") as f:
             root = f["model_weights"] if "model_weights" in f else f
@@ -137,14 +146,26 @@ def _keras3_convs(root: object) -> list[tuple[np.ndarray, np.ndarray]]:
     return [found[name] for name in sorted(found, key=_natural_key)]
 
 
-def load_into(model: VGG, sd: StateDict, source: str) -> None:
+def head_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    """The keys and shapes of torchvision's classifier head for ``arch``, which a checkpoint may carry.
+
+    >>> head_shapes("vgg16")["classifier.6.weight"], head_shapes("squeezenet1_1")["classifier.1.weight"]
+    ((1000, 4096), (1000, 512, 1, 1))
+    """
+    return classifier_shapes() if is_vgg(arch) else small_trunk_classifier_shapes(arch)
+
+
+def load_into(model: nn.Module, sd: StateDict, source: str) -> None:
     """Load a torchvision-layout state dict into ``model`` with strict key and shape checks.
 
-    The ``features.*`` keys must match exactly. torchvision's classifier keys are
-    allowed (and checked), then dropped; anything else is an error.
+    ``model`` is a :class:`~lossnet.backbones.vgg.VGG` or a :class:`~lossnet.backbones.small_trunks.SmallTrunk`
+    (its ``arch`` attribute says which). The ``features.*`` keys must match exactly. torchvision's
+    classifier keys for that architecture are allowed (and checked), then dropped; anything else is
+    an error.
     """
+    arch = str(model.arch)
     expected = model.state_dict()
-    head = classifier_shapes()
+    head = head_shapes(arch)
     features = {k: v for k, v in sd.items() if k.startswith("features.")}
     rest = {k: v for k, v in sd.items() if not k.startswith("features.")}
     # Old torchvision batch-norm files predate num_batches_tracked; torch fills it in.
@@ -153,7 +174,7 @@ def load_into(model: VGG, sd: StateDict, source: str) -> None:
     unexpected = sorted((set(features) - set(expected)) | (set(rest) - set(head)), key=_natural_key)
     if missing or unexpected:
         raise WeightsError(
-            f"{source} does not fit {model.arch}: missing keys {missing[:6]}{' ...' if len(missing) > 6 else ''}, "
+            f"{source} does not fit {arch}: missing keys {missing[:6]}{' ...' if len(missing) > 6 else ''}, "
             f"unexpected keys {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}. "
             "Is it a checkpoint of another architecture (check arch=) or of another layout?"
         )
@@ -161,6 +182,6 @@ def load_into(model: VGG, sd: StateDict, source: str) -> None:
     for key, value in sd.items():
         if tuple(value.shape) != shapes[key]:
             raise WeightsError(
-                f"{source}: {key} has shape {tuple(value.shape)} but {model.arch} expects {shapes[key]}; check arch="
+                f"{source}: {key} has shape {tuple(value.shape)} but {arch} expects {shapes[key]}; check arch="
             )
     model.load_state_dict(features, strict=True)

@@ -31,7 +31,7 @@ from functools import cache
 import torch
 from torch import nn
 
-from lossnet.backbones.vgg import init_weights
+from lossnet.backbones.base import LayerInfo, init_weights
 from lossnet.validation import check_choice
 
 #: The trunks defined here.
@@ -103,25 +103,9 @@ def _squeezenet1_1() -> list[_Op]:
 _BUILDERS = {"alexnet": _alexnet, "squeezenet1_1": _squeezenet1_1}
 
 
-@dataclass(frozen=True)
-class TrunkLayer:
-    """One layer of a small trunk's ``features``.
-
-    Attributes:
-        name: e.g. ``"relu2"`` or ``"fire5"``.
-        index: its position in ``features`` (the number in ``features.{index}.weight``).
-        kind: ``"conv"``, ``"relu"``, ``"pool"`` or ``"fire"``.
-        channels: output channels.
-        downsampling: the total stride at its output.
-        min_size: the smallest input height/width for which its output is non-empty.
-    """
-
-    name: str
-    index: int
-    kind: str
-    channels: int
-    downsampling: int
-    min_size: int
+#: The layer rows of the small trunks are the VGGs' :class:`~lossnet.backbones.base.LayerInfo`, with
+#: ``min_size`` given (it is not the stride here). ``TrunkLayer`` is its old name, kept for callers.
+TrunkLayer = LayerInfo
 
 
 def _out(size: int, op: _Op) -> int:
@@ -136,15 +120,21 @@ def _out(size: int, op: _Op) -> int:
 
 
 @cache
-def trunk_layers(arch: str) -> tuple[TrunkLayer, ...]:
-    """Describe every layer of ``arch``'s ``features`` (``'alexnet'`` or ``'squeezenet1_1'``), in order."""
+def trunk_layers(arch: str) -> tuple[LayerInfo, ...]:
+    """Describe every layer of ``arch``'s ``features`` (``'alexnet'`` or ``'squeezenet1_1'``), in order.
+
+    :func:`lossnet.backbones.vgg.layer_info` gives the same rows for these two names.
+
+    >>> [(i.name, i.downsampling, i.min_size) for i in trunk_layers("alexnet") if i.name in ("relu1", "relu5")]
+    [('relu1', 4, 7), ('relu5', 16, 31)]
+    """
     check_choice(arch, SMALL_TRUNKS, "architecture")
     ops = _BUILDERS[arch]()
     infos, stride = [], 1
     for i, op in enumerate(ops):
         stride *= op.stride if op.kind in ("conv", "pool") else 1
         smallest = next(n for n in range(1, 4096) if _size_after(ops[: i + 1], n) > 0)
-        infos.append(TrunkLayer(op.name, i, op.kind, op.channels, stride, smallest))
+        infos.append(LayerInfo(op.name, i, op.kind, op.channels, stride, smallest))
     return tuple(infos)
 
 

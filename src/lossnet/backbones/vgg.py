@@ -7,6 +7,11 @@ load unchanged. The classifier head is not built: a loss network never uses it.
 Layer names are derived from the structure, block by block:
 ``conv{b}_{n}``, ``bn{b}_{n}`` (batch-norm variants), ``relu{b}_{n}`` and ``pool{b}``.
 
+The layer tables and the architecture names live in :mod:`lossnet.backbones.archs`, the one
+registry that also knows AlexNet and SqueezeNet 1.1; they are importable from here as before
+(``layer_info``, ``layer_names``, ``get_layer``, ``layer_index``, ``check_layers``, ``check_arch``,
+``ARCHS``, ``ALL_ARCHS``), and so are :class:`LayerInfo` and :func:`init_weights`.
+
 >>> layer_names("vgg11")[:4]
 ['conv1_1', 'relu1_1', 'pool1', 'conv2_1']
 >>> layer_index("vgg16", "relu2_2")
@@ -15,98 +20,53 @@ Layer names are derived from the structure, block by block:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-
 from torch import nn
 
+from lossnet.backbones.archs import (
+    ALL_ARCHS,
+    ARCHS,
+    VGG_ARCHS,
+    check_arch,
+    check_layers,
+    get_layer,
+    is_vgg,
+    layer_index,
+    layer_info,
+    layer_names,
+)
+from lossnet.backbones.base import LayerInfo, init_weights
+from lossnet.backbones.pooling import L2Pool2d
 from lossnet.errors import InputError
-from lossnet.validation import check_choice, suggest
+from lossnet.validation import check_choice
 
-# Output channels of each convolution, "M" for a 2x2 max-pool: the four VGG configurations.
-_CONFIGS: dict[str, list[int | str]] = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
-}
+__all__ = [
+    "ALL_ARCHS",
+    "ARCHS",
+    "POOLINGS",
+    "VGG",
+    "VGG_ARCHS",
+    "LayerInfo",
+    "check_arch",
+    "check_layers",
+    "check_vgg_arch",
+    "classifier_shapes",
+    "get_layer",
+    "init_weights",
+    "is_vgg",
+    "layer_index",
+    "layer_info",
+    "layer_names",
+]
 
-#: Every architecture name lossnet knows.
-ARCHS: tuple[str, ...] = tuple(name + suffix for name in _CONFIGS for suffix in ("", "_bn"))
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One layer of a VGG ``features`` stack.
-
-    Attributes:
-        name: the human name, e.g. ``"relu2_2"``.
-        index: its position in ``features`` (the number in ``features.{index}.weight``).
-        kind: ``"conv"``, ``"bn"``, ``"relu"`` or ``"pool"``.
-        channels: number of output channels.
-        downsampling: the total stride at its output (1, 2, 4, 8, 16 or 32).
-    """
-
-    name: str
-    index: int
-    kind: str
-    channels: int
-    downsampling: int
-
-    @property
-    def min_size(self) -> int:
-        """The smallest input height/width for which this layer's output is non-empty."""
-        return self.downsampling
+#: The pooling a VGG can be built with: torchvision's 2x2 max-pool, or DISTS' L2 pooling.
+POOLINGS = ("max", "l2")
 
 
-def check_arch(arch: str) -> str:
-    """Return ``arch`` if it names a VGG lossnet knows, else raise with suggestions."""
-    return check_choice(arch, ARCHS, "architecture")
-
-
-@cache
-def layer_info(arch: str) -> tuple[LayerInfo, ...]:
-    """Describe every layer of ``arch``'s feature stack, in order."""
-    check_arch(arch)
-    base, batch_norm = arch.removesuffix("_bn"), arch.endswith("_bn")
-    layers: list[LayerInfo] = []
-    block, n, channels, stride = 1, 0, 3, 1
-    for item in _CONFIGS[base]:
-        if item == "M":
-            stride *= 2
-            layers.append(LayerInfo(f"pool{block}", len(layers), "pool", channels, stride))
-            block, n = block + 1, 0
-            continue
-        n, channels = n + 1, int(item)
-        kinds = ("conv", "bn", "relu") if batch_norm else ("conv", "relu")
-        for kind in kinds:
-            layers.append(LayerInfo(f"{kind}{block}_{n}", len(layers), kind, channels, stride))
-    return tuple(layers)
-
-
-def layer_names(arch: str) -> list[str]:
-    """List the layer names of ``arch`` in forward order.
-
-    >>> layer_names("vgg16")[-3:]
-    ['conv5_3', 'relu5_3', 'pool5']
-    >>> "bn1_1" in layer_names("vgg16_bn")
-    True
-    """
-    return [info.name for info in layer_info(arch)]
-
-
-def get_layer(arch: str, name: str) -> LayerInfo:
-    """Return the :class:`LayerInfo` of layer ``name``; an unknown name raises with suggestions."""
-    for info in layer_info(arch):
-        if info.name == name:
-            return info
-    names = layer_names(arch)
-    raise InputError(f"{arch} has no layer {name!r}.{suggest(name, names)} Valid names: lossnet.layer_names({arch!r}).")
-
-
-def layer_index(arch: str, name: str) -> int:
-    """Position of layer ``name`` in ``features``."""
-    return get_layer(arch, name).index
+def check_vgg_arch(arch: str, what: str = "this") -> str:
+    """Return ``arch`` if it is a VGG; a known non-VGG name raises an :class:`InputError` saying ``what`` needs one."""
+    if not is_vgg(arch):
+        raise InputError(f"{what} needs a VGG ({', '.join(ARCHS)}); {arch!r} is not one")
+    return arch
 
 
 class VGG(nn.Module):
@@ -117,16 +77,25 @@ class VGG(nn.Module):
 
     Args:
         arch: one of :data:`ARCHS`, e.g. ``"vgg16"`` or ``"vgg19_bn"``.
+        pooling: ``"max"`` (default): torchvision's 2x2 stride-2 max-pools. ``"l2"``: every max-pool
+            is an :class:`~lossnet.backbones.pooling.L2Pool2d` instead (DISTS' anti-aliased pooling,
+            Hénaff & Simoncelli 2016). It has no parameters, so the ``state_dict`` keys are the same
+            and ImageNet VGG files load unchanged. It gives ``ceil(H / 2)`` where the max-pool gives
+            ``floor(H / 2)``, so an input of any size keeps a non-empty map; the layer tables keep the
+            max-pool ``min_size`` (the stride), a conservative rule for both.
 
     Example:
         >>> net = VGG("vgg16")
         >>> list(net.state_dict())[:2]
         ['features.0.weight', 'features.0.bias']
+        >>> VGG("vgg11", pooling="l2").features[2]
+        L2Pool2d()
     """
 
-    def __init__(self, arch: str) -> None:
+    def __init__(self, arch: str, pooling: str = "max") -> None:
         super().__init__()
-        self.arch = check_arch(arch)
+        self.arch = check_vgg_arch(check_arch(arch), "VGG(arch)")
+        self.pooling = check_choice(pooling, POOLINGS, "pooling")
         modules: list[nn.Module] = []
         in_channels = 3
         for info in layer_info(arch):
@@ -137,24 +106,12 @@ class VGG(nn.Module):
                 modules.append(nn.BatchNorm2d(info.channels))
             elif info.kind == "relu":
                 modules.append(nn.ReLU(inplace=False))
+            elif self.pooling == "l2":
+                modules.append(L2Pool2d())
             else:
                 modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
         self.features = nn.Sequential(*modules)
         init_weights(self)
-
-
-def init_weights(net: nn.Module) -> None:
-    """torchvision's VGG initialisation (Kaiming fan-out convolutions, zero biases, unit batch norm).
-
-    Every random trunk (``weights=None``) starts this way, so that their activations have a sane scale.
-    """
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def classifier_shapes() -> dict[str, tuple[int, ...]]:
@@ -170,17 +127,3 @@ def classifier_shapes() -> dict[str, tuple[int, ...]]:
         "classifier.6.weight": (1000, 4096),
         "classifier.6.bias": (1000,),
     }
-
-
-def check_layers(arch: str, layers: object) -> list[str]:
-    """Validate a collection of layer names for ``arch``; return them as a list in forward order."""
-    if isinstance(layers, str):
-        layers = [layers]
-    try:
-        names = list(layers)  # type: ignore[call-overload]
-    except TypeError:
-        raise InputError(f"layers must be a list of layer names such as ['relu2_2']; got {layers!r}") from None
-    if not names:
-        raise InputError(f"at least one layer is needed; valid names: lossnet.layer_names({arch!r})")
-    infos = {get_layer(arch, str(name)).index: str(name) for name in names}
-    return [infos[i] for i in sorted(infos)]

