@@ -1,10 +1,6 @@
 """DISTS against the authors' own code (DISTS_pytorch 0.1's DISTS_pt.py, read from the installed wheel and run
 with a stand-in for torchvision that hands it lossnet's VGG16 layers), and its properties."""
 
-import importlib.metadata
-import sys
-import types
-
 import pytest
 import torch
 from torch import nn
@@ -14,6 +10,7 @@ from lossnet.backbones.pooling import L2Pool2d
 from lossnet.backbones.vgg import VGG
 from lossnet.errors import InputError
 from lossnet.functional.dists import dists_from_features
+from tests.functional.dists_reference import authors_dists
 
 _STAGE_ENDS = (3, 8, 15, 22, 29)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
 _POOLS = (4, 9, 16, 23)
@@ -29,25 +26,7 @@ def vgg_features():
 
 @pytest.fixture(scope="module")
 def reference_dists(vgg_features):
-    """The authors' DISTS class, its torchvision import answered with lossnet's VGG16 features."""
-    source = importlib.metadata.distribution("DISTS_pytorch").locate_file("DISTS_pytorch/DISTS_pt.py").read_text()
-    fake = types.ModuleType("torchvision")
-    fake.models = types.SimpleNamespace(vgg16=lambda pretrained=True: types.SimpleNamespace(features=vgg_features))
-    fake.transforms = types.SimpleNamespace()
-    saved = sys.modules.get("torchvision")
-    sys.modules["torchvision"] = fake
-    try:
-        namespace = {"__name__": "dists_reference"}
-        exec(compile(source, "DISTS_pt.py", "exec"), namespace)
-    finally:
-        if saved is None:
-            sys.modules.pop("torchvision")
-        else:
-            sys.modules["torchvision"] = saved
-    model = namespace["DISTS"](load_weights=False)
-    alpha, beta = dists_weights()
-    model.alpha.data, model.beta.data = alpha.view(1, -1, 1, 1), beta.view(1, -1, 1, 1)
-    return model.eval()
+    return authors_dists(vgg_features)
 
 
 def _maps(features, x):
@@ -102,3 +81,14 @@ def test_bad_inputs():
         dists_from_features(maps, maps, w[:10], w)
     with pytest.raises(InputError, match="64 channels"):
         dists_from_features([maps[0], maps[2], *maps[2:]], maps, w, w)
+
+
+def test_texture_term_is_blind_to_a_circular_shift_and_structure_is_not():
+    g = torch.Generator().manual_seed(4)
+    fx = [torch.rand(1, c, 8, 8, generator=g) for c in DISTS_CHANNELS]
+    shifted = [f.roll(shifts=(3, 5), dims=(2, 3)) for f in fx]  # a periodic texture moved by part of its period
+    w, zero = torch.rand(1475, generator=g), torch.zeros(1475)
+    texture_only = dists_from_features(fx, shifted, w, zero, reduction="none")
+    structure_only = dists_from_features(fx, shifted, zero, w, reduction="none")
+    assert float(texture_only.abs().max()) < 1e-6  # spatial means do not move
+    assert float(structure_only.min()) > 0.1  # covariances do

@@ -159,3 +159,35 @@ def test_gradcheck_float64_on_a_tiny_trunk() -> None:
     stats = term.target_statistics(target, backbone(target))
     pred = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p: term.per_sample(p, backbone(p), stats), (pred,))
+
+
+@pytest.mark.parametrize("arch, file_id", [("alexnet", "alexnet-owt-7be5be79"), ("squeezenet1_1", "squeezenet1_1-b8a52dc0")])
+def test_small_trunks_with_their_published_heads(arch, file_id) -> None:
+    from lossnet.backbones.calibration import LPIPS_TRUNKS, lpips_heads
+    from lossnet.backbones.small_trunks import SmallTrunk, trunk_layers
+
+    torch.manual_seed(1)
+    net = SmallTrunk(arch).eval()
+    weights = LoadedWeights(f"imagenet:{file_id}", f"stand-in for torchvision {arch}", TORCH, dict(net.state_dict()))
+    loss = LPIPSLoss(arch, weights, reduction="none")
+    assert loss.engine.term("lpips").published
+    x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    # By hand: ImageNet normalisation, the trunk's layers, unit vectors over channels, the wheel's heads.
+    taps = {info.index for info in trunk_layers(arch) if info.name in LPIPS_TRUNKS[arch][1]}
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def taps_of(img):
+        h, out = (img - mean) / std, []
+        for i, module in enumerate(net.features):
+            h = module(h)
+            if i in taps:
+                out.append(h)
+        return out
+
+    expected = torch.zeros(2)
+    with torch.no_grad():
+        for a, b, w in zip(taps_of(x), taps_of(y), lpips_heads(LPIPS_TRUNKS[arch][0]), strict=True):
+            na, nb = a / (a.norm(dim=1, keepdim=True) + 1e-10), b / (b.norm(dim=1, keepdim=True) + 1e-10)
+            expected += torch.einsum("bchw,c->bhw", (na - nb) ** 2, w).mean((1, 2))
+        got = loss(x, y)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=0)
