@@ -120,3 +120,17 @@ def test_errors_are_worded_in_the_commands_flags(message: str, expected: str) ->
 
     flags = {"--weights", "--tile", "--overlap", "--arch", "--quality", "--max-size"}
     assert cli_wording(message, flags) == expected
+
+
+def test_compare_with_the_calibrated_terms(images, capsys) -> None:
+    """LPIPS and DISTS in compare: refused on a random trunk unless allowed, then named *_like."""
+    pred, target = images
+    assert main(["compare", str(pred), str(target), "--preset", "lpips_vgg", "--weights", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lossnet: error: LPIPS is only the published metric") and "--allow-uncalibrated" in err
+    argv = ["compare", str(pred), str(target), "--weights", "none", "--allow-uncalibrated", "--pooling", "l2"]
+    assert main(argv + ["--lpips-weight", "1", "--dists-weight", "0.5", "--feature-layers", "relu2_2"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(("-", "term "))]
+    assert names == ["feature.relu2_2", "lpips_like", "dists_like", "total"]
+    assert main(["compare", str(pred), str(target), "--weights", "none", "--allow-uncalibrated", "--dists-weight", "1"]) == 2
+    assert "--pooling l2" in capsys.readouterr().err

@@ -10,14 +10,26 @@ from lossnet.backbones.vgg import get_layer
 from lossnet.errors import InputError
 from lossnet.losses import PRESETS, PerceptualLoss, Preset, get_preset, perceptual_loss_from_preset
 
-NAMES = ["esrgan", "fastai_feature_loss", "gatys2016", "johnson2016_style", "johnson2016_superres"]
+NAMES = [
+    "contextual_superres",
+    "dists",
+    "esrgan",
+    "fastai_feature_loss",
+    "gatys2016",
+    "johnson2016_style",
+    "johnson2016_superres",
+    "lpips_vgg",
+]
 
 
 def expected_keys(preset: Preset) -> list[str]:
     keys = ["pixel"] if preset.pixel_weight else []
     keys += [f"feature.{n}" for n in preset.feature_layers]
     keys += [f"style.{n}" for n in preset.style_layers]
+    keys += [f"contextual.{n}" for n in preset.contextual_layers]
     keys += ["tv"] if preset.tv_weight else []
+    keys += ["lpips_like"] if preset.lpips_weight else []  # random trunks: not the published metrics
+    keys += ["dists_like"] if preset.dists_weight else []
     return sorted(keys + ["total"])
 
 
@@ -28,7 +40,7 @@ def test_preset_names() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_preset_builds_and_reports_its_terms(name: str) -> None:
     preset = get_preset(name)
-    loss = perceptual_loss_from_preset(name, weights=None)
+    loss = perceptual_loss_from_preset(name, weights=None, strict=False)
     assert isinstance(loss, PerceptualLoss)
     assert loss.extractor is not None and loss.extractor.arch == preset.arch
     assert loss.feature_layers == preset.feature_layers
@@ -112,3 +124,25 @@ def test_unknown_preset_lists_the_valid_ones() -> None:
         get_preset("esrgan2")
     with pytest.raises(InputError, match="unknown preset"):
         perceptual_loss_from_preset("johnson", weights=None)
+
+
+def test_lpips_dists_and_contextual_presets() -> None:
+    lpips = get_preset("lpips_vgg")
+    assert (lpips.arch, lpips.lpips_weight, lpips.pixel_weight, lpips.criterion) == ("vgg16", 1.0, 2.0, "l1")
+    assert lpips.feature_layers == {} and lpips.style_layers == {}
+    dists = get_preset("dists")
+    assert dists.kwargs() == {
+        "arch": "vgg16", "feature_layers": {}, "style_layers": {}, "pixel_weight": 0.0, "tv_weight": 0.0,
+        "criterion": "mse", "dists_weight": 1.0, "pooling": "l2",
+    }
+    cx = get_preset("contextual_superres")
+    assert (cx.arch, cx.contextual_layers, cx.pixel_weight) == ("vgg19", {"relu3_4": 0.1}, 1.0)
+    # The older presets' arguments are unchanged (no new keys).
+    assert set(get_preset("johnson2016_style").kwargs()) == {
+        "arch", "feature_layers", "style_layers", "pixel_weight", "tv_weight", "criterion"
+    }
+    # Strict by default: a random trunk is not LPIPS.
+    from lossnet.errors import LpipsUnavailableError
+
+    with pytest.raises(LpipsUnavailableError):
+        perceptual_loss_from_preset("lpips_vgg", weights=None)

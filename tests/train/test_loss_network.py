@@ -69,3 +69,19 @@ def test_imagenet_weights_read_once_are_handed_over(monkeypatch: pytest.MonkeyPa
     loss, note = training_loss(task_config("restore"))
     assert reads == ["vgg16_bn"] and note == ""
     assert loss.extractor.arch == "vgg16_bn" and loss.extractor.weights_id == "imagenet:stub"
+
+
+def test_lpips_and_dists_recipes_need_their_trunk_or_an_explicit_allowance() -> None:
+    """Offline (HED only) the published metrics cannot be had: refused, unless allowed and then labelled."""
+    from lossnet.errors import DistsUnavailableError, LpipsUnavailableError
+
+    with pytest.raises(LpipsUnavailableError, match="allow-uncalibrated"):
+        training_loss(task_config("superres", loss="lpips_vgg"))
+    with pytest.raises(DistsUnavailableError):
+        training_loss(task_config("superres", loss="dists", loss_weights="hed"))
+    loss, note = training_loss(task_config("superres", loss="lpips_vgg", allow_uncalibrated=True))
+    assert [t.key for t in loss.engine] == ["pixel", "lpips_like"]
+    assert loss.extractor.weights_id.startswith("hed:")
+    assert loss.extractor.layers == ["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"]
+    loss, _ = training_loss(task_config("superres", loss="dists", allow_uncalibrated=True))
+    assert [t.key for t in loss.engine] == ["dists_like"] and loss.extractor.pooling == "l2"

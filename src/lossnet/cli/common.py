@@ -79,15 +79,39 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
         choices=list(lossnet.losses.CRITERIA),
         help="distance of the pixel, feature and style terms (default mse, or the preset's)",
     )
+    g.add_argument(
+        "--lpips-weight", type=float, help="weight of the LPIPS term on the network's LPIPS layers (default 0, or the preset's)"
+    )
+    g.add_argument(
+        "--dists-weight", type=float, help="weight of the DISTS term; needs --arch vgg16 --pooling l2 (default 0, or the preset's)"
+    )
+    g.add_argument(
+        "--contextual-layers",
+        type=layer_weights_arg,
+        help="contextual-loss terms, e.g. relu3_4=0.1 (default none, or the preset's)",
+    )
+    g.add_argument("--pooling", choices=["max", "l2"], help="VGG pooling: max, or DISTS' l2 (default max, or the preset's)")
+    g.add_argument(
+        "--allow-uncalibrated",
+        action="store_true",
+        help="allow LPIPS/DISTS on a network other than their ImageNet one (HED offline, say); "
+        "the terms are then named lpips_like/dists_like",
+    )
 
 
 def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossnet.PerceptualLoss:
     kwargs = lossnet.losses.get_preset(args.preset).kwargs() if args.preset else {"feature_layers": {"relu2_2": 1.0}}
-    for key in ("arch", "feature_layers", "style_layers", "pixel_weight", "tv_weight", "criterion"):
+    keys = ("arch", "feature_layers", "style_layers", "pixel_weight", "tv_weight", "criterion")
+    keys += ("lpips_weight", "dists_weight", "contextual_layers", "pooling")
+    for key in keys:
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     return lossnet.PerceptualLoss(
-        weights=args.weights, preprocessing=args.preprocessing, compute_dtype=compute_dtype, **kwargs
+        weights=args.weights,
+        preprocessing=args.preprocessing,
+        compute_dtype=compute_dtype,
+        strict=not args.allow_uncalibrated,
+        **kwargs,
     )
 
 

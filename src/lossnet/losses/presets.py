@@ -6,8 +6,9 @@ all of it from relu1_2; ``johnson2016_superres`` ~5e2; ``fastai_feature_loss`` o
 ~4e-2, features ~3e1, Grams ~5e3 (99% of the total). A per-pixel MSE between such images is
 ~5e-3. :func:`lossnet.term_shares` gives the shares for your own images and weights.
 
->>> sorted(PRESETS)
-['esrgan', 'fastai_feature_loss', 'gatys2016', 'johnson2016_style', 'johnson2016_superres']
+>>> sorted(PRESETS)  # doctest: +NORMALIZE_WHITESPACE
+['contextual_superres', 'dists', 'esrgan', 'fastai_feature_loss', 'gatys2016', 'johnson2016_style',
+ 'johnson2016_superres', 'lpips_vgg']
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Preset:
         pixel_weight: weight of the per-pixel term.
         tv_weight: weight of total variation.
         criterion: ``'mse'``, ``'l1'`` or ``'charbonnier'``.
+        lpips_weight: weight of the LPIPS term (published only on the ImageNet trunk).
+        dists_weight: weight of the DISTS term (on the L2-pooled VGG16: ``pooling="l2"``).
+        contextual_layers: ``{layer: weight}`` of contextual-loss terms.
+        pooling: ``"max"`` or ``"l2"``.
         source: the paper or course it reproduces.
         notes: where lossnet departs from the source, and why.
     """
@@ -41,12 +46,16 @@ class Preset:
     pixel_weight: float = 0.0
     tv_weight: float = 0.0
     criterion: str = "mse"
+    lpips_weight: float = 0.0
+    dists_weight: float = 0.0
+    contextual_layers: dict[str, float] = field(default_factory=dict)
+    pooling: str = "max"
     source: str = ""
     notes: str = ""
 
     def kwargs(self) -> dict[str, Any]:
-        """The :class:`PerceptualLoss` keyword arguments of this preset."""
-        return {
+        """The :class:`PerceptualLoss` keyword arguments of this preset (the later families only when used)."""
+        kwargs: dict[str, Any] = {
             "arch": self.arch,
             "feature_layers": dict(self.feature_layers),
             "style_layers": dict(self.style_layers),
@@ -54,6 +63,13 @@ class Preset:
             "tv_weight": self.tv_weight,
             "criterion": self.criterion,
         }
+        later = {
+            "lpips_weight": self.lpips_weight,
+            "dists_weight": self.dists_weight,
+            "contextual_layers": dict(self.contextual_layers),
+            "pooling": self.pooling,
+        }
+        return kwargs | {k: v for k, v in later.items() if v and v != "max"}
 
 
 _FASTAI_LAYERS = {"relu3_3": 5.0, "relu4_3": 15.0, "relu5_3": 2.0}
@@ -106,6 +122,40 @@ PRESETS: dict[str, Preset] = {
         source="Wang et al. 2018, ESRGAN, arXiv:1809.00219: VGG19 conv5_4 features before activation, L1; "
         "pixel L1 weighted 1e-2",
         notes="The adversarial term (5e-3) is not part of a perceptual loss and is left out.",
+    ),
+    "lpips_vgg": Preset(
+        arch="vgg16",
+        lpips_weight=1.0,
+        pixel_weight=2.0,
+        criterion="l1",
+        source="Rombach et al. 2022, latent diffusion (arXiv:2112.10752), autoencoder loss as in their "
+        "LPIPSWithDiscriminator: L1 on pixels + LPIPS-VGG (Zhang et al. 2018, v0.1 heads) with weight 1",
+        notes="Their L1 is on images in [-1, 1], twice the L1 on lossnet's [0, 1], hence pixel weight 2. The "
+        "adversarial and KL terms are not perceptual losses and are left out. LPIPS is published only on "
+        "torchvision's ImageNet VGG16; on another trunk the term must be allowed (strict=False, "
+        "--allow-uncalibrated) and is named lpips_like.",
+    ),
+    "dists": Preset(
+        arch="vgg16",
+        dists_weight=1.0,
+        pooling="l2",
+        source="Ding, Ma, Wang & Simoncelli 2020, 'Image Quality Assessment: Unifying Structure and Texture "
+        "Similarity' (TPAMI, arXiv:2004.07728): DISTS as the objective of perceptual optimisation",
+        notes="DISTS alone, on its L2-pooled VGG16 with the published alpha/beta. Published only on torchvision's "
+        "ImageNet VGG16; on another trunk the term must be allowed (strict=False, --allow-uncalibrated) and is "
+        "named dists_like.",
+    ),
+    "contextual_superres": Preset(
+        arch="vgg19",
+        contextual_layers={"relu3_4": 0.1},
+        pixel_weight=1.0,
+        criterion="l1",
+        source="Mechrez, Talmi, Shama & Zelnik-Manor 2018, 'Maintaining Natural Image Statistics with the "
+        "Contextual Loss' (ACCV, arXiv:1803.04626): contextual loss on VGG19 conv3_4 plus a pixel loss",
+        notes="lossnet reads relu3_4 (the ReLU after conv3_4: contextual similarity needs the non-negative "
+        "features its cosine is meant for). The paper's pixel term is an L2 on low frequencies "
+        "(downsampled images); lossnet's is an L1 on the full images, and its weights (contextual 0.1, "
+        "pixel 1) are lossnet's starting point, not numbers checked against the authors' code.",
     ),
 }
 

@@ -105,6 +105,9 @@ class TrainConfig:
     """Override the preset's pixel weight."""
     tv_weight: float | None = None
     """Override the preset's total-variation weight."""
+    allow_uncalibrated: bool = False
+    """Allow LPIPS or DISTS terms (``--loss lpips_vgg``, ``dists``) on a trunk other than the ImageNet one they
+    were published on (HED's VGG16 offline, say); they are then logged as ``lpips_like`` / ``dists_like``."""
     # -- optimisation
     optimizer: str = "adam"
     """``adam`` or ``adamw`` (decoupled weight decay)."""
