@@ -5,7 +5,8 @@ frozen; the target under ``no_grad``) at ``size`` px, batch ``batch`` (256 px, b
 run), on VGG16 with random weights registered under torchvision's ImageNet id, so that the
 published-metric check lets LPIPS through: the time of a convolution does not depend on its values.
 
-Two comparisons, each measured in one process, so their ratios are fair:
+Two comparisons, each measured in one process in interleaved rounds (one call of every
+implementation per round, the median over rounds), so their ratios are fair:
 
 1. LPIPS-VGG as a loss:
    - ``lossnet``: :class:`lossnet.losses.LPIPSLoss`;
@@ -40,7 +41,7 @@ from lossnet.backbones.vgg import VGG, layer_index
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.losses import LPIPSLoss, PerceptualLoss
 
-FULL = {"size": 256, "batch": 4, "warmup": 1, "repeats": 3}
+FULL = {"size": 256, "batch": 4, "warmup": 1, "repeats": 5}
 QUICK = {"size": 64, "batch": 2, "warmup": 1, "repeats": 2}
 #: Issue 12's targets: shared pass over separate passes; LPIPS over the feature loss on its layers.
 SHARED_TARGET, LPIPS_OVERHEAD = 1.7, 1.10
@@ -134,11 +135,16 @@ def measure(grid: dict[str, int], dtype: str, weights: LoadedWeights) -> list[Ro
         features.load_state_dict({k.removeprefix("features."): v for k, v in weights.state_dict.items()})  # type: ignore[union-attr]
         heads = lpips_calibration("vgg16").heads
         jobs.insert(1, ("lpips", "reference", ReferenceLPIPS(features.eval(), heads)))
-    rows = []
-    for comparison, impl, fn in jobs:
-        timing = time_calls(lambda fn=fn: _step(fn, pred, y), warmup=grid["warmup"], repeats=grid["repeats"])
-        rows.append(Row(comparison, impl, dtype, size, batch, timing))
-    return rows
+    # Interleaved rounds (one call of each job per round), so that a slow minute of a shared machine
+    # falls on every job alike and the ratios stay fair.
+    timings = {impl: Timing() for _, impl, _ in jobs}
+    for _ in range(grid["warmup"]):
+        for _, _, fn in jobs:
+            _step(fn, pred, y)
+    for _ in range(grid["repeats"]):
+        for _, impl, fn in jobs:
+            timings[impl].seconds += time_calls(lambda fn=fn: _step(fn, pred, y), warmup=0, repeats=1).seconds
+    return [Row(comparison, impl, dtype, size, batch, timings[impl]) for comparison, impl, _ in jobs]
 
 
 def run(quick: bool = False, log: Callable[[str], None] = print) -> list[Row]:

@@ -21,13 +21,11 @@ from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.backbones.weights import is_imagenet
 from lossnet.errors import DistsUnavailableError, LpipsUnavailableError
 from lossnet.functional.dists import DISTS_LAYERS, dists_from_features
+from lossnet.functional.lpips import LPIPS_EPS, lpips_layer_distance, lpips_layer_map, unit_normalise
 from lossnet.terms.base import Features, Statistics, Term
 from lossnet.validation import Range, check_weight
 
 logger = logging.getLogger("lossnet")
-
-#: Added (squared) to the feature norm's square before LPIPS divides by it; see :func:`unit_normalise`.
-LPIPS_EPS = 1e-10
 
 _UNAVAILABLE = {"lpips": LpipsUnavailableError, "dists": DistsUnavailableError}
 
@@ -75,30 +73,11 @@ def check_published(metric: str, extractor: FeatureExtractor, calibration_publis
     return False
 
 
-def unit_normalise(f: torch.Tensor) -> torch.Tensor:
-    """Divide every feature vector (over channels) by ``sqrt(|f|^2 + LPIPS_EPS^2)``.
-
-    The lpips reference divides by ``|f| + eps``, with the ``eps`` outside the square root: the
-    gradient of ``|f|`` at a zero vector (a common ReLU output) is then 0/0, and training with
-    LPIPS turns NaN. Inside the root the gradient stays finite, and the value differs from the
-    reference's by a relative ``eps / |f|`` (1e-10 / |f|).
-    """
-    return f * torch.rsqrt(f.square().sum(1, keepdim=True) + LPIPS_EPS**2)
-
-
 def lpips_layer_maps(
     fx: Mapping[str, torch.Tensor], fy: Mapping[str, torch.Tensor], calibration: Mapping[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """LPIPS per layer and position: ``{layer: (B, 1, H_l, W_l)}``, ``sum_c w_c (f^x - f^y)^2``.
-
-    Computed in float32 whatever the features' dtype (float64 features stay float64).
-    """
-    maps = {}
-    for layer, w in calibration.items():
-        dtype = torch.float64 if fx[layer].dtype == torch.float64 else torch.float32
-        a, b = unit_normalise(fx[layer].to(dtype)), unit_normalise(fy[layer].to(dtype))
-        maps[layer] = ((a - b).square() * w.to(a).view(1, -1, 1, 1)).sum(1, keepdim=True)
-    return maps
+    """LPIPS per layer and position: ``{layer: (B, 1, H_l, W_l)}``, ``sum_c w_c (f^x - f^y)^2`` (float32)."""
+    return {layer: lpips_layer_map(fx[layer], fy[layer], w) for layer, w in calibration.items()}
 
 
 def lpips_distance(
@@ -107,14 +86,13 @@ def lpips_distance(
     """LPIPS from the features of two batches, ``(B,)`` float32 (float64 for float64 features), 0 for identical ones.
 
     ``d = sum_l mean_{h,w} sum_c w_{l,c} (f^x_{l,chw} - f^y_{l,chw})^2`` (Zhang et al. 2018, eq. 1),
-    with ``f`` unit-normalised over channels.
+    with ``f`` unit-normalised over channels (:mod:`lossnet.functional.lpips`; fused on CPU).
 
     Args:
         fx, fy: ``{layer: (B, C_l, H_l, W_l)}`` for every layer of ``calibration`` (``fy`` may have batch 1).
         calibration: ``{layer: (C_l,)}`` non-negative weights.
     """
-    maps = lpips_layer_maps(fx, fy, calibration)
-    return torch.stack([m.flatten(1).mean(1) for m in maps.values()]).sum(0)
+    return torch.stack([lpips_layer_distance(fx[layer], fy[layer], w) for layer, w in calibration.items()]).sum(0)
 
 
 class LpipsTerm(Term):
