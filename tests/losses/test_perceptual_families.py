@@ -72,3 +72,26 @@ def test_gradients_reach_the_prediction():
     pred = torch.rand(1, 3, 16, 16, requires_grad=True)
     loss(pred, torch.rand(1, 3, 16, 16)).backward()
     assert bool(torch.isfinite(pred.grad).all()) and float(pred.grad.abs().sum()) > 0
+
+
+def test_bf16_trunk_keeps_every_family_within_five_percent_of_fp32():
+    """Under bf16 the trunk runs in bf16; contextual, MRF and focal frequency compare in float32."""
+    torch.manual_seed(0)
+    from lossnet.backbones.vgg import VGG
+    from lossnet.backbones.weights import LoadedWeights
+    from lossnet.backbones.preprocessing import TORCH
+
+    weights = LoadedWeights("random", "random vgg16", TORCH, dict(VGG("vgg16").state_dict()))
+    kwargs = dict(contextual_layers={"relu2_2": 1.0}, mrf_layers={"relu3_3": 1.0}, focal_frequency_weight=1.0)
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(2, 3, 48, 48, generator=g), torch.rand(2, 3, 48, 48, generator=g)
+    style = torch.rand(1, 3, 48, 48, generator=g)
+    values = []
+    for dtype in (None, torch.bfloat16):
+        loss = PerceptualLoss("vgg16", weights, reduction="none", compute_dtype=dtype, **kwargs)
+        loss.set_style_target(style)
+        with torch.no_grad():
+            values.append(loss.terms(x, y))
+    for key in ("contextual.relu2_2", "mrf.relu3_3", "focal_frequency"):
+        assert values[1][key].dtype == torch.float32
+        torch.testing.assert_close(values[1][key], values[0][key], rtol=0.05, atol=0)
