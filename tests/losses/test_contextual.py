@@ -88,3 +88,21 @@ def test_bad_shapes():
         contextual_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 5, 3, 3))
     with pytest.raises(InputError, match="band_width must be > 0"):
         contextual_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 4, 3, 3), band_width=0)
+
+
+def test_a_shifted_copy_is_closer_than_another_image():
+    """Misaligned by a translation, an image's features still match as a set; another image's do not."""
+    from lossnet.backbones.extractor import FeatureExtractor
+    from lossnet.data import load_default_image
+
+    torch.manual_seed(0)
+    fx = FeatureExtractor("vgg11", ["relu2_1"], weights=None)
+    astronaut = load_default_image("astronaut", size=72)[..., :64, :64]
+    shifted = load_default_image("astronaut", size=72)[..., 6:70, 5:69]
+    other = load_default_image("chelsea", size=100)[..., :64, :64]
+    with torch.no_grad():
+        f = {name: fx(img)["relu2_1"] for name, img in (("a", astronaut), ("s", shifted), ("o", other))}
+    to_shifted, to_other = float(contextual_loss(f["s"], f["a"])), float(contextual_loss(f["o"], f["a"]))
+    assert to_shifted < 0.8 * to_other, (to_shifted, to_other)
+    # Per-pixel the shifted copy is no closer than the other image's features are: only the set view sees it.
+    assert float((f["s"] - f["a"]).square().mean()) > 0.3 * float((f["o"] - f["a"]).square().mean())
