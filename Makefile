@@ -4,6 +4,7 @@
 #   make demo    the main job, offline, on the embedded default images
 #   make bench   the benchmark suite (under 15 min on 2 cores; results appended to BENCHMARKS.md)
 #   make bench-full  the same with benchmark a's whole grid (adds 512 px batch 8, about 4 min)
+#   make bench-gpu   the loss benchmark on a CUDA GPU (256-1024 px, batch 8 and 32, fp32/bf16/fp16)
 #
 # Choose another torch build with TORCH, e.g.
 #   make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu121"
@@ -20,7 +21,7 @@ CALIB     ?= lpips==0.1.4 DISTS_pytorch==0.1
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
-.PHONY: install browser test test-fast demo bench bench-full bench-quick clean
+.PHONY: install browser test test-fast demo bench bench-full bench-quick bench-gpu clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
@@ -63,6 +64,9 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m benchmarks.run --full-grid
+
+bench-gpu: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.run --quick --no-record

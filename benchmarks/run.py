@@ -118,7 +118,7 @@ def verdicts(rows: list[lt.Row], roof: list[rf.Roofline], size: int, batch: int)
     return out
 
 
-_NOT_BENCHMARKS = {"__init__", "__main__", "common", "plot", "run", "loss_throughput", "roofline"}
+_NOT_BENCHMARKS = {"__init__", "__main__", "common", "plot", "run", "loss_throughput", "roofline", "fp32_tuning", "gpu"}
 
 
 def later_benchmarks() -> list[str]:
