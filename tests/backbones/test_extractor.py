@@ -128,7 +128,8 @@ def test_pre_activations_are_not_overwritten_by_inplace_relu(arch: str, layers: 
                 m.bias.uniform_(-0.5, 0.5)
     x = torch.rand(1, 3, 16, 16)
     out = fx(x)
-    ref = activations(reference_copy(fx), fx.preprocess(x))
+    # The same layout as the extractor's on CPU (channels-last), so that the reference is bitwise comparable.
+    ref = activations(reference_copy(fx), fx.preprocess(x).contiguous(memory_format=torch.channels_last))
     for name in layers:
         i = lossnet.backbones.layer_index(arch, name)
         torch.testing.assert_close(out[name], ref[i], rtol=0, atol=0, msg=name)

@@ -71,7 +71,8 @@ def test_torchvision_layout_loads_for_every_arch(arch: str, tmp_path: Path, monk
         prepared = fx.preprocess(x)
         torch.testing.assert_close(prepared, normalise(x), rtol=0, atol=1e-6)
         # ... and the network computes what the reference computes on that input, layer by layer
-        ref_outs = activations(reference, prepared)
+        # (in the extractor's CPU layout, channels-last, so that the sums run in the same order)
+        ref_outs = activations(reference, prepared.contiguous(memory_format=torch.channels_last))
         outs = fx(x)
         assert list(outs) == list(relus)
         for name, index in relus.items():

@@ -51,7 +51,7 @@ def test_lpips_layers_shapes_and_values_match_the_trunk_by_hand(arch: str, tmp_p
     assert list(out) == list(LPIPS_LAYERS[arch])
     assert {k: tuple(v.shape[1:]) for k, v in out.items()} == SHAPES_64[arch]
     # the same as running SmallTrunk.features module by module on the preprocessed input
-    h = fx.preprocess(x)
+    h = fx.preprocess(x).contiguous(memory_format=torch.channels_last)  # the extractor's CPU layout: same sums
     with torch.no_grad():
         for name in LPIPS_LAYERS[arch]:
             ref = net.features[: get_layer(arch, name).index + 1](h)

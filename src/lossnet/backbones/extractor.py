@@ -43,9 +43,9 @@ class FeatureExtractor(nn.Module):
             ``"auto"``, ``"bf16"`` and ``"fp16"`` are resolved on the input's device at each call
             (cached; ``"auto"``: bf16 where that device runs it natively, see :mod:`lossnet.runtime`), and a
             :class:`~lossnet.runtime.Runtime` gives its dtype. In half precision the convolutions
-            compute in half precision and the activations come back in it. On CPU
-            the activations are then also kept channels-last, which the oneDNN kernels prefer
-            (see :data:`CHANNELS_LAST_UNDER_AUTOCAST`). Losses built on this compare them in float32.
+            compute in half precision and the activations come back in it. Losses built on this
+            compare them in float32. On CPU the activations are channels-last in every precision,
+            which the oneDNN kernels prefer (see :data:`CHANNELS_LAST_ON_CPU`).
         pooling: ``"max"`` (default) keeps the network's max-pools. ``"l2"`` (VGGs only) puts DISTS'
             :class:`~lossnet.backbones.pooling.L2Pool2d` in place of each one (``VGG(arch, pooling="l2")``);
             the weights are the same tensors, so ImageNet files load unchanged. L2 pooling maps ``H`` to
@@ -176,7 +176,7 @@ class FeatureExtractor(nn.Module):
             if x.dtype != dtype and not autocast:
                 x = x.to(dtype)
             x = self.preprocess(x)
-            if autocast and device_type == "cpu" and CHANNELS_LAST_UNDER_AUTOCAST:
+            if device_type == "cpu" and CHANNELS_LAST_ON_CPU:
                 x = x.contiguous(memory_format=torch.channels_last)
             out: dict[str, torch.Tensor] = {}
             for i, module in enumerate(self.features[: stop + 1]):
@@ -218,11 +218,13 @@ def build_trunk(arch: str, pooling: str = "max") -> nn.Module:
     return SmallTrunk(arch)
 
 
-#: Under autocast on CPU the network runs on channels-last activations (the weights stay as they
-#: are: converting them too was slower). On the 2-core AVX-512-bf16 CPU of BENCHMARKS.md, for the
-#: johnson2016_style layers at 256 px, batch 2, bf16, a step took 3.4 s instead of 4.1 s (median
-#: of 5 interleaved runs); max-pooling is where NCHW loses most. Read at call time.
-CHANNELS_LAST_UNDER_AUTOCAST = True
+#: On CPU the network runs on channels-last activations (the weights stay as they are: converting
+#: them too was slower). On the 2-core AVX-512-bf16 CPU of BENCHMARKS.md, for the johnson2016_style
+#: layers at 256 px: bf16, batch 2, a step took 3.4 s instead of 4.1 s (median of 5 interleaved
+#: runs; max-pooling is where NCHW loses most); fp32, batch 4, with the style Grams cached, 1.20x and
+#: 1.27x faster (7 and 5 interleaved rounds, quiet machine), 1.12x at 128 px; the same CPU restricted
+#: to AVX2 (oneDNN, MKL and ATen) 1.03x (``benchmarks/fp32_tuning.py``). Read at call time.
+CHANNELS_LAST_ON_CPU = True
 
 COMPUTE_DTYPES = (torch.bfloat16, torch.float16)
 
