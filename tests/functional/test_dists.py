@@ -92,3 +92,30 @@ def test_texture_term_is_blind_to_a_circular_shift_and_structure_is_not():
     structure_only = dists_from_features(fx, shifted, zero, w, reduction="none")
     assert float(texture_only.abs().max()) < 1e-6  # spatial means do not move
     assert float(structure_only.min()) > 0.1  # covariances do
+
+
+def test_matches_the_papers_equations_typed_out():
+    """Ding et al. 2020, eqs. 8-10, per channel with plain loops: texture l(x, y) and structure s(x, y)."""
+    g = torch.Generator().manual_seed(7)
+    fx = [torch.rand(2, c, 3, 4, generator=g, dtype=torch.float64) for c in DISTS_CHANNELS]
+    fy = [torch.rand(2, c, 3, 4, generator=g, dtype=torch.float64) for c in DISTS_CHANNELS]
+    alpha, beta = torch.rand(1475, generator=g, dtype=torch.float64), torch.rand(1475, generator=g, dtype=torch.float64)
+    c1 = c2 = 1e-6
+    expected = []
+    for b in range(2):
+        total, k = 0.0, 0
+        for x, y in zip(fx, fy):
+            for ch in range(x.shape[1]):
+                xs, ys = x[b, ch].flatten().tolist(), y[b, ch].flatten().tolist()
+                n = len(xs)
+                mx, my = sum(xs) / n, sum(ys) / n
+                vx = sum((v - mx) ** 2 for v in xs) / n
+                vy = sum((v - my) ** 2 for v in ys) / n
+                cov = sum((u - mx) * (v - my) for u, v in zip(xs, ys)) / n
+                texture = (2 * mx * my + c1) / (mx**2 + my**2 + c1)
+                structure = (2 * cov + c2) / (vx + vy + c2)
+                total += float(alpha[k]) * texture + float(beta[k]) * structure
+                k += 1
+        expected.append(1 - total / float(alpha.sum() + beta.sum()))
+    got = dists_from_features(fx, fy, alpha, beta, reduction="none")
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=1e-12)

@@ -106,3 +106,11 @@ def test_a_shifted_copy_is_closer_than_another_image():
     assert to_shifted < 0.8 * to_other, (to_shifted, to_other)
     # Per-pixel the shifted copy is no closer than the other image's features are: only the set view sees it.
     assert float((f["s"] - f["a"]).square().mean()) > 0.3 * float((f["o"] - f["a"]).square().mean())
+
+
+def test_gradient_is_finite_at_zero_distance():
+    y = torch.rand(2, 8, 4, 4)
+    y[:, :, 0, 0] = 0  # a zero feature vector, as ReLU layers give
+    x = y.clone().requires_grad_(True)
+    contextual_loss(x, y).backward()
+    assert bool(torch.isfinite(x.grad).all())

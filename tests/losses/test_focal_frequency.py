@@ -94,3 +94,10 @@ def test_ave_spectrum_and_bad_patch():
     torch.testing.assert_close(avg, expected.expand(2))
     with pytest.raises(InputError, match="patch_factor 3 must divide the image size 8x8"):
         focal_frequency_loss(x, y, patch_factor=3)
+
+
+def test_gradcheck_float64_with_a_flat_weight():
+    # alpha = 0 makes the (non-differentiated) spectrum weight 1 everywhere, so the loss is smooth in x.
+    x = torch.rand(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: focal_frequency_loss(t, y, alpha=0.0), (x,))

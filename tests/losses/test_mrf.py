@@ -69,3 +69,13 @@ def test_module_caches_patches_and_errors():
         mrf_loss(torch.rand(1, 5, 6, 6), m.patches)
     with pytest.raises(InputError, match="smaller than the 3x3 patches"):
         mrf_loss(torch.rand(1, 4, 2, 6), m.patches)
+
+
+def test_gradient_is_finite_at_zero_distance():
+    style = torch.rand(1, 4, 6, 6)
+    style[:, :, :2, :2] = 0
+    x = style.clone().requires_grad_(True)
+    value = mrf_loss(x, style_patches(style, 3))
+    value.backward()
+    assert float(value.detach()) == pytest.approx(0.0, abs=1e-10)
+    assert bool(torch.isfinite(x.grad).all())
