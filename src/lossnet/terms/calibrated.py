@@ -95,7 +95,17 @@ def lpips_distance(
     return torch.stack([lpips_layer_distance(fx[layer], fy[layer], w) for layer, w in calibration.items()]).sum(0)
 
 
-class LpipsTerm(Term):
+class _CalibratedTerm(Term):
+    """A term whose number is a published metric (``name``) only in the published configuration."""
+
+    def __init__(self, name: str, weight: float, key: str | None, published: bool) -> None:
+        super().__init__()
+        self.published = published
+        self.key = key or (name if published else f"{name}_like")
+        self.weight = check_weight(weight, f"{self.key} weight")
+
+
+class LpipsTerm(_CalibratedTerm):
     """LPIPS (Zhang et al. 2018, eq. 1) over its layers, key ``"lpips"`` (``"lpips_like"`` when not published).
 
     The calibration is kept as buffers ``lin_<layer>``; features are unit-normalised and compared in
@@ -115,10 +125,7 @@ class LpipsTerm(Term):
         key: str | None = None,
         published: bool = True,
     ) -> None:
-        super().__init__()
-        self.published = published
-        self.key = key or ("lpips" if published else "lpips_like")
-        self.weight = check_weight(weight, f"{self.key} weight")
+        super().__init__("lpips", weight, key, published)
         self.layers = tuple(calibration)
         for layer, w in calibration.items():
             self.register_buffer(f"lin_{layer}", w.detach().float().flatten().clone())
@@ -143,7 +150,7 @@ class LpipsTerm(Term):
         return sum(F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps.values())  # type: ignore[return-value]
 
 
-class DistsTerm(Term):
+class DistsTerm(_CalibratedTerm):
     """DISTS (Ding et al. 2020) over the image and five L2-pooled VGG16 stages, key ``"dists"`` (``"dists_like"``).
 
     It reads :data:`~lossnet.functional.dists.DISTS_LAYERS` of an L2-pooled VGG16
@@ -167,10 +174,7 @@ class DistsTerm(Term):
         key: str | None = None,
         published: bool = True,
     ) -> None:
-        super().__init__()
-        self.published = published
-        self.key = key or ("dists" if published else "dists_like")
-        self.weight = check_weight(weight, f"{self.key} weight")
+        super().__init__("dists", weight, key, published)
         self.layers = DISTS_LAYERS
         self.input_range = input_range
         self.register_buffer("alpha", alpha.detach().float().flatten().clone())
