@@ -11,7 +11,7 @@ from torch import nn
 from lossnet.backbones.calibration import dists_calibration as load_dists_calibration
 from lossnet.backbones.calibration import lpips_calibration as load_lpips_heads
 from lossnet.backbones.extractor import FeatureExtractor, check_compute_dtype
-from lossnet.backbones.vgg import check_arch
+from lossnet.backbones.vgg import POOLINGS, check_arch
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError
 from lossnet.functional.dists import DISTS_LAYERS
@@ -139,7 +139,7 @@ class PerceptualLoss(nn.Module):
         self.focal_frequency_weight = check_weight(focal_frequency_weight, "focal_frequency_weight")
         self.lpips_weight = check_weight(lpips_weight, "lpips_weight")
         self.dists_weight = check_weight(dists_weight, "dists_weight")
-        self.pooling = check_choice(pooling, ("max", "l2"), "pooling")
+        self.pooling = check_choice(pooling, POOLINGS, "pooling")
         if self.dists_weight and (arch != "vgg16" or self.pooling != "l2"):
             raise InputError(
                 f"the DISTS term runs on the L2-pooled VGG16; got arch={arch!r}, pooling={self.pooling!r}. Pass "
@@ -161,9 +161,8 @@ class PerceptualLoss(nn.Module):
                 "(or contextual_layers, mrf_layers, focal_frequency_weight, lpips_weight, dists_weight)"
             )
         self.compute_dtype = check_compute_dtype(compute_dtype)
-        extra = {"pooling": self.pooling} if self.pooling != "max" else {}
         self.extractor = (
-            FeatureExtractor(arch, deep, weights, self.input_range, preprocessing, self.compute_dtype, **extra)
+            FeatureExtractor(arch, deep, weights, self.input_range, preprocessing, self.compute_dtype, self.pooling)
             if deep
             else None
         )
