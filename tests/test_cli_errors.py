@@ -127,6 +127,17 @@ CASES = [
         ["train", "style", "--style-image", "bomb.png", "--out-dir", "dir/run", "--steps", "1"],
         BOMB,
     ),
+    # LPIPS and DISTS offline: HED is not their published trunk; refused in one line that names the way out
+    Case(
+        "train-lpips-offline",
+        ["train", "superres", "--loss", "lpips_vgg", "--out-dir", "dir/lp", "--steps", "1"],
+        ("LPIPS is only the published metric", "--allow-uncalibrated"),
+    ),
+    Case(
+        "compare-dists-without-l2-pooling",
+        ["compare", "img.png", "img.png", "--weights", "none", "--dists-weight", "1", "--allow-uncalibrated"],
+        ("L2-pooled VGG16", "--pooling l2"),
+    ),
     # output paths: a file in the way, a read-only folder, a folder for a file, a wrong suffix
     Case("demo-out-is-a-file", ["demo", "--no-train", "--out", "afile"], ("--out afile is a file", "folder path")),
     Case("demo-read-only-out", ["demo", "--no-train", "--out", "ro/demo"], READ_ONLY, _read_only),
