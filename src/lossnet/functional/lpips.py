@@ -65,9 +65,9 @@ def _fused_applies(x: torch.Tensor, y: torch.Tensor) -> bool:
     return vx is not None and vy is not None and vx[1] == vy[1]
 
 
-def _slices(batch: int, channels: int, positions: int) -> range:
-    step = max(64, CHUNK_BYTES // (4 * batch * channels))
-    return range(0, positions, step)
+def _slice_length(batch: int, channels: int) -> int:
+    """Positions per slice: about ``CHUNK_BYTES`` of float32 for the whole batch."""
+    return max(64, CHUNK_BYTES // (4 * batch * channels))
 
 
 def _inverse_norm(a: torch.Tensor, cdim: int) -> torch.Tensor:
@@ -95,7 +95,7 @@ class _FusedLpips(torch.autograd.Function):
         cdim, weights = 3 - dim, w.float()
         positions = xv.shape[dim]
         total = torch.zeros(x.shape[0], dtype=torch.float32, device=x.device)
-        step = _slices(x.shape[0], x.shape[1], positions).step
+        step = _slice_length(x.shape[0], x.shape[1])
         for s in range(0, positions, step):
             n = min(step, positions - s)
             _, d, _ = _unit_difference(xv.narrow(dim, s, n).float(), yv.narrow(dim, s, n).float(), cdim)

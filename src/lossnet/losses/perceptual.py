@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lossnet.backbones.calibration import dists_calibration as load_dists_calibration
+from lossnet.backbones.calibration import LPIPS_TRUNKS
 from lossnet.backbones.calibration import lpips_calibration as load_lpips_heads
 from lossnet.backbones.extractor import FeatureExtractor, check_compute_dtype
 from lossnet.backbones.vgg import POOLINGS, check_arch
@@ -153,8 +154,7 @@ class PerceptualLoss(nn.Module):
         self.tv_kind = check_choice(tv_kind, TV_KINDS, "tv_kind")
         self.input_range = check_input_range(input_range)
         deep = {**self.feature_layers, **self.style_layers, **self.contextual_layers, **self.mrf_layers}
-        deep |= dict.fromkeys(lpips_cal.heads if lpips_cal else (), 0.0)
-        deep |= dict.fromkeys(DISTS_LAYERS if self.dists_weight else (), 0.0)
+        deep |= dict.fromkeys(calibrated_layers(arch, self.lpips_weight, self.dists_weight), 0.0)
         if not (deep or self.pixel_weight or self.tv_weight or self.focal_frequency_weight):
             raise InputError(
                 "PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight "
@@ -243,6 +243,16 @@ class PerceptualLoss(nn.Module):
             f"feature_layers={self.feature_layers}, style_layers={self.style_layers}, pixel_weight={self.pixel_weight}, "
             f"tv_weight={self.tv_weight}, criterion={self.criterion!r}, reduction={self.reduction!r}"
         )
+
+
+def calibrated_layers(arch: str, lpips_weight: float = 0.0, dists_weight: float = 0.0) -> list[str]:
+    """The trunk layers the LPIPS and DISTS terms read (none for a weight of 0).
+
+    >>> calibrated_layers("vgg16", lpips_weight=1.0)
+    ['relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'relu5_3']
+    """
+    lpips = list(LPIPS_TRUNKS.get(arch, ("", ()))[1]) if lpips_weight else []
+    return lpips + [name for name in (DISTS_LAYERS if dists_weight else ()) if name not in lpips]
 
 
 def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:

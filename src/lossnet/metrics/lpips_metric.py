@@ -17,7 +17,7 @@ from torch import nn
 
 from lossnet.backbones.calibration import lpips_calibration
 from lossnet.backbones.extractor import FeatureExtractor
-from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, imagenet_digest
+from lossnet.backbones.weights import LoadedWeights, imagenet_digest, imagenet_name
 from lossnet.errors import InputError, LpipsUnavailableError, WeightsUnavailableError
 from lossnet.functional.reduction import REDUCTIONS, reduce
 from lossnet.terms import LpipsTerm, TermEngine, check_published, lpips_distance
@@ -27,8 +27,6 @@ from lossnet.validation import Range, check_choice, check_same_shape
 LPIPS_LAYERS: dict[str, int] = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512, "relu5_3": 512}
 #: torchvision's ImageNet VGG16 (its weights id), the only backbone LPIPS is calibrated for.
 IMAGENET_VGG16_ID = f"imagenet:vgg16-{imagenet_digest('vgg16')}"
-#: The torchvision file of each architecture, for messages.
-IMAGENET_FILES = {arch: url.rsplit("/", 1)[1] for arch, url in IMAGENET_URLS.items()}
 _NAMES = {"vgg16": "VGG16", "alexnet": "AlexNet", "squeezenet1_1": "SqueezeNet 1.1"}
 
 __all__ = [
@@ -171,7 +169,7 @@ def _lpips_extractor(
     if strict and (weights is None or (isinstance(weights, str) and weights in ("hed", "auto"))):
         raise LpipsUnavailableError(
             f"LPIPS needs torchvision's ImageNet {_NAMES.get(arch, arch)} weights; weights={weights!r} is another network and would "
-            f"give a number that is not LPIPS. Pass weights='imagenet' (or the path of its file: {IMAGENET_FILES.get(arch, arch)})."
+            f"give a number that is not LPIPS. Pass weights='imagenet' (or the path of its file: {imagenet_name(arch)}.pth)."
         )
     try:
         return FeatureExtractor(arch, layers, weights, input_range)

@@ -55,9 +55,8 @@ def check_published(metric: str, extractor: FeatureExtractor, calibration_publis
         why.append(f"the trunk is {extractor.weights_id}, not torchvision's ImageNet {arch}")
     elif extractor.preprocess.preprocessing.name != "torch":
         why.append(f"the trunk's images are prepared with {extractor.preprocess.preprocessing.name} preprocessing")
-    pooling = getattr(extractor, "pooling", "max")
-    if pooling != _POOLING[metric]:
-        why.append(f"the trunk pools with {pooling} pooling, not {_POOLING[metric]}")
+    if extractor.pooling != _POOLING[metric]:
+        why.append(f"the trunk pools with {extractor.pooling} pooling, not {_POOLING[metric]}")
     if not calibration_published:
         why.append("the calibration is not the published file")
     if not why:

@@ -16,12 +16,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from lossnet.backbones.calibration import LPIPS_TRUNKS
 from lossnet.backbones.vgg import layer_names
 from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, hub_cache_dir, load_weights
 from lossnet.errors import InputError, WeightsUnavailableError
-from lossnet.functional.dists import DISTS_LAYERS
-from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.losses.perceptual import PerceptualLoss, calibrated_layers
 from lossnet.train.config import TrainConfig, loss_kwargs
 
 logger = logging.getLogger("lossnet")
@@ -103,19 +101,14 @@ def _imagenet_weights(arch: str) -> LoadedWeights | None:
         return None
 
 
-def _calibrated_layers(kwargs: dict[str, object]) -> list[str]:
-    """The trunk layers the LPIPS and DISTS terms of a loss read."""
-    layers: list[str] = list(LPIPS_TRUNKS.get(str(kwargs["arch"]), ("", ()))[1]) if kwargs.get("lpips_weight") else []
-    return layers + (list(DISTS_LAYERS) if kwargs.get("dists_weight") else [])
-
-
 def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
     """The run's :class:`PerceptualLoss` and the note on its loss network (empty when it is the recipe's)."""
     kwargs = loss_kwargs(config)
     if kwargs.get("lpips_weight") or kwargs.get("dists_weight"):
         kwargs["strict"] = not config.allow_uncalibrated
     layers = list(dict.fromkeys([*kwargs["feature_layers"], *kwargs["style_layers"], *kwargs.get("contextual_layers", {})]))
-    layers += [name for name in _calibrated_layers(kwargs) if name not in layers]
+    calibrated = calibrated_layers(kwargs.get("arch", ""), kwargs.get("lpips_weight", 0.0), kwargs.get("dists_weight", 0.0))
+    layers += [name for name in calibrated if name not in layers]
     if not layers:  # pixel/TV only: no loss network at all
         return PerceptualLoss(weights=None, **kwargs), ""
     arch = kwargs.pop("arch")
