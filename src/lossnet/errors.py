@@ -36,6 +36,19 @@ class CheckpointError(LossnetError, ValueError):
     """A checkpoint file is truncated, corrupt, or not a lossnet checkpoint."""
 
 
+class RunFolderInUseError(InputError):
+    """Another training run is writing into the run folder (``--out-dir``) and holds its lock.
+
+    Attributes:
+        pid: that run's process id; ``host``: the machine it runs on (both ``None`` when its
+            lock file could not be read).
+    """
+
+    def __init__(self, message: str, pid: int | None = None, host: str | None = None) -> None:
+        super().__init__(message)
+        self.pid, self.host = pid, host
+
+
 class TrainingDivergedError(LossnetError, RuntimeError):
     """A loss term became NaN or infinite during training; the run stopped before using it."""
 

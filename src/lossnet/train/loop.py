@@ -16,9 +16,11 @@ A run writes into ``config.out_dir``:
 - ``run.json``: a summary (steps, last validation, each skipped file with its reason,
   replica checksums, and the style image for ``style``).
 
-Runs never overwrite each other (:mod:`lossnet.train.runs`). Everything cheap (paths, the
-output folder, the checkpoint, the style image, the data) is checked before the networks are
-built, and nothing is written before training starts.
+Runs never overwrite each other (:mod:`lossnet.train.runs`), and a run holds a lock on its
+folder while it runs (:mod:`lossnet.train.lock`), so a second run into it is refused. Everything
+cheap (paths, the output folder, the checkpoint, the style image, the data) is checked, under the
+lock, before the networks are built, and nothing but the lock file is written before training
+starts (a refused run leaves no lock file, and no folder it made).
 
 The pieces live beside this module: the run folder and resuming in :mod:`~lossnet.train.runs`,
 what a run reads in :mod:`~lossnet.train.inputs`, one optimisation step in
@@ -55,6 +57,7 @@ from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, shutdown
 from lossnet.train.health import CollapseWatch
 from lossnet.train.inputs import image_dataset, load_style_image
+from lossnet.train.lock import hold_run_folder
 from lossnet.train.loss_network import training_loss
 from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet
 from lossnet.train.reporting import short_term
@@ -64,7 +67,7 @@ from lossnet.train.runs import (
     RUN_FILES,
     TrainingInterrupted,
     TrainResult,
-    check_out_dir,
+    check_occupied,
     check_steps_left,
     checkpoint_path,
     load_resumable,
@@ -109,11 +112,13 @@ def train(
             named in the message (the step is not applied, a diverged network is never saved,
             and the last checkpoint on disk stays intact).
         TrainingInterrupted: Ctrl-C; the checkpoint of the last completed step was written.
+        RunFolderInUseError: another run is training into ``config.out_dir``.
         InputError, DataUnavailableError, CheckpointError: bad config, data, output folder or checkpoint.
     """
     world = init_distributed(config.device)
     try:
-        return _Run(config, world, resume, progress, overwrite).run()
+        with hold_run_folder(Path(config.out_dir), world):
+            return _Run(config, world, resume, progress, overwrite).run()
     finally:
         shutdown(world)
 
@@ -146,7 +151,7 @@ class _Run:
             ckpt = load_resumable(self.resume)
             self.changes = resume_changes(TrainConfig.from_dict(ckpt.meta["config"]), c)
             check_steps_left(c, self.resume, int(ckpt.meta["step"]))
-        self.to_clear = check_out_dir(self.out, self.resume, overwrite)
+        self.to_clear = check_occupied(self.out, self.resume, overwrite)
         self.style_image: torch.Tensor | None = None
         if TASKS[c.task].needs_style_image:
             self.style_image, self.style_source = load_style_image(c)

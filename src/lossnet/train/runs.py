@@ -3,6 +3,8 @@
 Runs never overwrite each other: a new run into a folder that holds another run's files is
 refused unless ``overwrite`` (which first removes that run's files, and only those), and a
 resume continues in the folder given to it (:func:`resume_config` picks the checkpoint's own).
+Two runs never write into one folder at once: each holds the folder's lock (:mod:`~lossnet.train.lock`)
+from before it looks at the folder (:func:`check_occupied`) until it ends.
 """
 
 from __future__ import annotations
@@ -124,8 +126,8 @@ def check_steps_left(config: TrainConfig, resume: Path, step: int) -> None:
         )
 
 
-def check_out_dir(out: Path, resume: Path | None, overwrite: bool) -> list[Path]:
-    """Refuse an output folder that cannot be written or holds another run; returns the files to clear."""
+def check_writable(out: Path) -> None:
+    """Refuse an output folder that is a file, or cannot be created or written (before anything is made in it)."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out-dir {out} is a file, not a folder; give a folder (it is created if missing)")
     existing = out
@@ -140,6 +142,14 @@ def check_out_dir(out: Path, resume: Path | None, overwrite: bool) -> list[Path]
         raise InputError(
             f"--out-dir {out} is not writable ({err.strerror or err} in {existing}); give a folder you can write to"
         ) from None
+
+
+def check_occupied(out: Path, resume: Path | None, overwrite: bool) -> list[Path]:
+    """Refuse an output folder that holds another run (unless ``overwrite``); returns the files to clear.
+
+    Called under the folder's lock (:mod:`~lossnet.train.lock`), so that no run starts or ends
+    in the folder between this look and the writes that follow it.
+    """
     found = run_files(out)
     if resume is not None and same_folder(resume.parent, out):
         if overwrite:
@@ -158,7 +168,11 @@ def check_out_dir(out: Path, resume: Path | None, overwrite: bool) -> list[Path]
 
 
 def run_files(folder: Path) -> list[Path]:
-    """The files of a lossnet run in ``folder`` (see :data:`RUN_FILES`)."""
+    """The files of a lossnet run in ``folder`` (see :data:`RUN_FILES`).
+
+    The lock file (:data:`~lossnet.train.lock.LOCK_FILE`) is none of them: a stale one, left by a
+    killed run, neither makes a folder look occupied nor is removed by ``overwrite``.
+    """
     if not folder.is_dir():
         return []
     found = [folder / name for name in RUN_FILES if (folder / name).exists()]
