@@ -48,6 +48,9 @@ class RunFolderInUseError(InputError):
         super().__init__(message)
         self.pid, self.host = pid, host
 
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str | None]]:  # pickled to the other torchrun ranks
+        return type(self), (str(self), self.pid, self.host)
+
 
 class TrainingDivergedError(LossnetError, RuntimeError):
     """A loss term became NaN or infinite during training; the run stopped before using it."""

@@ -154,7 +154,7 @@ RANKS = textwrap.dedent(
         with hold_run_folder(Path(sys.argv[1]), world) as lock:
             outcome = "held" if lock is not None else "nothing"
     except Exception as err:
-        outcome = f"{type(err).__name__}: {err}"
+        outcome = f"{type(err).__name__}: {err} [{getattr(err, 'pid', None)}]"
     Path(sys.argv[2], f"rank{world.rank}.txt").write_text(outcome)
     dist.barrier()
     dist.destroy_process_group()
@@ -176,7 +176,7 @@ def test_under_torchrun_rank_0_holds_the_folder_and_every_rank_hears_of_a_refusa
     assert ranks(tmp_path / "free") == ["held", "nothing"]
     first = holder("lock", tmp_path / "busy")
     outcomes = ranks(tmp_path / "busy")
-    named = [o.startswith("RunFolderInUseError: --out-dir") and f"(pid {first.pid} on" in o for o in outcomes]
+    named = [o.startswith("RunFolderInUseError: --out-dir") and o.endswith(f"[{first.pid}]") for o in outcomes]
     assert named == [True, True], outcomes
 
 
