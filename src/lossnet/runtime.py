@@ -360,6 +360,19 @@ def _decide_cached(precision: str, device: torch.device) -> tuple[str, str, str 
     return decide(precision, device)
 
 
+@torch.compiler.assume_constant_result
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype that ``resolve(precision, device)`` picks (``None`` for fp32).
+
+    A constant under ``torch.compile``: the decision (the CPU probe, the cached table) runs once, in
+    Python, when the graph is traced, instead of being traced itself (which would break the graph).
+
+    >>> autocast_dtype("fp32", torch.device("cpu")) is None
+    True
+    """
+    return resolve(precision, device).dtype
+
+
 def autocast(precision: str | Runtime, device_type: str) -> contextlib.AbstractContextManager:
     """The context a forward pass runs in for ``precision`` on ``device_type`` (``'cpu'``, ``'cuda'``)."""
     return resolve(precision, device_type).autocast()
