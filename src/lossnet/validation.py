@@ -103,9 +103,15 @@ def check_image(x: object, name: str = "input", input_range: Range | None = None
         raise InputError(f"{name} must have shape (B, C, H, W) with C in {{1, 3}}; got {tuple(x.shape)}.{hint}")
     if x.numel() == 0:
         raise InputError(f"{name} is empty: shape {tuple(x.shape)}")
-    if input_range is not None and not torch.compiler.is_compiling():
+    if input_range is not None and not _compiling():
         _check_values(x, name, input_range)
     return x
+
+
+def _compiling() -> bool:
+    """``torch.compiler.is_compiling()`` (torch 2.3 and newer; older torch: ``False``, so it checks)."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
 
 
 def _check_float_batch(x: object, name: str, channels: str) -> None:
