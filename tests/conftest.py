@@ -38,3 +38,18 @@ def hed_weights():
     from lossnet.backbones.weights import load_weights
 
     return load_weights("vgg16", "hed")
+
+
+@pytest.fixture
+def stub_cpu(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``stub_cpu(CpuProbe(...))`` puts a stub in place of the runtime's CPU probe, so a test does not
+    depend on this machine's flags; cached decisions and logged notes are forgotten around the test."""
+    from lossnet import runtime
+
+    def use(probe: runtime.CpuProbe) -> None:
+        monkeypatch.setattr(runtime, "probe_cpu", lambda: probe)
+        runtime._decide_cached.cache_clear()
+
+    monkeypatch.setattr(runtime, "_WARNED", set())
+    yield use
+    runtime._decide_cached.cache_clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch
 import lossnet
 from lossnet.cli import main
 from lossnet.data.io import save_image
+from lossnet.runtime import CpuProbe
 
 
 @pytest.fixture
@@ -98,6 +100,21 @@ def test_compare_scores_another_size_at_the_reference_size(images, tmp_path, cap
 def test_python_dash_m_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "lossnet", "layers", "vgg11"], capture_output=True, text=True)
     assert done.returncode == 0 and "relu5_2" in done.stdout
+
+
+def test_an_emulated_precision_is_one_logged_line_not_a_python_warning(images, stub_cpu, caplog) -> None:
+    """``--precision bf16`` where it is emulated runs, with one note from the runtime's rule (a log
+    record: ``lossnet: --precision bf16: ...`` on the terminal), never a warnings.warn line with a
+    file path and source line (warnings are errors here)."""
+    stub_cpu(CpuProbe("Core i5", "x86_64", "AVX2", False, frozenset({"avx2", "fma"})))
+    pred, target = images
+    argv = ["compare", str(pred), str(target), "--weights", "none", "--arch", "vgg11", "--feature-layers", "relu1_1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main([*argv, "--precision", "bf16"]) == 0
+    notes = [r for r in caplog.records if "--precision" in r.getMessage()]
+    assert [(r.name, r.levelname) for r in notes] == [("lossnet", "WARNING")]
+    assert notes[0].getMessage().startswith("--precision bf16: this CPU has no native bf16: AVX2")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ folder (inputs and outputs) is fingerprinted before and after. Training-side cas
 
 from __future__ import annotations
 
+import argparse
+import functools
 import hashlib
 import os
 import subprocess
@@ -21,7 +23,8 @@ import torch
 from PIL import Image
 
 import lossnet.cli.common
-from lossnet.cli import main
+from lossnet import runtime
+from lossnet.cli import build_parser, main
 from lossnet.data.io import save_image
 from lossnet.models import build_model, model_spec
 from lossnet.checkpoint import save_checkpoint
@@ -80,6 +83,15 @@ def _raises(target: str, err: BaseException) -> Callable[[Path, pytest.MonkeyPat
         monkeypatch.setattr(target, fail)
 
     return setup
+
+
+def _cpu_without_native_fp16(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU, and a CPU like this session's AMD EPYC (AVX-512 BF16, no AVX-512 FP16 or AMX-FP16),
+    whatever this machine has. The runtime's cached decisions are a fresh cache for the test."""
+    flags = frozenset({"avx2", "avx512f", "avx512bw", "avx512_bf16"})
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(runtime, "probe_cpu", lambda: runtime.CpuProbe("EPYC", "x86_64", "AVX512", True, flags))
+    monkeypatch.setattr(runtime, "_decide_cached", functools.cache(runtime.decide))
 
 
 def _offline_hub(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -261,6 +273,39 @@ CASES = [
         _never(LOAD),
     ),
 ]
+
+
+#: ``--precision fp16`` on a CPU without native fp16: every command refuses it with this one line,
+#: from the one rule in lossnet.runtime, before it reads a network or writes anything.
+FP16_ON_CPU = (
+    "lossnet: error: --precision fp16 is refused on this CPU: it has no native fp16 (AVX2 + AVX-512 + "
+    "AVX-512 BF16, without AVX-512 FP16 or AMX-FP16), so fp16 would be emulated, several times slower than "
+    "fp32, in fp16's narrow range. Use --precision auto (it picks bf16 here), --precision bf16 or --precision fp32"
+)
+FP16_COMMANDS = {
+    "compare": ["compare", "img.png", "img.png", "--weights", "none"],
+    "apply": ["apply", "--model", "style.safetensors", "--input", "img.png", "--output", "out"],
+    "eval": ["eval", "--model", "style.safetensors", "--data", "img.png", "--out", "out"],
+    "demo": ["demo", "--no-train", "--out", "out"],
+    "train": ["train", "superres", "--out-dir", "run", "--steps", "1", "--weights", "none"],
+    "stylize": ["stylize", "img.png", "img.png", "--weights", "none", "--steps", "1", "--out", "x.png"],
+    "invert": ["invert", "img.png", *QUICK, "--out", "x.png"],
+    "activations": ["activations", "img.png", "--weights", "none", "--out", "x.png"],
+    "sweep": ["sweep", "img.png", "img.png", "--weights", "none", "--steps", "1", "--out", "x.png"],
+    "report": ["report", "img.png", "img.png", *QUICK, "--out", "r.html"],
+}
+CASES += [
+    Case(f"{name}-fp16-on-cpu", [*argv, "--precision", "fp16"], (FP16_ON_CPU,), _cpu_without_native_fp16)
+    for name, argv in FP16_COMMANDS.items()
+]
+
+
+def test_every_command_with_a_precision_is_in_the_fp16_table() -> None:
+    """A new command with --precision must join FP16_COMMANDS, so it is shown to take the same rule."""
+    parser = build_parser()
+    (sub,) = (a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction))
+    with_precision = {name for name, p in sub.choices.items() if "--precision" in p._option_string_actions}
+    assert with_precision == set(FP16_COMMANDS)
 
 
 def _fingerprint(folder: Path) -> dict[str, tuple[int, int, str]]:

@@ -92,35 +92,39 @@ def test_explicit_requests_run_as_asked_and_warn_where_not_native() -> None:
     precision, reason, warning = decide("bf16", CUDA, cuda=CudaProbe("T4", (7, 5)))
     assert precision == "bf16" and "auto would pick fp16" in reason and warning is not None
     assert decide("fp16", CUDA, cuda=CudaProbe("A100", (8, 0))) == ("fp16", "requested; auto would pick bf16", None)
-    assert decide("fp16", CPU, AVX2)[2] is not None  # no native fp16 there either
 
 
-@pytest.fixture
-def stub_cpu(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Replace the real probe with a stub, and forget cached decisions and warnings around the test."""
-
-    def use(probe: CpuProbe) -> None:
-        monkeypatch.setattr(runtime, "probe_cpu", lambda: probe)
-        runtime._decide_cached.cache_clear()
-
-    monkeypatch.setattr(runtime, "_WARNED", set())
-    yield use
-    runtime._decide_cached.cache_clear()
+#: Sapphire Rapids: AVX-512 FP16 and AMX-FP16 beside the bf16 ones.
+NATIVE_FP16 = CpuProbe("Xeon", "x86_64", "AVX512", True, frozenset(NATIVE.flags | {"avx512_fp16", "amx_fp16"}))
 
 
-def test_resolve_builds_one_runtime_and_warns_once(stub_cpu) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("probe", "auto"), [(AVX2, "fp32"), (NATIVE, "bf16"), (AVX512_NO_BF16, "fp32")])
+def test_fp16_on_a_cpu_without_native_fp16_is_refused_naming_the_alternatives(probe: CpuProbe, auto: str) -> None:
+    with pytest.raises(InputError) as info:
+        decide("fp16", CPU, probe, measure=never)
+    message = str(info.value)
+    assert "\n" not in message and "no native fp16" in message
+    assert f"precision='auto' (it picks {auto} here), precision='bf16' or precision='fp32'" in message
+
+
+def test_fp16_runs_where_native_and_with_a_note_where_the_probe_cannot_tell() -> None:
+    assert decide("fp16", CPU, NATIVE_FP16, measure=never) == ("fp16", "requested", None)
+    precision, _, note = decide("fp16", CPU, CpuProbe("M2", "arm64", "DEFAULT", False, None), measure=never)
+    assert precision == "fp16" and note is not None and "cannot tell" in note and "--precision fp32" in note
+
+
+def test_resolve_builds_one_runtime_and_notes_once(stub_cpu, caplog) -> None:  # type: ignore[no-untyped-def]
     stub_cpu(AVX2)
     auto = resolve("auto", "cpu")
     assert isinstance(auto, Runtime) and (auto.precision, auto.dtype, auto.grad_scaler) == ("fp32", None, False)
     assert auto.summary.startswith("precision auto -> fp32 (this CPU has no native bf16")
     assert resolve(auto) is auto and resolve(auto, "cpu") is auto  # a runtime is not resolved twice
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        first = resolve("bf16", "cpu")
-        resolve("bf16", "cpu")
-    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == [
-        "--precision bf16: " + auto.reason
-    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a log line, never a Python warning (file path and source line)
+        with caplog.at_level("WARNING", logger="lossnet"):
+            first = resolve("bf16", "cpu")
+            resolve("bf16", "cpu")
+    assert [r.getMessage() for r in caplog.records] == ["--precision bf16: " + auto.reason]
     assert first.precision == "bf16" and first.dtype == torch.bfloat16
     with first.autocast():
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16

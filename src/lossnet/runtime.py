@@ -13,7 +13,16 @@ why it was made. ``auto`` (the default everywhere) picks:
   is timed in each dtype, once per process, and bf16 is picked only if it is clearly faster;
 - any other device: ``fp32``.
 
-An explicit ``bf16``/``fp16`` where it is not native still runs, and warns once with the reason.
+An explicit ``bf16`` where it is not native still runs, and logs a one-line note once, with the
+reason (it is only slower). An explicit ``fp16`` on a CPU without native fp16 (an x86 CPU whose
+flags show neither AVX-512 FP16 nor AMX-FP16) is refused with an :class:`~lossnet.errors.InputError`
+that names ``bf16``, ``fp32`` and ``auto``: there it is emulated (VGG16 to relu2_2, 128 px,
+batch 2, on a 2-core AMD EPYC with AVX-512 BF16 and no FP16: 3x to 10x slower than fp32 in two
+runs on a shared machine, where bf16 was up to 1.6x faster than fp32), in fp16's narrow range
+(activations above 65504 overflow), with no GradScaler for training, so it does nothing that bf16
+or fp32 do not do better. Every command and every ``precision=`` goes through this one rule.
+On a CPU that is not x86, or whose flags cannot be read (ARM, macOS), fp16 runs, with a note
+that lossnet cannot tell.
 
 >>> rt = resolve("fp32", "cpu")
 >>> rt.precision, rt.dtype, rt.grad_scaler
@@ -26,16 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import platform
-import time
-import warnings
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from lossnet.errors import InputError
+from lossnet.hardware import CpuProbe, CudaProbe, measure_bf16_speedup, onednn_isa_allows_bf16, probe_cpu, probe_cuda
 from lossnet.validation import check_choice
 
 #: ``fp32`` runs as is; ``bf16`` and ``fp16`` run under ``torch.autocast`` with that dtype.
@@ -46,7 +53,8 @@ PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 
 #: ``--precision`` help text, shared by every command.
 PRECISION_HELP = (
-    "auto (default: bf16 where this CPU or GPU runs it natively, fp16 on older GPUs, else fp32) | fp32 | bf16 | fp16"
+    "auto (default: bf16 where this CPU or GPU runs it natively, fp16 on older GPUs, else fp32) | fp32 | bf16 | "
+    "fp16 (a CUDA GPU, or a CPU with native fp16)"
 )
 
 #: bf16 must be at least this much faster than fp32 on the probe conv for ``auto`` to pick it.
@@ -97,138 +105,7 @@ class Runtime:
         }
 
 
-# -- probes ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CpuProbe:
-    """What the CPU says about bf16, without running anything.
-
-    Attributes:
-        model: the CPU's name (``/proc/cpuinfo`` or ``platform``).
-        machine: ``platform.machine()``, e.g. ``x86_64``, ``arm64``.
-        capability: ``torch.backends.cpu.get_cpu_capability()``: ``AVX2``, ``AVX512``, ``DEFAULT``, ...
-        onednn_bf16: ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` (honours ``ONEDNN_MAX_CPU_ISA``).
-        flags: the feature flags of ``/proc/cpuinfo``, or ``None`` where they cannot be read.
-        onednn_max_isa: the ``ONEDNN_MAX_CPU_ISA`` environment variable, if set.
-        cores: ``os.cpu_count()``.
-    """
-
-    model: str
-    machine: str
-    capability: str
-    onednn_bf16: bool
-    flags: frozenset[str] | None
-    onednn_max_isa: str | None = None
-    cores: int = 1
-
-    @property
-    def x86(self) -> bool:
-        return self.machine.lower() in ("x86_64", "amd64", "i386", "i686", "x86")
-
-    @property
-    def features(self) -> str:
-        """The vector capability in use, in words: ``AVX2``, ``AVX-512``, ``AVX-512 BF16``, ``AMX`` (joined by ``+``).
-
-        From the CPU's flags, limited to what ATen dispatches to (``ATEN_CPU_CAPABILITY``) and
-        oneDNN may use (``ONEDNN_MAX_CPU_ISA``).
-        """
-        if self.flags is None:
-            return self.capability
-        wide = self.capability.upper().startswith("AVX512")
-        table = [("avx2", "AVX2", True), ("avx512f", "AVX-512", wide)]
-        if self.onednn_bf16 and _onednn_isa_allows_bf16(self.onednn_max_isa):
-            table += [("avx512_bf16", "AVX-512 BF16", wide), ("amx_bf16", "AMX", True)]
-        names = [name for flag, name, usable in table if usable and flag in self.flags]
-        return " + ".join(names) or self.capability
-
-
-@dataclass(frozen=True)
-class CudaProbe:
-    """A CUDA GPU's name and compute capability ``(major, minor)``."""
-
-    name: str
-    capability: tuple[int, int]
-
-
-def _cpuinfo() -> tuple[str, frozenset[str] | None]:
-    """The CPU model and flags from ``/proc/cpuinfo`` (``x86`` ``flags`` or ARM ``Features``)."""
-    model, flags = "", None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key == "model name" and not model:
-                    model = value.strip()
-                elif key in ("flags", "features") and flags is None:
-                    flags = frozenset(value.split())
-    except OSError:
-        pass
-    return model or platform.processor() or platform.machine() or "unknown CPU", flags
-
-
-@functools.cache
-def probe_cpu() -> CpuProbe:
-    """Read this CPU's bf16 evidence once per process (see :class:`CpuProbe`)."""
-    model, flags = _cpuinfo()
-    try:
-        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        onednn = False
-    return CpuProbe(
-        model=model,
-        machine=platform.machine(),
-        capability=torch.backends.cpu.get_cpu_capability(),
-        onednn_bf16=onednn,
-        flags=flags,
-        onednn_max_isa=os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"),
-        cores=os.cpu_count() or 1,
-    )
-
-
-def probe_cuda(device: torch.device) -> CudaProbe:
-    """The GPU's name and compute capability."""
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    major, minor = torch.cuda.get_device_capability(index)
-    return CudaProbe(torch.cuda.get_device_name(index), (major, minor))
-
-
-@functools.cache
-def measure_bf16_speedup() -> float:
-    """fp32 time / bf16 time of one conv on this CPU (> 1: bf16 is faster); measured once per process.
-
-    A 64-channel 3x3 conv on a 32x32 map (75 MFLOP), as in VGG's first block, with bf16 weights and
-    input (as autocast runs it, without the per-call weight cast): about a millisecond
-    in fp32, and a hundred or more where bf16 is emulated. Each dtype runs once to warm up; then the
-    best of up to three interleaved calls is kept, stopping early once bf16 is clearly far slower.
-    (A smaller conv was not representative: at 32 channels, under ``ONEDNN_MAX_CPU_ISA=AVX2`` on an
-    AMX machine, bf16 timed faster than fp32 although 64-channel convs and matmuls ran 20x slower.)
-    """
-    weight, x = torch.randn(64, 64, 3, 3) * 0.05, torch.randn(1, 64, 32, 32)
-    # Weights and input are converted beforehand: under autocast, the per-call weight cast would be timed too.
-    calls = {dtype: (x.to(dtype), weight.to(dtype)) for dtype in (torch.float32, torch.bfloat16)}
-    best = {dtype: float("inf") for dtype in calls}
-    with torch.no_grad():
-        for rep in range(4):
-            for dtype, (inp, w) in calls.items():
-                start = time.perf_counter()
-                torch.nn.functional.conv2d(inp, w, padding=1)
-                took = time.perf_counter() - start
-                if rep:
-                    best[dtype] = min(best[dtype], took)
-            if rep and best[torch.bfloat16] > 4 * best[torch.float32]:
-                break  # clearly emulated; no need to wait for more
-    return best[torch.float32] / max(best[torch.bfloat16], 1e-9)
-
-
 # -- the decision table ---------------------------------------------------------------------------
-def _onednn_isa_allows_bf16(isa: str | None) -> bool:
-    """Whether ``ONEDNN_MAX_CPU_ISA`` leaves oneDNN its native bf16 kernels (AVX-512 BF16, AMX, AVX10)."""
-    if isa is None:
-        return True
-    isa = isa.upper()
-    return isa in ("ALL", "DEFAULT", "") or any(s in isa for s in ("BF16", "AMX", "FP16", "AVX10"))
-
-
 def cpu_native_bf16(probe: CpuProbe, measure: Callable[[], float] | None = None) -> tuple[bool, str]:
     """Whether bf16 runs natively on this CPU, and why: the probe, else a measurement.
 
@@ -242,7 +119,7 @@ def cpu_native_bf16(probe: CpuProbe, measure: Callable[[], float] | None = None)
             f"this CPU has no native bf16: {probe.features}, and oneDNN reports no bf16 support; "
             "bf16 would be emulated, up to 100x slower here"
         )
-    if not _onednn_isa_allows_bf16(probe.onednn_max_isa):
+    if not onednn_isa_allows_bf16(probe.onednn_max_isa):
         return False, (
             f"ONEDNN_MAX_CPU_ISA={probe.onednn_max_isa} leaves out the native bf16 kernels; "
             "bf16 would be emulated, far slower"
@@ -269,10 +146,13 @@ def decide(
     cuda: CudaProbe | None = None,
     measure: Callable[[], float] | None = None,
 ) -> tuple[str, str, str | None]:
-    """The decision table: ``(precision, reason, warning or None)`` for a request on a device.
+    """The decision table: ``(precision, reason, note or None)`` for a request on a device.
 
-    The probes are read here unless given (tests pass stubs). ``warning`` is set for an explicit
-    half precision that this device does not run natively.
+    The probes are read here unless given (tests pass stubs). ``note`` is set for an explicit
+    half precision that this device runs, but not natively (:func:`resolve` logs it once).
+
+    Raises:
+        InputError: ``fp16`` on a CPU without native fp16 (see the module's docstring).
     """
     if device.type == "cuda":
         gpu = cuda or probe_cuda(device)
@@ -299,18 +179,35 @@ def decide(
         if native:
             return "bf16", "requested", None
         return "bf16", "requested; auto would pick fp32", f"--precision bf16: {why}"
-    fp16_native = probe.flags is not None and bool({"avx512_fp16", "amx_fp16"} & probe.flags)
-    warning = None if fp16_native else "--precision fp16: this CPU has no native fp16; it is emulated, slower than fp32"
-    return "fp16", "requested", warning
+    return "fp16", "requested", _cpu_fp16(probe, "bf16" if native else "fp32")
 
 
+def _cpu_fp16(probe: CpuProbe, auto: str) -> str | None:
+    """The rule for ``fp16`` on a CPU: ``None`` where native, a note where the flags cannot tell, else refused."""
+    if not (probe.x86 and probe.flags is not None):
+        return (
+            f"--precision fp16: lossnet cannot tell whether this {probe.machine} CPU runs fp16 natively; "
+            f"if it runs slowly, use --precision {auto} (what auto picks here)"
+        )
+    if {"avx512_fp16", "amx_fp16"} & probe.flags:
+        return None
+    raise InputError(
+        f"precision='fp16' is refused on this CPU: it has no native fp16 ({probe.features}, without AVX-512 FP16 "
+        f"or AMX-FP16), so fp16 would be emulated, several times slower than fp32, in fp16's narrow range. "
+        f"Use precision='auto' (it picks {auto} here), precision='bf16' or precision='fp32'"
+    )
+
+
+log = logging.getLogger("lossnet")
 _WARNED: set[str] = set()
 
 
-def _warn_once(message: str) -> None:
+def _note_once(message: str) -> None:
+    """Log ``message`` once per process: one line (``lossnet: ...`` on the command line), never a
+    Python warning with a file path."""
     if message not in _WARNED:
         _WARNED.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        log.warning("%s", message)
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:
@@ -339,9 +236,12 @@ def resolve(precision: str | Runtime = "auto", device: str | torch.device | None
         device: ``torch.device``, ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or ``None``/``'auto'``
             (CUDA when available).
 
-    Warns:
-        RuntimeWarning: once per process and message, for ``bf16``/``fp16`` asked for where the
-            device does not run it natively (it still runs, slowly).
+    Logs:
+        a warning, once per process and message, for ``bf16`` asked for where the device does not
+        run it natively (it still runs, slowly), and for ``fp16`` on a CPU whose flags cannot be read.
+
+    Raises:
+        InputError: an unknown name or device, or ``fp16`` on a CPU without native fp16.
     """
     if isinstance(precision, Runtime):
         if device is None or pick_device(device).type == precision.device.type:
@@ -349,15 +249,28 @@ def resolve(precision: str | Runtime = "auto", device: str | torch.device | None
         precision = precision.requested  # made for another kind of device: the same request, decided there
     check_choice(precision, PRECISION_CHOICES, "precision")
     dev = pick_device(device)
-    chosen, reason, warning = _decide_cached(precision, dev)
-    if warning is not None:
-        _warn_once(warning)
+    chosen, reason, note = _decide_cached(precision, dev)
+    if note is not None:
+        _note_once(note)
     return Runtime(dev, chosen, precision, reason, grad_scaler=chosen == "fp16" and dev.type == "cuda")
 
 
 @functools.cache
 def _decide_cached(precision: str, device: torch.device) -> tuple[str, str, str | None]:
     return decide(precision, device)
+
+
+@torch.compiler.assume_constant_result
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype that ``resolve(precision, device)`` picks (``None`` for fp32).
+
+    A constant under ``torch.compile``: the decision (the CPU probe, the cached table) runs once, in
+    Python, when the graph is traced, instead of being traced itself (which would break the graph).
+
+    >>> autocast_dtype("fp32", torch.device("cpu")) is None
+    True
+    """
+    return resolve(precision, device).dtype
 
 
 def autocast(precision: str | Runtime, device_type: str) -> contextlib.AbstractContextManager:

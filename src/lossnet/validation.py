@@ -77,10 +77,16 @@ def check_image(x: object, name: str = "input", input_range: Range | None = None
     instead of producing a silently wrong loss. Small overshoots, as a network's raw
     output has, are accepted.
 
+    Under ``torch.compile`` (``torch.compiler.is_compiling()``) the value checks are skipped and
+    only type, rank, dtype, channels and emptiness are checked: reading the minimum and maximum
+    back as Python numbers is data-dependent, and would split the compiled graph on every call.
+    Run the model eagerly once (or call ``check_image`` on a batch) to have the values checked.
+
     Args:
         x: the tensor to check.
         name: how the error message names it.
-        input_range: the ``(lo, hi)`` range the values should be in, or ``None`` to skip.
+        input_range: the ``(lo, hi)`` range the values should be in, or ``None`` to skip
+            (skipped under ``torch.compile`` too).
 
     Returns:
         ``x`` unchanged.
@@ -97,9 +103,15 @@ def check_image(x: object, name: str = "input", input_range: Range | None = None
         raise InputError(f"{name} must have shape (B, C, H, W) with C in {{1, 3}}; got {tuple(x.shape)}.{hint}")
     if x.numel() == 0:
         raise InputError(f"{name} is empty: shape {tuple(x.shape)}")
-    if input_range is not None:
+    if input_range is not None and not _compiling():
         _check_values(x, name, input_range)
     return x
+
+
+def _compiling() -> bool:
+    """``torch.compiler.is_compiling()`` (torch 2.3 and newer; older torch: ``False``, so it checks)."""
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
 
 
 def _check_float_batch(x: object, name: str, channels: str) -> None:

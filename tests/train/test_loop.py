@@ -9,6 +9,7 @@ from lossnet.data.defaults import default_image_path
 from lossnet.data.io import load_image, save_image
 from lossnet.errors import CheckpointError, InputError
 from lossnet.checkpoint import load_checkpoint
+from lossnet.runtime import CpuProbe
 from lossnet.train.loop import train
 
 
@@ -67,11 +68,16 @@ def test_the_precision_is_resolved_once_logged_and_recorded(tiny, caplog):
     assert json.loads((result.out_dir / "config.json").read_text())["precision"] == "auto"
 
 
-def test_fp16_needs_cuda(tiny):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
-    with pytest.raises(InputError, match="fp16 needs a CUDA GPU"):
-        train(tiny("superres", precision="fp16"))
+def test_fp16_trains_only_on_cuda(tiny, stub_cpu):
+    """Where the CPU has native fp16 the runtime lets it through, and training refuses it (no GradScaler);
+    where it has not, the runtime's refusal is the one every command gives (tests/test_cli_precision.py)."""
+    flags = frozenset({"avx2", "avx512f", "avx512_bf16"})
+    stub_cpu(CpuProbe("Xeon", "x86_64", "AVX512", True, flags | {"avx512_fp16", "amx_fp16"}))
+    with pytest.raises(InputError, match="fp16 trains only on a CUDA GPU"):
+        train(tiny("superres", precision="fp16", device="cpu"))
+    stub_cpu(CpuProbe("EPYC", "x86_64", "AVX512", True, flags))
+    with pytest.raises(InputError, match="precision='fp16' is refused on this CPU"):
+        train(tiny("superres", precision="fp16", device="cpu"))
 
 
 def test_corrupt_and_unsupported_files_are_skipped_listed_and_logged_once(tiny, tmp_path, caplog):

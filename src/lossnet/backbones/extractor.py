@@ -15,7 +15,7 @@ from lossnet.backbones.small_trunks import SmallTrunk
 from lossnet.backbones.vgg import POOLINGS, VGG, LayerInfo, check_arch, check_layers, get_layer, is_vgg
 from lossnet.backbones.weights import LoadedWeights, load_weights
 from lossnet.errors import InputError, InputTypeError, WeightsError
-from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
+from lossnet.runtime import PRECISION_CHOICES, Runtime, autocast_dtype
 from lossnet.validation import Range, check_choice, check_image, check_input_range
 
 
@@ -167,8 +167,8 @@ class FeatureExtractor(nn.Module):
             x = self.check(x)
         device_type = x.device.type
         compute = self.compute_dtype
-        if isinstance(compute, str):  # a name: resolved once per device (cached by the runtime)
-            compute = resolve(compute, x.device).dtype
+        if isinstance(compute, str):  # a name: resolved once per device (cached; a constant under torch.compile)
+            compute = autocast_dtype(compute, x.device)
         own = compute is not None
         with torch.autocast(device_type, dtype=compute) if own else contextlib.nullcontext():
             autocast = torch.is_autocast_enabled(device_type)

@@ -92,6 +92,10 @@ class PerceptualLoss(nn.Module):
             :class:`~lossnet.runtime.Runtime`) work too; ``"auto"`` picks bf16 only on a device that
             runs it natively (:mod:`lossnet.runtime`), and fp32 elsewhere, with today's numbers.
 
+    ``torch.compile(loss, fullgraph=True)`` traces the whole call as one graph, forward and
+    backward (``tests/losses/test_compile.py``). Inside compiled code the inputs' values (NaN/inf,
+    range) are not checked, only their type, shape and size (see :func:`lossnet.validation.check_image`).
+
     Shape:
         ``pred``: ``(B, C, H, W)``, C in {1, 3}, values in ``input_range``;
         ``target``: the same shape, or batch 1 (broadcast). Output: scalar, or ``(B,)`` for ``'none'``.

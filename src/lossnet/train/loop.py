@@ -138,11 +138,12 @@ class _Run:
         self.device = world.device
         self.out = Path(config.out_dir)
         c = config
-        if c.precision == "fp16" and self.device.type != "cuda":
+        self.runtime = resolve(c.precision, self.device)  # fp16 on a CPU without native fp16: refused there
+        if self.runtime.precision == "fp16" and not self.runtime.grad_scaler:
             raise InputError(
-                "precision fp16 needs a CUDA GPU (it relies on a GradScaler); use --precision auto or bf16 on CPU"
+                "precision fp16 trains only on a CUDA GPU (it relies on a GradScaler); "
+                "use --precision auto or bf16 on CPU"
             )
-        self.runtime = resolve(c.precision, self.device)
 
         # Cheap checks first: the checkpoint, the output folder, the style image and the data.
         self.resume = checkpoint_path(resume) if resume is not None else None
