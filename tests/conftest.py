@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,3 +54,13 @@ def stub_cpu(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(runtime, "_WARNED", set())
     yield use
     runtime._decide_cached.cache_clear()
+
+
+@pytest.fixture
+def empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch.hub directory; returns its checkpoints folder (not created)."""
+    hub = tmp_path / "hub"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(hub))  # what torch.hub.set_dir sets, restored afterwards
+    assert Path(torch.hub.get_dir()) == hub
+    return hub / "checkpoints"

@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lossnet"
 #: Bottom-layer modules: they import only each other.
-BOTTOM = {"errors", "validation", "atomic", "hardware", "runtime", "checkpoint", "viz", "_version", "precision"}
+BOTTOM = {"errors", "validation", "atomic", "hardware", "runtime", "checkpoint", "viz", "_version", "precision", "offline"}
 _BASE = {"functional"}
 _FEATURES = _BASE | {"backbones"}
 _COMPARE = _FEATURES | {"terms"}

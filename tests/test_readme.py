@@ -1,19 +1,55 @@
-"""The README's quickstart runs as written."""
+"""The README's quickstart runs as written, and `make check-quickstart` extracts what a reader copies."""
 
 from __future__ import annotations
 
+import ast
 import re
+import shlex
 from pathlib import Path
+
+import pytest
+
+from lossnet.offline import EXTRA
+from tools.check_quickstart import quickstart_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_quickstart_runs_and_prints_the_documented_terms(capsys) -> None:
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    _, code = quickstart_blocks(README.read_text())
     exec(compile(code, "README quickstart", "exec"), {})
     printed = capsys.readouterr().out
     for term in ("'pixel'", "'feature.relu2_2'", "'style.relu1_2'", "'style.relu3_3'", "'tv'", "'total'"):
         assert term in printed
+
+
+def test_check_quickstart_extracts_the_install_lines_and_the_code_under_quickstart() -> None:
+    text = README.read_text()
+    install, code = quickstart_blocks(text)
+    section = text[text.index("\n## Quickstart\n") :]
+    section = section[: re.search(r"^#{1,6} ", section[4:], re.M).start() + 4]
+    # exactly what the section shows, one block each
+    assert f"```bash\n{install}```" in section and f"```python\n{code}```" in section
+    assert section.count("```bash") == 1 and section.count("```python") == 1
+    ast.parse(code)
+    commands = [shlex.split(line, comments=True) for line in install.splitlines()]
+    assert [c for c in commands if c] == [["pip", "install", f".[{EXTRA}]"], ["lossnet", "setup-offline"]]
+    # the in-suite run above and the check run the same code: the first python block of the README
+    assert re.search(r"```python\n(.*?)```", text, re.S).group(1) == code
+
+
+@pytest.mark.parametrize(
+    "readme, problem",
+    [
+        ("# x\n\n## Usage\n\n```python\nx = 1\n```\n", "no '## Quickstart' section"),
+        ("## Quickstart\n\n```bash\npip install .\n```\n\n## Next\n\n```python\nx = 1\n```\n", "one ```python block"),
+        ("\n## Quickstart\n\n```bash\na\n```\n```bash\nb\n```\n```python\nx = 1\n```\n", "holds 2"),
+        ("\n## Quickstart\n\n```bash\na\n```\n```python\nx = (\n```\n", "was never closed"),
+    ],
+)
+def test_the_extractor_refuses_what_it_cannot_run_as_one_script(readme: str, problem: str) -> None:
+    with pytest.raises((ValueError, SyntaxError), match=re.escape(problem)):
+        quickstart_blocks(readme)
 
 
 def test_readme_starts_with_the_two_commands() -> None:

@@ -32,6 +32,10 @@ class DataUnavailableError(LossnetError, FileNotFoundError):
     """Data that lossnet looked for (the default images, say) is not installed."""
 
 
+class OfflineSetupError(LossnetError, RuntimeError):
+    """Installing the offline packages failed, or a file lossnet reads from them is still missing."""
+
+
 class CheckpointError(LossnetError, ValueError):
     """A checkpoint file is truncated, corrupt, or not a lossnet checkpoint."""
 

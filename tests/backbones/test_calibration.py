@@ -80,10 +80,12 @@ def test_package_missing_says_how_to_install(monkeypatch):
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(calibration.importlib.metadata, "distribution", missing)
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(WeightsUnavailableError, match=r"pip install --no-deps lpips==0\.1\.4"):
         lpips_heads("squeeze")
-    with pytest.raises(WeightsUnavailableError, match=r"pip install --no-deps DISTS_pytorch==0\.1"):
+    # DISTS_pytorch needs only torch: the offline extra installs it with pip's usual dependency handling.
+    extra = r"pip install 'DISTS_pytorch==0\.1' \(pip install 'lossnet\[offline\]' installs it\)"
+    with pytest.raises(WeightsUnavailableError, match=extra):
         dists_weights()
 
 

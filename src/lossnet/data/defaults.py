@@ -1,7 +1,7 @@
 """The embedded default images: the natural images and textures in scikit-image's wheel.
 
 They are read straight from the installed package's data folder with Pillow;
-scikit-image itself is never imported (``pip install 'lossnet[data]'`` installs it).
+scikit-image itself is never imported (``pip install 'lossnet[offline]'`` installs it; :mod:`lossnet.offline`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 
 from lossnet.data.io import load_image
 from lossnet.errors import DataUnavailableError
+from lossnet.offline import SCIKIT_IMAGE
 from lossnet.validation import check_choice
 
 #: name -> file in ``skimage/data``: colour photographs and textures.
@@ -40,8 +41,7 @@ def _data_dir() -> Path:
         if path.is_dir():
             return path
     raise DataUnavailableError(
-        "the default images come with scikit-image: pip install 'lossnet[data]' (or scikit-image), "
-        "or pass your own image files"
+        f"the default images come with scikit-image: {SCIKIT_IMAGE.install_hint}, or pass your own image files"
     )
 
 

@@ -62,6 +62,7 @@ from lossnet.inference import apply_model, load_model_with_info
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.errors import InputError, InputTypeError
+from lossnet.offline import LPIPS
 from lossnet.evaluation.scoring import PIXEL_METRICS, feature_metric, lpips_metric, score
 from lossnet.evaluation.tables import NOT_AVAILABLE, EvalResult
 from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
@@ -359,7 +360,7 @@ def _lpips(
     except metrics.LpipsUnavailableError as err:
         return None, (
             f"LPIPS needs the published calibration file and torchvision's ImageNet VGG16: {err} "
-            "Install lpips (pip install --no-deps lpips==0.1.4) or pass lpips_calibration= (--lpips-calibration PATH)"
+            f"Install lpips ({LPIPS.install_hint}) or pass lpips_calibration= (--lpips-calibration PATH)"
         )
     try:
         return metrics.LPIPS(calibration, weights="imagenet").to(device), None

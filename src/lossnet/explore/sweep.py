@@ -79,7 +79,7 @@ def _fit(x: torch.Tensor, side: int) -> tuple[int, int]:
 def sweep(
     content: torch.Tensor,
     style: torch.Tensor,
-    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     config: StylizeConfig | None = None,
     ratios: Sequence[float] = DEFAULT_RATIOS,
     style_layer_sets: Sequence[Sequence[str]] | None = None,
@@ -94,7 +94,8 @@ def sweep(
     Args:
         content: ``(1, 3, H, W)`` in [0, 1].
         style: ``(1, 3, H', W')`` in [0, 1].
-        weights: the loss network's weights.
+        weights: the loss network's weights; the default ``"auto"`` loads ImageNet's where they can be
+            had, else HED's VGG16, and logs which.
         config: the base settings (layers, content weight, steps, ...).
         ratios: style/content weight ratios, one column each.
         style_layer_sets: one row each; ``None`` is one row with ``config.style_layers``.
@@ -136,7 +137,7 @@ def sweep_models(
     content: torch.Tensor,
     style: torch.Tensor,
     checkpoints: Sequence[str | os.PathLike[str]],
-    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     config: StylizeConfig | None = None,
     device: str | torch.device = "cpu",
 ) -> SweepResult:

@@ -26,7 +26,8 @@ class LPIPSLoss(PerceptualLoss):
 
     Args:
         arch: ``"vgg16"`` (default), ``"alexnet"`` or ``"squeezenet1_1"``.
-        weights: the trunk's weights (``"imagenet"``; others need ``strict=False``).
+        weights: the trunk's weights: ``"auto"`` (default) or ``"imagenet"``, which must load torchvision's
+            ImageNet file (where ``"auto"`` falls back to HED the strict loss refuses); others need ``strict=False``.
         calibration: the heads: ``None`` (the lpips wheel's v0.1 file), a path, or ``{layer: (C_l,)}``.
         reduction: ``'mean'``, ``'sum'`` or ``'none'`` over the batch.
         input_range: the images' range.
@@ -46,7 +47,7 @@ class LPIPSLoss(PerceptualLoss):
     def __init__(
         self,
         arch: str = "vgg16",
-        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
         calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
         reduction: str = "mean",
         input_range: Range = (0.0, 1.0),
@@ -73,7 +74,8 @@ class DISTSLoss(PerceptualLoss):
     feature and Gram terms.
 
     Args:
-        weights: the VGG16 weights (``"imagenet"``; others need ``strict=False``).
+        weights: the VGG16 weights: ``"auto"`` (default) or ``"imagenet"``, which must load torchvision's
+            ImageNet file (where ``"auto"`` falls back to HED the strict loss refuses); others need ``strict=False``.
         calibration: alpha/beta file, or ``None`` for the DISTS_pytorch wheel's.
         reduction: ``'mean'``, ``'sum'`` or ``'none'`` over the batch.
         input_range: the images' range.
@@ -92,7 +94,7 @@ class DISTSLoss(PerceptualLoss):
 
     def __init__(
         self,
-        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
         calibration: str | os.PathLike[str] | None = None,
         reduction: str = "mean",
         input_range: Range = (0.0, 1.0),

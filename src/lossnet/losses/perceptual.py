@@ -51,8 +51,10 @@ class PerceptualLoss(nn.Module):
 
     Args:
         arch: loss network, e.g. ``"vgg16"``, ``"vgg19"``, ``"vgg16_bn"``.
-        weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path, ``None`` (random), or a
-            :class:`~lossnet.backbones.weights.LoadedWeights` already read (to share one read).
+        weights: ``"auto"`` (default: ImageNet where it can be had, else HED's VGG16, logged),
+            ``"imagenet"``, ``"hed"``, a file path, ``None`` (random), or a
+            :class:`~lossnet.backbones.weights.LoadedWeights` already read (to share one read); see
+            :mod:`lossnet.backbones.weights`.
         feature_layers: ``{layer: weight}`` for the feature (content) term, or a list of names (weight 1).
         style_layers: ``{layer: weight}`` for the Gram (style) term, or a list of names.
         pixel_weight: weight of the per-pixel term (0 turns it off).
@@ -114,7 +116,7 @@ class PerceptualLoss(nn.Module):
     def __init__(
         self,
         arch: str = "vgg16",
-        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
         feature_layers: LayerWeights = None,
         style_layers: LayerWeights = None,
         pixel_weight: float = 0.0,

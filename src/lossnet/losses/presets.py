@@ -166,9 +166,15 @@ def get_preset(name: str) -> Preset:
 
 
 def perceptual_loss_from_preset(
-    name: str, weights: str | os.PathLike[str] | None = "imagenet", **overrides: Any
+    name: str, weights: str | os.PathLike[str] | None = "auto", **overrides: Any
 ) -> PerceptualLoss:
     """Build a :class:`PerceptualLoss` from a preset; keyword arguments override its fields.
+
+    Args:
+        name: a preset of :data:`PRESETS`.
+        weights: as :class:`PerceptualLoss`'s; the default ``"auto"`` loads ImageNet's where they can be
+            had, else HED's VGG16, and logs which.
+        overrides: :class:`PerceptualLoss` arguments that replace the preset's.
 
     Example:
         >>> loss = perceptual_loss_from_preset("johnson2016_superres", weights=None)

@@ -100,7 +100,8 @@ class FeatureDistance(nn.Module):
     Args:
         arch: ``"vgg16"``, ``"vgg19"``, ... (see :data:`lossnet.ARCHS`).
         layers: ``{layer: weight}`` or names (weight 1).
-        weights: ``"imagenet"``, ``"hed"``, ``"auto"``, a file path or ``None``.
+        weights: ``"auto"`` (default: ImageNet where it can be had, else HED's VGG16, logged),
+            ``"imagenet"``, ``"hed"``, a file path or ``None``.
         criterion: ``'mse'``, ``'l1'`` or ``'charbonnier'``.
         reduction: ``'none'`` gives ``(B,)``; ``'mean'``/``'sum'`` a scalar.
         input_range: range of the images, ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
@@ -115,7 +116,7 @@ class FeatureDistance(nn.Module):
         self,
         arch: str = "vgg16",
         layers: Mapping[str, float] | Iterable[str] = ("relu2_2",),
-        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
         criterion: str = "mse",
         reduction: str = "mean",
         input_range: Range = (0.0, 1.0),

@@ -89,17 +89,19 @@ class LPIPS(nn.Module):
 
     LPIPS is the published calibration applied to torchvision's ImageNet trunk; with any other
     network the number is not LPIPS. So the default ``strict=True`` accepts only those weights
-    (``weights="imagenet"`` or a local copy of ``vgg16-397923af.pth``) and the published heads, and
-    raises :class:`LpipsUnavailableError` when they cannot be had, e.g. offline with an empty
-    ``torch.hub`` cache. ``strict=False`` lets any weights through, for tests and experiments, with a
-    result that must not be reported as LPIPS (:attr:`published` is then ``False``, and a warning is logged).
+    (what the default ``weights="auto"`` loads where it can, ``weights="imagenet"``, or a local copy of
+    ``vgg16-397923af.pth``) and the published heads, and raises :class:`LpipsUnavailableError` when
+    they cannot be had, e.g. offline with an empty ``torch.hub`` cache, where ``"auto"`` falls back to HED.
+    ``strict=False`` lets any weights through, for tests and experiments, with a result that must not
+    be reported as LPIPS (:attr:`published` is then ``False``, and a warning is logged).
 
     Args:
         calibration: the heads: ``None`` (the installed lpips wheel's v0.1 file for ``arch``), a path
             of the lpips project's ``weights/v0.1/<net>.pth``, or ``{layer: (C_l,)}`` weights (as
             :func:`load_lpips_calibration` returns for VGG16).
-        weights: the trunk's weights: ``"imagenet"`` (torch.hub), a file path, ``None`` (random,
-            ``strict=False`` only) or a :class:`~lossnet.backbones.weights.LoadedWeights`.
+        weights: the trunk's weights: ``"auto"`` (default: ImageNet where it can be had; where it falls
+            back to HED, ``strict`` refuses it as it refuses ``"hed"``), ``"imagenet"`` (torch.hub), a file
+            path, ``None`` (random, ``strict=False`` only) or a :class:`~lossnet.backbones.weights.LoadedWeights`.
         reduction: ``'none'`` gives ``(B,)``; ``'mean'``/``'sum'`` a scalar.
         input_range: range of the images: ``(0, 1)`` (the default here), ``(-1, 1)`` (LPIPS's own
             convention) or ``(0, 255)``. Torchvision's ImageNet normalisation of ``(0, 1)`` images
@@ -128,7 +130,7 @@ class LPIPS(nn.Module):
     def __init__(
         self,
         calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
-        weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+        weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
         reduction: str = "mean",
         input_range: Range = (0.0, 1.0),
         strict: bool = True,
@@ -166,7 +168,9 @@ def _lpips_extractor(
     input_range: Range,
     strict: bool,
 ) -> FeatureExtractor:
-    if strict and (weights is None or (isinstance(weights, str) and weights in ("hed", "auto"))):
+    # "auto" is let through: it is LPIPS's trunk where ImageNet's file can be had, and check_published
+    # refuses its HED fallback.
+    if strict and (weights is None or (isinstance(weights, str) and weights == "hed")):
         raise LpipsUnavailableError(
             f"LPIPS needs torchvision's ImageNet {_NAMES.get(arch, arch)} weights; weights={weights!r} is another network and would "
             f"give a number that is not LPIPS. Pass weights='imagenet' (or the path of its file: {imagenet_name(arch)}.pth)."
@@ -184,7 +188,7 @@ def lpips(
     x: torch.Tensor,
     y: torch.Tensor,
     calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
-    weights: str | os.PathLike[str] | LoadedWeights | None = "imagenet",
+    weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     reduction: str = "mean",
     input_range: Range = (0.0, 1.0),
 ) -> torch.Tensor:

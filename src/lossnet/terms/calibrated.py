@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lossnet.backbones.extractor import FeatureExtractor
-from lossnet.backbones.weights import is_imagenet
+from lossnet.backbones.weights import is_imagenet, parse_weights_id
 from lossnet.errors import DistsUnavailableError, LpipsUnavailableError
 from lossnet.functional.dists import DISTS_LAYERS, dists_from_features
 from lossnet.functional.lpips import LPIPS_EPS, lpips_layer_distance, lpips_layer_map, unit_normalise
@@ -52,7 +52,9 @@ def check_published(metric: str, extractor: FeatureExtractor, calibration_publis
     """
     arch, why = extractor.arch, []
     if not is_imagenet(extractor.weights_id, arch):
-        why.append(f"the trunk is {extractor.weights_id}, not torchvision's ImageNet {arch}")
+        hed = parse_weights_id(extractor.weights_id).kind == "hed"
+        fallback = " (what weights='auto', the default, loads where ImageNet's file cannot be had)" if hed else ""
+        why.append(f"the trunk is {extractor.weights_id}{fallback}, not torchvision's ImageNet {arch}")
     elif extractor.preprocess.preprocessing.name != "torch":
         why.append(f"the trunk's images are prepared with {extractor.preprocess.preprocessing.name} preprocessing")
     if extractor.pooling != _POOLING[metric]:

@@ -1,0 +1,1 @@
+"""Scripts the Makefile runs that are neither tests nor benchmarks."""
