@@ -34,7 +34,7 @@ from typing import Any
 
 from lossnet.errors import LossnetError, RunFolderInUseError
 from lossnet.train.distributed import World, gather
-from lossnet.train.runs import check_writable
+from lossnet.train.runs import check_occupied, check_writable
 
 try:
     import fcntl
@@ -130,6 +130,26 @@ class RunLock:
         finally:
             os.close(fd)
         _remove_empty(self.made)
+
+
+def look_at_run_folder(folder: Path, resume: Path | None, overwrite: bool) -> None:
+    """A first look at ``folder`` before anything costly, touching nothing (the look under the lock decides).
+
+    Raises:
+        RunFolderInUseError: a live run holds its lock.
+        InputError: it is a file, cannot be created or written, or holds another run (see
+            :func:`~lossnet.train.runs.check_occupied`).
+    """
+    check_writable(folder)
+    path = folder / LOCK_FILE
+    if fcntl is not None and path.is_file():
+        with contextlib.suppress(OSError), open(path, "rb") as peek:
+            try:
+                fcntl.flock(peek.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno in _BUSY:
+                    raise _in_use(folder, path) from None
+    check_occupied(folder, resume, overwrite)
 
 
 @contextlib.contextmanager

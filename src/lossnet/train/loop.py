@@ -17,10 +17,9 @@ A run writes into ``config.out_dir``:
   replica checksums, and the style image for ``style``).
 
 Runs never overwrite each other (:mod:`lossnet.train.runs`), and a run holds a lock on its
-folder while it runs (:mod:`lossnet.train.lock`), so a second run into it is refused. Everything
-cheap (paths, the output folder, the checkpoint, the style image, the data) is checked, under the
-lock, before the networks are built, and nothing but the lock file is written before training
-starts (a refused run leaves no lock file, and no folder it made).
+folder while it runs (:mod:`lossnet.train.lock`): a second run into it is refused. The cheap checks
+(checkpoint, output folder, style image, data) come before the networks are built, all before the
+folder is touched (it is looked at again under the lock); a refused run leaves no file or folder.
 
 The pieces live beside this module: the run folder and resuming in :mod:`~lossnet.train.runs`,
 what a run reads in :mod:`~lossnet.train.inputs`, one optimisation step in
@@ -57,23 +56,13 @@ from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, shutdown
 from lossnet.train.health import CollapseWatch
 from lossnet.train.inputs import image_dataset, load_style_image
-from lossnet.train.lock import hold_run_folder
+from lossnet.train.lock import hold_run_folder, look_at_run_folder
 from lossnet.train.loss_network import training_loss
 from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet
 from lossnet.train.reporting import short_term
 from lossnet.train.runs import (
-    CHECKPOINT,
-    FINAL_MODEL,
-    RUN_FILES,
-    TrainingInterrupted,
-    TrainResult,
-    check_occupied,
-    check_steps_left,
-    checkpoint_path,
-    load_resumable,
-    log_resume,
-    open_run_folder,
-    resume_config,
+    CHECKPOINT, FINAL_MODEL, RUN_FILES, TrainingInterrupted, TrainResult, check_occupied,
+    check_steps_left, checkpoint_path, load_resumable, log_resume, open_run_folder, resume_config,
 )
 from lossnet.train.schedules import Constant, OneCycle, restart_schedule
 from lossnet.train.step import check_weights, make_optimizer, train_step
@@ -117,8 +106,10 @@ def train(
     """
     world = init_distributed(config.device)
     try:
+        run = _Run(config, world, resume, progress, overwrite)  # checks and builds; writes nothing
         with hold_run_folder(Path(config.out_dir), world):
-            return _Run(config, world, resume, progress, overwrite).run()
+            run.claim(overwrite)
+            return run.run()
     finally:
         shutdown(world)
 
@@ -152,7 +143,7 @@ class _Run:
             ckpt = load_resumable(self.resume)
             self.changes = resume_changes(TrainConfig.from_dict(ckpt.meta["config"]), c)
             check_steps_left(c, self.resume, int(ckpt.meta["step"]))
-        self.to_clear = check_occupied(self.out, self.resume, overwrite)
+        look_at_run_folder(self.out, self.resume, overwrite)  # claim() looks again, under the lock
         self.style_image: torch.Tensor | None = None
         if TASKS[c.task].needs_style_image:
             self.style_image, self.style_source = load_style_image(c)
@@ -167,8 +158,6 @@ class _Run:
         self.val_pairs = validation_pairs(image_dataset(c, c.val_data, "val", c.val_size, False, "val-data"), c)
         self.shard = math.ceil(len(self.pairs) / world.size)  # images per process and epoch
         self.skipped_logged = 0
-        if world.is_main:
-            self._log_skipped()
 
         torch.manual_seed(c.seed)  # the same initial weights on every rank
         self.spec = model_spec(c.model, **model_kwargs(c))
@@ -195,6 +184,12 @@ class _Run:
         if world.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def claim(self, overwrite: bool) -> None:
+        """Under the run folder's lock: the folder must be free, the run's own (resume) or ``overwrite``."""
+        self.to_clear = check_occupied(self.out, self.resume, overwrite)
+        if self.world.is_main:
+            self._log_skipped()
 
     # -- set-up ---------------------------------------------------------------------------
     def _log_skipped(self) -> None:
