@@ -419,3 +419,26 @@ def test_upscaling_a_small_image_is_warned_once(tmp_path, caplog) -> None:
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert "small1.png is 30x10 pixels, smaller than the 16x16 crop" in warnings[0] and "--crop-size" in warnings[0]
+
+
+def test_flat_crops_are_redrawn_and_an_all_flat_image_still_gives_one(tmp_path):
+    """Crops of a black region are redrawn (they blow up instance-norm gradients); a black image still crops."""
+    from PIL import Image
+
+    from lossnet.data.folder import FLAT_CROP_STD
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.zeros(3, 64, 256)
+    image[:, :, 128:] = torch.rand(3, 64, 128, generator=g)  # the right half textured, the left black
+    Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype("uint8")).save(tmp_path / "night.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "black.png")
+    night = ImageFolder([tmp_path / "night.png"], crop_size=32, flip=False, seed=0)
+    stds = []
+    for epoch in range(40):
+        night.set_epoch(epoch)
+        stds.append(float(night[0].flatten(1).std(dim=1).max()))
+    assert min(stds) >= FLAT_CROP_STD
+    plain = [float(random_crop(image, (32, 32), g).flatten(1).std(dim=1).max()) for _ in range(40)]
+    assert sum(s < FLAT_CROP_STD for s in plain) > 10  # without the redraw, many crops are black
+    black = ImageFolder([tmp_path / "black.png"], crop_size=32, flip=False, seed=0)
+    assert black[0].shape == (3, 32, 32) and float(black[0].max()) == 0.0

@@ -34,6 +34,11 @@ DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
     "val": ("astronaut", "chelsea"),
 }
 
+#: A training crop whose every channel has a std under this ([0, 1] units, about 5/255) is redrawn.
+FLAT_CROP_STD = 0.02
+#: Draws of a crop before a flat one is kept (an image that is one colour everywhere).
+CROP_TRIES = 10
+
 #: How files are checked when the dataset is built: see :class:`ImageFolder`.
 PROBES = ("verify", "decode")
 
@@ -100,6 +105,11 @@ class ImageFolder(torch.utils.data.Dataset):
     your smallest images when training super-resolution; the first time an image is
     upscaled, a warning names it (once per dataset, so once per worker). Without ``crop_size`` items
     keep their own sizes, which a DataLoader can only batch with ``batch_size=1``.
+    A crop that is almost one colour (every channel's std under :data:`FLAT_CROP_STD`, e.g. the
+    black sky of ``hubble_deep_field``) is redrawn, up to :data:`CROP_TRIES` times: it teaches
+    nothing, and an instance-norm network (``TransformerNet``) divides such a crop's activations
+    by their tiny std in every layer, so its gradient explodes (a 64 px crop of std 0.003 gave
+    an infinite one and froze or diverged the style recipe).
     With ``flip``, half the items are mirrored left-right.
 
     **Randomness** comes only from :func:`item_generator` seeded with ``(seed,
@@ -194,7 +204,7 @@ class ImageFolder(torch.utils.data.Dataset):
         g = item_generator(self.seed, self.epoch, index, CROP_STREAM)
         if self.crop_size is not None:
             self._warn_if_upscaled(index, image)
-            image = random_crop(image, self.crop_size, g)
+            image = _textured_crop(image, self.crop_size, g)
         elif self._cache is not None:
             image = image.clone()  # never hand out the cached tensor itself
         if self.flip and bool(torch.rand((), generator=g) < 0.5):
@@ -265,6 +275,15 @@ class ImageFolder(torch.utils.data.Dataset):
             f"{len(self)} images, {self.num_skipped} skipped, {self.num_ignored} ignored, "
             f"crop_size={self.crop_size}, flip={self.flip}, seed={self.seed}, epoch={self.epoch})"
         )
+
+
+def _textured_crop(image: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """A random crop that is not almost one colour, if one is found in :data:`CROP_TRIES` draws (else the last)."""
+    for _ in range(CROP_TRIES):
+        crop = random_crop(image, size, generator)
+        if float(crop.flatten(1).std(dim=1).max()) >= FLAT_CROP_STD:
+            break
+    return crop
 
 
 def random_crop(image: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
