@@ -2,6 +2,7 @@
 #
 #   make test    create .venv if missing, install torch + lossnet + the offline weights, run the tests
 #   make check-quickstart  the README's install lines and Quickstart in a throwaway venv (needs the registry)
+#   make test-fp32  the precision-sensitive tests as an AVX2-only CPU runs them (fp32); .ci/run adds it on bf16 CPUs
 #   make demo    the main job, offline, on the embedded default images
 #   make bench   the benchmark suite (under 15 min on 2 cores; results appended to BENCHMARKS.md)
 #   make bench-full  the same with benchmark a's whole grid (adds 512 px batch 8, about 4 min)
@@ -19,7 +20,7 @@ TORCH     ?= torch==2.13.0
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.lossnet-installed
 
-.PHONY: install browser test test-fast check-quickstart demo bench bench-full bench-quick bench-gpu clean
+.PHONY: install browser test test-fp32 test-fast check-quickstart demo bench bench-full bench-quick bench-gpu clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
@@ -49,6 +50,14 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The precision-sensitive tests as an AVX2-only CPU runs them (auto picks fp32), whatever this CPU is.
+AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+FP32_TESTS := tests/train/test_learning.py tests/test_end_to_end.py tests/test_walkthrough.py \
+	tests/test_runtime.py::test_auto_resolves_to_fp32_in_a_process_limited_to_avx2
+
+test-fp32: $(STAMP)
+	$(AVX2_ONLY) $(BIN)/python -m pytest -q -p no:cacheprovider $(FP32_TESTS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

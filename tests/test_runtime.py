@@ -175,3 +175,26 @@ def test_loss_takes_the_same_names(stub_cpu) -> None:  # type: ignore[no-untyped
     assert auto(x)["relu1_1"].dtype == torch.bfloat16
     loss = PerceptualLoss("vgg11", weights=None, feature_layers=["relu1_1"], compute_dtype=resolve("bf16", "cpu"))
     assert loss.compute_dtype == torch.bfloat16
+
+
+#: The settings that make any x86 CPU run as an AVX2-only one would (what .ci/run's second pass sets).
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def test_auto_resolves_to_fp32_in_a_process_limited_to_avx2() -> None:
+    """The real probe, in a fresh process with the AVX2 limits set: auto takes the fp32 path, on any CPU.
+
+    This is what makes .ci/run's second pass (tests re-run under these settings) a run of the fp32 path.
+    """
+    import os
+    import subprocess
+    import sys
+
+    code = "from lossnet.runtime import resolve; r = resolve('auto', 'cpu'); print(r.precision, '|', r.reason)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **AVX2_ONLY}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    precision, reason = done.stdout.strip().split(" | ", 1)
+    assert precision == "fp32", done.stdout
+    assert reason  # says why

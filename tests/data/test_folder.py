@@ -432,7 +432,7 @@ def test_flat_crops_are_redrawn_and_an_all_flat_image_still_gives_one(tmp_path):
     image[:, :, 128:] = torch.rand(3, 64, 128, generator=g)  # the right half textured, the left black
     Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype("uint8")).save(tmp_path / "night.png")
     Image.new("RGB", (64, 64)).save(tmp_path / "black.png")
-    night = ImageFolder([tmp_path / "night.png"], crop_size=32, flip=False, seed=0)
+    night = ImageFolder([tmp_path / "night.png"], crop_size=32, flip=False, seed=0, min_std=FLAT_CROP_STD)
     stds = []
     for epoch in range(40):
         night.set_epoch(epoch)
@@ -440,5 +440,5 @@ def test_flat_crops_are_redrawn_and_an_all_flat_image_still_gives_one(tmp_path):
     assert min(stds) >= FLAT_CROP_STD
     plain = [float(random_crop(image, (32, 32), g).flatten(1).std(dim=1).max()) for _ in range(40)]
     assert sum(s < FLAT_CROP_STD for s in plain) > 10  # without the redraw, many crops are black
-    black = ImageFolder([tmp_path / "black.png"], crop_size=32, flip=False, seed=0)
+    black = ImageFolder([tmp_path / "black.png"], crop_size=32, flip=False, seed=0, min_std=FLAT_CROP_STD)
     assert black[0].shape == (3, 32, 32) and float(black[0].max()) == 0.0

@@ -34,7 +34,7 @@ DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
     "val": ("astronaut", "chelsea"),
 }
 
-#: A training crop whose every channel has a std under this ([0, 1] units, about 5/255) is redrawn.
+#: The trainer redraws an instance-norm network's crops whose every channel has a std under this (about 5/255).
 FLAT_CROP_STD = 0.02
 #: Draws of a crop before a flat one is kept (an image that is one colour everywhere).
 CROP_TRIES = 10
@@ -105,11 +105,12 @@ class ImageFolder(torch.utils.data.Dataset):
     your smallest images when training super-resolution; the first time an image is
     upscaled, a warning names it (once per dataset, so once per worker). Without ``crop_size`` items
     keep their own sizes, which a DataLoader can only batch with ``batch_size=1``.
-    A crop that is almost one colour (every channel's std under :data:`FLAT_CROP_STD`, e.g. the
-    black sky of ``hubble_deep_field``) is redrawn, up to :data:`CROP_TRIES` times: it teaches
-    nothing, and an instance-norm network (``TransformerNet``) divides such a crop's activations
-    by their tiny std in every layer, so its gradient explodes (a 64 px crop of std 0.003 gave
-    an infinite one and froze or diverged the style recipe).
+    With ``min_std``, a crop that is almost one colour (every channel's std under it, e.g. the
+    black sky of ``hubble_deep_field``) is redrawn, up to :data:`CROP_TRIES` times. An
+    instance-norm network (``TransformerNet``) divides such a crop's activations by their tiny
+    std in every layer, so its gradient explodes: a 64 px crop of std 0.003 gave an infinite one
+    and diverged the style recipe. The trainer sets it (:data:`FLAT_CROP_STD`) for such networks
+    only: flat regions are where JPEG blocking shows, so restoration needs them.
     With ``flip``, half the items are mirrored left-right.
 
     **Randomness** comes only from :func:`item_generator` seeded with ``(seed,
@@ -126,6 +127,7 @@ class ImageFolder(torch.utils.data.Dataset):
         seed: the base seed, an int >= 0.
         size: resize the longer side to ``size`` before cropping (``None`` keeps it).
         probe: ``"verify"`` or ``"decode"``, see above.
+        min_std: redraw crops whose every channel's std is under this ([0, 1] units; 0: never).
         cache: keep each decoded (and resized) image in memory after its first load, so
             later epochs skip the decode. Worth it for small folders (the default
             images); it costs ``3 * 4 * H * W`` bytes per image, in every worker.
@@ -151,8 +153,10 @@ class ImageFolder(torch.utils.data.Dataset):
         size: int | None = None,
         probe: str = "verify",
         cache: bool = False,
+        min_std: float = 0.0,
     ) -> None:
         self.crop_size = _check_crop_size(crop_size)
+        self.min_std = float(min_std)
         self.flip = bool(flip)
         self.extensions = _check_extensions(extensions)
         self.seed = check_index(seed, "seed")
@@ -204,7 +208,7 @@ class ImageFolder(torch.utils.data.Dataset):
         g = item_generator(self.seed, self.epoch, index, CROP_STREAM)
         if self.crop_size is not None:
             self._warn_if_upscaled(index, image)
-            image = _textured_crop(image, self.crop_size, g)
+            image = _textured_crop(image, self.crop_size, g, self.min_std)
         elif self._cache is not None:
             image = image.clone()  # never hand out the cached tensor itself
         if self.flip and bool(torch.rand((), generator=g) < 0.5):
@@ -277,11 +281,11 @@ class ImageFolder(torch.utils.data.Dataset):
         )
 
 
-def _textured_crop(image: torch.Tensor, size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
-    """A random crop that is not almost one colour, if one is found in :data:`CROP_TRIES` draws (else the last)."""
-    for _ in range(CROP_TRIES):
-        crop = random_crop(image, size, generator)
-        if float(crop.flatten(1).std(dim=1).max()) >= FLAT_CROP_STD:
+def _textured_crop(image: torch.Tensor, size: tuple[int, int], g: torch.Generator, min_std: float) -> torch.Tensor:
+    """A random crop with a channel std of at least ``min_std``, if :data:`CROP_TRIES` draws find one (else the last)."""
+    for _ in range(CROP_TRIES if min_std > 0 else 1):
+        crop = random_crop(image, size, g)
+        if min_std <= 0 or float(crop.flatten(1).std(dim=1).max()) >= min_std:
             break
     return crop
 
@@ -317,6 +321,7 @@ def default_dataset(
     *,
     size: int | None = None,
     cache: bool = False,
+    min_std: float = 0.0,
 ) -> ImageFolder:
     """An :class:`ImageFolder` over the natural default images, split as :data:`DEFAULT_SPLITS` says.
 
@@ -336,7 +341,8 @@ def default_dataset(
     (2, torch.Size([3, 64, 64]))
     """
     names = DEFAULT_SPLITS[check_choice(split, list(DEFAULT_SPLITS), "split")]
-    return ImageFolder([default_image_path(n) for n in names], crop_size, flip, seed=seed, size=size, cache=cache)
+    files = [default_image_path(n) for n in names]
+    return ImageFolder(files, crop_size, flip, seed=seed, size=size, cache=cache, min_std=min_std)
 
 
 def _list_skipped(skipped: Sequence[tuple[Path, str]], limit: int = 5) -> str:

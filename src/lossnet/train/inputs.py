@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
-from lossnet.data.folder import ImageFolder, default_dataset
+from lossnet.data.folder import FLAT_CROP_STD, ImageFolder, default_dataset
 from lossnet.data.io import load_image, resize_longer_side
 from lossnet.errors import InputError
-from lossnet.train.config import TrainConfig
+from lossnet.models.registry import MODELS
+from lossnet.train.config import TrainConfig, model_kwargs
 
 
 def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:
@@ -39,10 +41,27 @@ def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:
 
 
 def image_dataset(c: TrainConfig, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:
-    """The images of ``folder`` (``None``: the default ``split``), cropped to ``crop``; ``flag`` names the option."""
+    """The images of ``folder`` (``None``: the default ``split``), cropped to ``crop``; ``flag`` names the option.
+
+    The training crops of an instance-norm network are never almost one colour (see :class:`ImageFolder`).
+    """
     cache = c.cache_images if c.cache_images is not None else folder is None
+    min_std = FLAT_CROP_STD if split == "train" and instance_normed(c) else 0.0
     if folder is None:
-        return default_dataset(split, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
+        return default_dataset(
+            split, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache, min_std=min_std
+        )
     if not Path(folder).exists():
         raise InputError(f"--{flag} {folder}: no such folder; give the folder that holds your images")
-    return ImageFolder(folder, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache)
+    return ImageFolder(folder, crop_size=crop, flip=flip, seed=c.seed, size=c.image_size, cache=cache, min_std=min_std)
+
+
+def instance_normed(c: TrainConfig) -> bool:
+    """Whether the run's network normalises each image by its own statistics (``norm="instance"``).
+
+    >>> from lossnet.train.config import task_config
+    >>> instance_normed(task_config("style")), instance_normed(task_config("superres"))
+    (True, False)
+    """
+    norm = inspect.signature(MODELS[c.model]).parameters.get("norm")
+    return model_kwargs(c).get("norm", norm.default if norm is not None else None) == "instance"
