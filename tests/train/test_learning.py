@@ -137,7 +137,9 @@ def test_perceptual_recipe_lowers_its_loss(runs, task: str) -> None:
     assert float(metrics.psnr(_outputs(final, pairs), targets)) > float(metrics.psnr(base, targets)) - 5.0
 
 
-def _style_outputs(runs):
+@pytest.fixture(scope="module")
+def style_outputs(runs):
+    """The style run's loss terms at the start and the end, its held-out outputs and contents (computed once)."""
     config, _, initial, final = runs("style", "perceptual")
     pairs = _val_pairs(config)
     contents = torch.stack([y for _, y in pairs])
@@ -153,8 +155,8 @@ def _style_outputs(runs):
     return start, end, out, contents
 
 
-def test_style_moves_the_gram_loss(runs) -> None:
-    start, end, _, _ = _style_outputs(runs)
+def test_style_moves_the_gram_loss(style_outputs) -> None:
+    start, end, _, _ = style_outputs
     style = [k for k in end if k.startswith("style.")]
     assert sum(float(end[k]) for k in style) < 0.7 * sum(float(start[k]) for k in style)
 
@@ -169,8 +171,8 @@ STYLE_CONTENT_GAP = pytest.mark.xfail(
 
 
 @STYLE_CONTENT_GAP
-def test_style_keeps_the_content(runs) -> None:
-    _, _, out, contents = _style_outputs(runs)
+def test_style_keeps_the_content(style_outputs) -> None:
+    _, _, out, contents = style_outputs
     # content stays recognisable: the output's coarse luminance layout follows its own content image
     # (correlation of 4x4-pooled luma), far more than the other image's
     own, swapped = _layout_correlation(out, contents), _layout_correlation(out, contents.flip(0))
