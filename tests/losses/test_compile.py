@@ -24,9 +24,17 @@ from lossnet.errors import InputError
 TERMS = {"feature_layers": ["relu2_2"], "style_layers": ["relu1_2", "relu2_2"], "pixel_weight": 1.0, "tv_weight": 0.1}
 
 
+@pytest.fixture(scope="module")
+def inductor_cache(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A compile cache of this module's own: the shared one in /tmp may hold kernels that another process built
+    for other CPU settings (reused by a process limited to AVX2, one gave an index out of bounds)."""
+    return tmp_path_factory.mktemp("inductor")
+
+
 @pytest.fixture
-def dynamo():  # type: ignore[no-untyped-def]
+def dynamo(inductor_cache, monkeypatch):  # type: ignore[no-untyped-def]
     """A fresh dynamo cache around each test, so no compiled code of another test is reused."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache))
     torch._dynamo.reset()
     yield
     torch._dynamo.reset()
