@@ -9,12 +9,17 @@ is a world of one and never touches ``torch.distributed``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
+from lossnet.errors import LossnetError
 from lossnet.runtime import pick_device
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,28 @@ def shutdown(world: World) -> None:
     """Leave the process group (a no-op for a world of one)."""
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def on_rank_0(world: World, fn: Callable[[], T]) -> T | None:
+    """Call ``fn`` on rank 0 alone; every rank raises its error, so that none waits for a rank that stopped.
+
+    Returns ``fn``'s result on rank 0 and ``None`` on the others (and ``fn``'s result in a plain run).
+    An error that is not lossnet's reaches the other ranks as a ``RuntimeError`` with its message.
+    """
+    result, failure = None, None
+    if world.is_main:
+        try:
+            result = fn()
+        except Exception as err:  # raised below, after the other ranks have heard of it
+            failure = err
+    if world.distributed:
+        shared = failure if failure is None or isinstance(failure, LossnetError) else RuntimeError(str(failure))
+        first = gather(world, shared)[0]
+        if failure is None and isinstance(first, BaseException):
+            raise first
+    if failure is not None:
+        raise failure
+    return result
 
 
 def gather(world: World, value: object) -> list[object]:

@@ -32,8 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lossnet.errors import LossnetError, RunFolderInUseError
-from lossnet.train.distributed import World, gather
+from lossnet.errors import RunFolderInUseError
+from lossnet.train.distributed import World, on_rank_0
 from lossnet.train.runs import check_occupied, check_writable
 
 try:
@@ -163,20 +163,11 @@ def hold_run_folder(folder: Path, world: World) -> Iterator[RunLock | None]:
         RunFolderInUseError: another run holds the folder.
         InputError: ``folder`` is a file, or cannot be created or written.
     """
-    lock, failure = None, None
-    if world.is_main:
-        try:
-            check_writable(folder)
-            lock = RunLock.acquire(folder)
-        except Exception as err:  # raised below, after the other ranks have heard of it
-            failure = err
-    if world.distributed:
-        shared = failure if failure is None or isinstance(failure, LossnetError) else RuntimeError(str(failure))
-        first = gather(world, shared)[0]
-        if failure is None and isinstance(first, BaseException):
-            raise first
-    if failure is not None:
-        raise failure
+    def take() -> RunLock | None:
+        check_writable(folder)
+        return RunLock.acquire(folder)
+
+    lock = on_rank_0(world, take)
     try:
         yield lock
     finally:

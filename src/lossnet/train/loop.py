@@ -53,7 +53,7 @@ from lossnet.runtime import resolve
 from lossnet.tasks import TASKS
 from lossnet.train.batches import StepStream, step_batches
 from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
-from lossnet.train.distributed import World, gather, init_distributed, shutdown
+from lossnet.train.distributed import World, gather, init_distributed, on_rank_0, shutdown
 from lossnet.train.health import CollapseWatch
 from lossnet.train.inputs import image_dataset, load_style_image
 from lossnet.train.lock import hold_run_folder, look_at_run_folder
@@ -186,8 +186,12 @@ class _Run:
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def claim(self, overwrite: bool) -> None:
-        """Under the run folder's lock: the folder must be free, the run's own (resume) or ``overwrite``."""
-        self.to_clear = check_occupied(self.out, self.resume, overwrite)
+        """Under the run folder's lock: the folder must be free, the run's own (resume) or ``overwrite``.
+
+        Rank 0 looks, the others hear its answer: a rank that looked itself could find the files rank 0
+        has begun to write, refuse, and leave rank 0 waiting for it.
+        """
+        self.to_clear = on_rank_0(self.world, lambda: check_occupied(self.out, self.resume, overwrite)) or []
         if self.world.is_main:
             self._log_skipped()
 
