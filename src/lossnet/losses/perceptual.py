@@ -1,40 +1,34 @@
-"""``PerceptualLoss``: pixel, feature, style, TV, LPIPS, DISTS, contextual, MRF and focal frequency terms over one shared trunk pass."""
+"""``PerceptualLoss``: every term family of :data:`lossnet.terms.registry.FAMILIES` over one shared trunk pass."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-from lossnet.backbones.calibration import dists_calibration as load_dists_calibration
-from lossnet.backbones.calibration import LPIPS_TRUNKS
-from lossnet.backbones.calibration import lpips_calibration as load_lpips_heads
 from lossnet.backbones.extractor import FeatureExtractor, check_compute_dtype
 from lossnet.backbones.vgg import POOLINGS, check_arch
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError
-from lossnet.functional.dists import DISTS_LAYERS
-from lossnet.functional.criteria import CRITERIA
 from lossnet.functional.reduction import REDUCTIONS
-from lossnet.functional.total_variation import TV_KINDS
 from lossnet.runtime import Runtime
-from lossnet.terms import (
-    DistsTerm,
-    FeatureTerm,
-    GramTerm,
-    LayerWeights,
-    LpipsTerm,
-    PixelTerm,
-    Term,
-    TermEngine,
-    TVTerm,
-    check_published,
-    layer_weights,
+from lossnet.terms import Term, TermEngine
+from lossnet.terms.registry import (
+    FAMILIES,
+    build_terms,
+    check_options,
+    split_keywords,
+    style_families,
+    term_layers,
 )
-from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
-from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, check_weight
+from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, suggest
+
+
+#: The keywords the "no term" message names first.
+_JOHNSON = ("feature_layers", "style_layers", "pixel_weight", "tv_weight")
 
 
 class PerceptualLoss(nn.Module):
@@ -55,28 +49,35 @@ class PerceptualLoss(nn.Module):
             ``"imagenet"``, ``"hed"``, a file path, ``None`` (random), or a
             :class:`~lossnet.backbones.weights.LoadedWeights` already read (to share one read); see
             :mod:`lossnet.backbones.weights`.
-        feature_layers: ``{layer: weight}`` for the feature (content) term, or a list of names (weight 1).
-        style_layers: ``{layer: weight}`` for the Gram (style) term, or a list of names.
-        pixel_weight: weight of the per-pixel term (0 turns it off).
-        tv_weight: weight of the total-variation term on the prediction (0 turns it off).
-        criterion: ``'mse'``, ``'l1'`` or ``'charbonnier'``, for the pixel, feature and style terms.
+        terms: ``{family: value}`` (``{"feature": {"relu2_2": 1.0}, "pixel": 1.0}``), the families of
+            :data:`lossnet.terms.registry.FAMILIES` by name; the same as their keywords below.
+        **keywords: each family's keyword and options, generated from the table of families
+            (:func:`lossnet.terms.registry.term_keywords`):
+
+            - ``feature_layers``: ``{layer: weight}`` for the feature (content) term, or a list of names (weight 1).
+            - ``style_layers``: ``{layer: weight}`` for the Gram (style) term, or a list of names.
+            - ``pixel_weight``: weight of the per-pixel term (0 turns it off).
+            - ``tv_weight``: weight of the total-variation term on the prediction (0 turns it off);
+              ``tv_kind``: ``'anisotropic'`` (L1) or ``'isotropic'`` (L2).
+            - ``criterion``: ``'mse'``, ``'l1'`` or ``'charbonnier'``, for the pixel, feature and style terms.
+            - ``contextual_layers``: ``{layer: weight}`` of contextual-loss terms (Mechrez et al. 2018): the
+              prediction's features matched to the target's as a set, so the target may be misaligned.
+              Memory grows with the square of the positions (see :mod:`lossnet.functional.contextual`);
+              ``contextual_band_width``, ``contextual_max_positions``.
+            - ``mrf_layers``: ``{layer: weight}`` of MRF patch terms (Li & Wand 2016) against the style image
+              (fixed with :meth:`set_style_target`, whose patches are cut once); ``mrf_patch_size``.
+            - ``focal_frequency_weight``: weight of the focal frequency term (Jiang et al. 2021), on the images.
+            - ``lpips_weight``: weight of the LPIPS term (Zhang et al. 2018) on ``arch``'s LPIPS layers (``vgg16``,
+              ``alexnet`` or ``squeezenet1_1``). It reads the same pass as the feature and Gram terms.
+              ``lpips_calibration``: the heads: ``None`` (the installed lpips wheel's v0.1 file for
+              ``arch``), a file path, or ``{layer: (C_l,)}`` weights.
+            - ``dists_weight``: weight of the DISTS term (Ding et al. 2020). DISTS runs on the L2-pooled VGG16,
+              so it needs ``arch="vgg16"`` and ``pooling="l2"``, and then every other term reads that
+              same L2-pooled pass (their features differ from the max-pooled VGG's).
+              ``dists_calibration``: DISTS' alpha/beta file, or ``None`` for the installed DISTS_pytorch wheel's.
+            - the later families' keywords, listed in the README's table of terms.
         input_range: range of the images: ``(0, 1)``, ``(-1, 1)`` or ``(0, 255)``.
         reduction: ``'mean'``, ``'sum'`` or ``'none'`` (per-sample ``(B,)`` values) over the batch.
-        tv_kind: ``'anisotropic'`` (L1) or ``'isotropic'`` (L2).
-        contextual_layers: ``{layer: weight}`` of contextual-loss terms (Mechrez et al. 2018): the
-            prediction's features matched to the target's as a set, so the target may be misaligned.
-            Memory grows with the square of the positions (see :mod:`lossnet.functional.contextual`).
-        mrf_layers: ``{layer: weight}`` of MRF patch terms (Li & Wand 2016) against the style image
-            (fixed with :meth:`set_style_target`, whose patches are cut once).
-        focal_frequency_weight: weight of the focal frequency term (Jiang et al. 2021), on the images.
-        lpips_weight: weight of the LPIPS term (Zhang et al. 2018) on ``arch``'s LPIPS layers (``vgg16``,
-            ``alexnet`` or ``squeezenet1_1``). It reads the same pass as the feature and Gram terms.
-        lpips_calibration: the LPIPS heads: ``None`` (the installed lpips wheel's v0.1 file for
-            ``arch``), a file path, or ``{layer: (C_l,)}`` weights.
-        dists_weight: weight of the DISTS term (Ding et al. 2020). DISTS runs on the L2-pooled VGG16,
-            so it needs ``arch="vgg16"`` and ``pooling="l2"``, and then every other term reads that
-            same L2-pooled pass (their features differ from the max-pooled VGG's).
-        dists_calibration: DISTS' alpha/beta file, or ``None`` for the installed DISTS_pytorch wheel's.
         pooling: ``"max"`` (the VGG as published) or ``"l2"`` (DISTS' anti-aliased L2 pooling).
         strict: LPIPS and DISTS are the published metrics only on torchvision's ImageNet trunk with
             the published calibration; ``True`` (default) refuses anything else
@@ -108,6 +109,8 @@ class PerceptualLoss(nn.Module):
         >>> sorted(loss.terms(pred, target))
         ['feature.relu2_1', 'pixel', 'total']
         >>> loss(pred, target).backward()
+        >>> PerceptualLoss("vgg11", weights=None, terms={"feature": ["relu2_1"], "pixel": 0.5}).pixel_weight
+        0.5
         >>> fast = PerceptualLoss("vgg11", weights=None, feature_layers=["relu2_1"], compute_dtype=torch.bfloat16)
         >>> fast(pred, target).dtype
         torch.float32
@@ -117,54 +120,42 @@ class PerceptualLoss(nn.Module):
         self,
         arch: str = "vgg16",
         weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
-        feature_layers: LayerWeights = None,
-        style_layers: LayerWeights = None,
-        pixel_weight: float = 0.0,
-        tv_weight: float = 0.0,
-        criterion: str = "mse",
+        *,
+        terms: Mapping[str, Any] | None = None,
         input_range: Range = (0.0, 1.0),
         reduction: str = "mean",
-        tv_kind: str = "anisotropic",
         preprocessing: str | None = None,
         compute_dtype: torch.dtype | str | Runtime | None = None,
-        contextual_layers: LayerWeights = None,
-        mrf_layers: LayerWeights = None,
-        focal_frequency_weight: float = 0.0,
-        lpips_weight: float = 0.0,
-        lpips_calibration: str | os.PathLike[str] | Mapping[str, torch.Tensor] | None = None,
-        dists_weight: float = 0.0,
-        dists_calibration: str | os.PathLike[str] | None = None,
         pooling: str = "max",
         strict: bool = True,
+        **keywords: Any,
     ) -> None:
         super().__init__()
         check_arch(arch)
-        self.feature_layers = layer_weights(feature_layers, "feature", arch)
-        self.style_layers = layer_weights(style_layers, "style", arch)
-        self.contextual_layers = layer_weights(contextual_layers, "contextual", arch)
-        self.mrf_layers = layer_weights(mrf_layers, "mrf", arch)
-        self.focal_frequency_weight = check_weight(focal_frequency_weight, "focal_frequency_weight")
-        self.lpips_weight = check_weight(lpips_weight, "lpips_weight")
-        self.dists_weight = check_weight(dists_weight, "dists_weight")
+        values, options = split_keywords(keywords)
+        for name, value in (terms or {}).items():
+            family = FAMILIES.get(name)
+            if family is None:
+                raise InputError(f"terms has no family {name!r}.{suggest(name, FAMILIES)} The families are {list(FAMILIES)}")
+            if name in values:
+                raise InputError(f"the {name} terms are given twice: in terms= and as {family.keyword}=; give them once")
+            values[name] = value
         self.pooling = check_choice(pooling, POOLINGS, "pooling")
-        if self.dists_weight and (arch != "vgg16" or self.pooling != "l2"):
-            raise InputError(
-                f"the DISTS term runs on the L2-pooled VGG16; got arch={arch!r}, pooling={self.pooling!r}. Pass "
-                "arch='vgg16', pooling='l2' (the other terms then read that pass too), or use lossnet.losses.DISTSLoss alone"
-            )
-        lpips_cal = load_lpips_heads(arch, lpips_calibration) if self.lpips_weight else None
-        self.pixel_weight = check_weight(pixel_weight, "pixel_weight")
-        self.tv_weight = check_weight(tv_weight, "tv_weight")
-        self.criterion = check_choice(criterion, CRITERIA, "criterion")
+        self.options = check_options(options)
+        self.values = {name: family.value(values.get(name), arch) for name, family in FAMILIES.items()}
+        for name, family in FAMILIES.items():  # loss.feature_layers, loss.tv_weight, loss.criterion, ...
+            setattr(self, family.keyword, self.values[name])
+            if self.values[name] and family.check is not None:
+                family.check(arch, self.pooling)
+        for name, value in self.options.items():
+            setattr(self, name, value)
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
-        self.tv_kind = check_choice(tv_kind, TV_KINDS, "tv_kind")
         self.input_range = check_input_range(input_range)
-        deep = {**self.feature_layers, **self.style_layers, **self.contextual_layers, **self.mrf_layers}
-        deep |= dict.fromkeys(calibrated_layers(arch, self.lpips_weight, self.dists_weight), 0.0)
-        if not (deep or self.pixel_weight or self.tv_weight or self.focal_frequency_weight):
+        deep = term_layers(arch, self.values)
+        if not any(self.values.values()):
             raise InputError(
                 "PerceptualLoss has no term: give feature_layers, style_layers, pixel_weight or tv_weight "
-                "(or contextual_layers, mrf_layers, focal_frequency_weight, lpips_weight, dists_weight)"
+                f"(or {', '.join(k for k in (f.keyword for f in FAMILIES.values()) if k not in _JOHNSON)})"
             )
         self.compute_dtype = check_compute_dtype(compute_dtype)
         self.extractor = (
@@ -172,21 +163,8 @@ class PerceptualLoss(nn.Module):
             if deep
             else None
         )
-        terms: list[Term] = [PixelTerm(self.pixel_weight, self.criterion)] if self.pixel_weight else []
-        terms += [FeatureTerm(name, w, self.criterion) for name, w in self.feature_layers.items()]
-        terms += [GramTerm(name, w, self.criterion) for name, w in self.style_layers.items()]
-        terms += [ContextualTerm(name, w) for name, w in self.contextual_layers.items()]
-        terms += [MRFTerm(name, w) for name, w in self.mrf_layers.items()]
-        terms += [TVTerm(self.tv_weight, self.tv_kind)] if self.tv_weight else []
-        terms += [FocalFrequencyTerm(self.focal_frequency_weight)] if self.focal_frequency_weight else []
-        if lpips_cal is not None:
-            published = check_published("lpips", self.extractor, lpips_cal.published, strict)  # type: ignore[arg-type]
-            terms.append(LpipsTerm(lpips_cal.heads, self.lpips_weight, published=published))
-        if self.dists_weight:
-            dists = load_dists_calibration(dists_calibration)
-            published = check_published("dists", self.extractor, dists.published, strict)  # type: ignore[arg-type]
-            terms.append(DistsTerm(dists.alpha, dists.beta, self.input_range, self.dists_weight, published=published))
-        self.engine = TermEngine(terms)
+        self.arch = arch
+        self.engine = TermEngine(build_terms(self.values, self.options, arch, self.extractor, self.input_range, strict))
 
     # -- fixed style target -------------------------------------------------------------
     def set_style_target(self, image: torch.Tensor) -> None:
@@ -199,9 +177,10 @@ class PerceptualLoss(nn.Module):
             image: ``(1, C, H, W)`` (or ``(B, C, H, W)`` matching the batch) in ``input_range``;
                 its size may differ from the predictions'.
         """
-        if not (self.style_layers or self.mrf_layers) or self.extractor is None:
-            raise InputError("set_style_target needs style_layers or mrf_layers; this loss has none")
-        image = self.extractor.check(image, "style target")
+        if not any(self.values[name] for name in style_families()):
+            names = " or ".join(FAMILIES[name].keyword for name in style_families())
+            raise InputError(f"set_style_target needs {names}; this loss has none")
+        image = self._check(image, "style target")
         self.engine.fix_target(self.extractor, image, _style_term)
 
     def clear_style_target(self) -> None:
@@ -251,16 +230,6 @@ class PerceptualLoss(nn.Module):
         )
 
 
-def calibrated_layers(arch: str, lpips_weight: float = 0.0, dists_weight: float = 0.0) -> list[str]:
-    """The trunk layers the LPIPS and DISTS terms read (none for a weight of 0).
-
-    >>> calibrated_layers("vgg16", lpips_weight=1.0)
-    ['relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'relu5_3']
-    """
-    lpips = list(LPIPS_TRUNKS.get(arch, ("", ()))[1]) if lpips_weight else []
-    return lpips + [name for name in (DISTS_LAYERS if dists_weight else ()) if name not in lpips]
-
-
 def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
     """Each weighted term's share of the total, as a fraction in ``[0, 1]`` (batch-averaged).
 
@@ -282,5 +251,5 @@ def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
 
 
 def _style_term(term: Term) -> bool:
-    """The terms a fixed style image feeds: Gram and MRF."""
-    return isinstance(term, (GramTerm, MRFTerm))
+    """The terms a fixed style image feeds: those of the families whose target is the style (Gram, MRF, ...)."""
+    return term.key.split(".")[0] in style_families()

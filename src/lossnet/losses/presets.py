@@ -6,18 +6,22 @@ all of it from relu1_2; ``johnson2016_superres`` ~5e2; ``fastai_feature_loss`` o
 ~4e-2, features ~3e1, Grams ~5e3 (99% of the total). A per-pixel MSE between such images is
 ~5e-3. :func:`lossnet.term_shares` gives the shares for your own images and weights.
 
->>> sorted(PRESETS)  # doctest: +NORMALIZE_WHITESPACE
-['contextual_superres', 'dists', 'esrgan', 'fastai_feature_loss', 'gatys2016', 'johnson2016_style',
- 'johnson2016_superres', 'lpips_vgg']
+>>> sorted(PRESETS)[:4]
+['contextual_superres', 'dists', 'esrgan', 'fastai_feature_loss']
+
+The presets of the later term families are declared with their family, in the table of families
+(:data:`lossnet.terms.registry.FAMILIES`), and collected here.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, split_keywords
 from lossnet.validation import check_choice
 
 
@@ -27,59 +31,52 @@ class Preset:
 
     Attributes:
         arch: loss network.
-        feature_layers: ``{layer: weight}`` of the feature term.
-        style_layers: ``{layer: weight}`` of the style (Gram) term.
-        pixel_weight: weight of the per-pixel term.
-        tv_weight: weight of total variation.
-        criterion: ``'mse'``, ``'l1'`` or ``'charbonnier'``.
-        lpips_weight: weight of the LPIPS term (published only on the ImageNet trunk).
-        dists_weight: weight of the DISTS term (on the L2-pooled VGG16: ``pooling="l2"``).
-        contextual_layers: ``{layer: weight}`` of contextual-loss terms.
+        terms: the term keywords of :class:`PerceptualLoss` (:func:`lossnet.terms.registry.term_keywords`):
+            ``feature_layers``, ``style_layers``, ``pixel_weight``, ``criterion``, ``lpips_weight``, ...
+            Each is also readable as an attribute (``preset.style_layers``), at its default when not set.
         pooling: ``"max"`` or ``"l2"``.
         source: the paper or course it reproduces.
         notes: where lossnet departs from the source, and why.
     """
 
     arch: str
-    feature_layers: dict[str, float] = field(default_factory=dict)
-    style_layers: dict[str, float] = field(default_factory=dict)
-    pixel_weight: float = 0.0
-    tv_weight: float = 0.0
-    criterion: str = "mse"
-    lpips_weight: float = 0.0
-    dists_weight: float = 0.0
-    contextual_layers: dict[str, float] = field(default_factory=dict)
+    terms: dict[str, Any] = field(default_factory=dict)
     pooling: str = "max"
     source: str = ""
     notes: str = ""
 
-    def kwargs(self) -> dict[str, Any]:
-        """The :class:`PerceptualLoss` keyword arguments of this preset (the later families only when used)."""
-        kwargs: dict[str, Any] = {
-            "arch": self.arch,
-            "feature_layers": dict(self.feature_layers),
-            "style_layers": dict(self.style_layers),
-            "pixel_weight": self.pixel_weight,
-            "tv_weight": self.tv_weight,
-            "criterion": self.criterion,
-        }
-        later = {
-            "lpips_weight": self.lpips_weight,
-            "dists_weight": self.dists_weight,
-            "contextual_layers": dict(self.contextual_layers),
-            "pooling": self.pooling,
-        }
-        return kwargs | {k: v for k, v in later.items() if v and v != "max"}
+    def __post_init__(self) -> None:
+        split_keywords(self.terms, "a preset")  # an unknown keyword is an error, with the closest one
 
+    def __getattr__(self, name: str) -> Any:
+        family = family_of(name)
+        if family is not None:
+            return copy.deepcopy(self.terms.get(name, {} if family.layered else 0.0))
+        if name in OPTIONS:
+            return self.terms.get(name, OPTIONS[name].default)
+        raise AttributeError(name)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The :class:`PerceptualLoss` keyword arguments of this preset (Johnson's four terms and the
+        criterion always, the later families only when used)."""
+        kwargs: dict[str, Any] = {"arch": self.arch} | {name: getattr(self, name) for name in _ALWAYS}
+        kwargs |= {k: copy.deepcopy(v) for k, v in self.terms.items() if k not in _ALWAYS}
+        return kwargs | ({"pooling": self.pooling} if self.pooling != "max" else {})
+
+
+#: The keywords every preset's :meth:`Preset.kwargs` lists, used or not (as the first presets did).
+_ALWAYS = ("feature_layers", "style_layers", "pixel_weight", "tv_weight", "criterion")
 
 _FASTAI_LAYERS = {"relu3_3": 5.0, "relu4_3": 15.0, "relu5_3": 2.0}
 
 PRESETS: dict[str, Preset] = {
     "johnson2016_style": Preset(
         arch="vgg16",
-        feature_layers={"relu2_2": 1.0},
-        style_layers={"relu1_2": 5.0, "relu2_2": 5.0, "relu3_3": 5.0, "relu4_3": 5.0},
-        tv_weight=1e-6,
+        terms=dict(
+            feature_layers={"relu2_2": 1.0},
+            style_layers={"relu1_2": 5.0, "relu2_2": 5.0, "relu3_3": 5.0, "relu4_3": 5.0},
+            tv_weight=1e-6,
+        ),
         source="Johnson, Alahi & Fei-Fei 2016, arXiv:1603.08155, sec. 4.1 (style transfer); "
         "weights as in their released code (content 1, style 5, TV 1e-6)",
         notes="Those weights were set for Caffe-preprocessed inputs (0-255); with torch-preprocessed "
@@ -88,16 +85,20 @@ PRESETS: dict[str, Preset] = {
     ),
     "johnson2016_superres": Preset(
         arch="vgg16",
-        feature_layers={"relu2_2": 1.0},
+        terms=dict(
+            feature_layers={"relu2_2": 1.0},
+        ),
         source="Johnson, Alahi & Fei-Fei 2016, arXiv:1603.08155, sec. 4.2 (single-image super-resolution)",
         notes="The paper adds TV with a strength tuned per run (1e-6 to 1e-4); set tv_weight to add it.",
     ),
     "fastai_feature_loss": Preset(
         arch="vgg16_bn",
-        feature_layers=dict(_FASTAI_LAYERS),
-        style_layers={name: w**2 * 5e3 for name, w in _FASTAI_LAYERS.items()},
-        pixel_weight=1.0,
-        criterion="l1",
+        terms=dict(
+            feature_layers=dict(_FASTAI_LAYERS),
+            style_layers={name: w**2 * 5e3 for name, w in _FASTAI_LAYERS.items()},
+            pixel_weight=1.0,
+            criterion="l1",
+        ),
         source="fastai course v3, lesson 7 (lesson7-superres): FeatureLoss(vgg16_bn, blocks[2:5], [5, 15, 2]), "
         "Gram term weighted w**2 * 5e3, plus L1 on pixels",
         notes="blocks[2:5] are the ReLUs just before fastai's max-pools with 0-based indices 2, 3 and 4, "
@@ -106,8 +107,10 @@ PRESETS: dict[str, Preset] = {
     ),
     "gatys2016": Preset(
         arch="vgg19",
-        feature_layers={"conv4_2": 1.0},
-        style_layers={name: 1e3 / 5 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")},
+        terms=dict(
+            feature_layers={"conv4_2": 1.0},
+            style_layers={name: 1e3 / 5 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")},
+        ),
         source="Gatys, Ecker & Bethge 2016, 'Image Style Transfer Using CNNs' (CVPR): content conv4_2, "
         "style relu1_1..relu5_1 equally weighted",
         notes="The paper's Gram is unnormalised and its alpha/beta ratio (1e-3..1e-4) is tied to that; "
@@ -116,18 +119,22 @@ PRESETS: dict[str, Preset] = {
     ),
     "esrgan": Preset(
         arch="vgg19",
-        feature_layers={"conv5_4": 1.0},
-        pixel_weight=1e-2,
-        criterion="l1",
+        terms=dict(
+            feature_layers={"conv5_4": 1.0},
+            pixel_weight=1e-2,
+            criterion="l1",
+        ),
         source="Wang et al. 2018, ESRGAN, arXiv:1809.00219: VGG19 conv5_4 features before activation, L1; "
         "pixel L1 weighted 1e-2",
         notes="The adversarial term (5e-3) is not part of a perceptual loss and is left out.",
     ),
     "lpips_vgg": Preset(
         arch="vgg16",
-        lpips_weight=1.0,
-        pixel_weight=2.0,
-        criterion="l1",
+        terms=dict(
+            lpips_weight=1.0,
+            pixel_weight=2.0,
+            criterion="l1",
+        ),
         source="Rombach et al. 2022, latent diffusion (arXiv:2112.10752), autoencoder loss as in their "
         "LPIPSWithDiscriminator: L1 on pixels + LPIPS-VGG (Zhang et al. 2018, v0.1 heads) with weight 1",
         notes="Their L1 is on images in [-1, 1], twice the L1 on lossnet's [0, 1], hence pixel weight 2. The "
@@ -137,7 +144,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "dists": Preset(
         arch="vgg16",
-        dists_weight=1.0,
+        terms=dict(
+            dists_weight=1.0,
+        ),
         pooling="l2",
         source="Ding, Ma, Wang & Simoncelli 2020, 'Image Quality Assessment: Unifying Structure and Texture "
         "Similarity' (TPAMI, arXiv:2004.07728): DISTS as the objective of perceptual optimisation",
@@ -147,9 +156,11 @@ PRESETS: dict[str, Preset] = {
     ),
     "contextual_superres": Preset(
         arch="vgg19",
-        contextual_layers={"relu3_4": 0.1},
-        pixel_weight=1.0,
-        criterion="l1",
+        terms=dict(
+            contextual_layers={"relu3_4": 0.1},
+            pixel_weight=1.0,
+            criterion="l1",
+        ),
         source="Mechrez, Talmi, Shama & Zelnik-Manor 2018, 'Maintaining Natural Image Statistics with the "
         "Contextual Loss' (ACCV, arXiv:1803.04626): contextual loss on VGG19 conv3_4 plus a pixel loss",
         notes="lossnet reads relu3_4 (the ReLU after conv3_4: contextual similarity needs the non-negative "
@@ -182,3 +193,11 @@ def perceptual_loss_from_preset(
         {'relu2_2': 1.0}
     """
     return PerceptualLoss(weights=weights, **{**get_preset(name).kwargs(), **overrides})
+
+
+def _table_presets() -> dict[str, Preset]:
+    """The presets that the table of term families declares with their families (a new family's own recipe)."""
+    return {name: Preset(**spec) for family in FAMILIES.values() for name, spec in family.presets.items()}
+
+
+PRESETS |= _table_presets()

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from lossnet.backbones.vgg import layer_names
 from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, hub_cache_dir, load_weights
 from lossnet.errors import InputError, WeightsUnavailableError
-from lossnet.losses.perceptual import PerceptualLoss, calibrated_layers
+from lossnet.terms.registry import term_layers
+from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.train.config import TrainConfig, loss_kwargs
 
 logger = logging.getLogger("lossnet")
@@ -106,9 +107,7 @@ def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
     kwargs = loss_kwargs(config)
     if kwargs.get("lpips_weight") or kwargs.get("dists_weight"):
         kwargs["strict"] = not config.allow_uncalibrated
-    layers = list(dict.fromkeys([*kwargs["feature_layers"], *kwargs["style_layers"], *kwargs.get("contextual_layers", {})]))
-    calibrated = calibrated_layers(kwargs.get("arch", ""), kwargs.get("lpips_weight", 0.0), kwargs.get("dists_weight", 0.0))
-    layers += [name for name in calibrated if name not in layers]
+    layers = term_layers(kwargs.get("arch", ""), kwargs)
     if not layers:  # pixel/TV only: no loss network at all
         return PerceptualLoss(weights=None, **kwargs), ""
     arch = kwargs.pop("arch")

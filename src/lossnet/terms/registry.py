@@ -1,0 +1,362 @@
+"""The table of term families: one entry per family, and everything generated from it.
+
+A family is a kind of term (feature distance, Gram matrix, LPIPS, ...). Its entry in :data:`FAMILIES`
+says, once, everything the rest of lossnet needs to know about it:
+
+- its name, which is also the prefix of its keys in a terms dict (``"style.relu1_2"``, ``"tv"``);
+- whether it is given as per-layer weights (``style_layers={layer: w}``) or one scalar weight
+  (``tv_weight=w``): that keyword is :attr:`Family.keyword`, and its flag is :attr:`Family.flag`;
+- its options (:class:`Option`: name, type, default, help), which become keywords and flags too;
+- its :class:`~lossnet.terms.base.Term` class, and how to build it when it needs more than
+  ``Term(layer, weight, **options)`` (LPIPS, DISTS);
+- which image it compares with in style transfer (``"target"``: the call's target or the content
+  image; ``"style"``: the style image fixed once by ``set_style_target``; ``"none"``: a regulariser);
+- the presets that introduce it, and its public loss functions and modules.
+
+From the table come :class:`~lossnet.PerceptualLoss`'s keywords (:func:`term_keywords`, :func:`build_terms`),
+the presets, the command-line flags of ``compare``, ``train`` and the explore commands, the term fields
+of ``TrainConfig``, and the one layer union (:func:`term_layers`). A new family is its module plus one
+entry here.
+
+>>> [f.keyword for f in FAMILIES.values()][:4]
+['pixel_weight', 'feature_layers', 'style_layers', 'contextual_layers']
+>>> term_layers("vgg16", {"feature_layers": {"relu2_2": 1.0}, "lpips_weight": 1.0, "mrf_layers": ["relu3_1"]})
+['relu2_2', 'relu3_1', 'relu1_2', 'relu3_3', 'relu4_3', 'relu5_3']
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lossnet.backbones.calibration import LPIPS_TRUNKS
+from lossnet.backbones.calibration import dists_calibration as load_dists_calibration
+from lossnet.backbones.calibration import lpips_calibration as load_lpips_heads
+from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.errors import InputError, InputTypeError
+from lossnet.functional.contextual import DEFAULT_MEMORY_BUDGET
+from lossnet.functional.criteria import CRITERIA
+from lossnet.functional.dists import DISTS_LAYERS
+from lossnet.functional.total_variation import TV_KINDS
+from lossnet.terms.base import Term, layer_weights
+from lossnet.terms.calibrated import DistsTerm, LpipsTerm, check_published
+from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
+from lossnet.terms.kinds import FeatureTerm, GramTerm, PixelTerm, TVTerm
+from lossnet.validation import Range, check_choice, check_weight, suggest
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a family: a keyword of :class:`~lossnet.PerceptualLoss`, a flag, a config field.
+
+    Attributes:
+        name: the keyword (``"tv_kind"``); the flag is ``--tv-kind``.
+        default: its value when not given.
+        help: one line for ``--help``.
+        type: ``float``, ``int``, ``str`` or ``bool``.
+        choices: the valid values of a ``str`` option (empty: any).
+        param: the Term's keyword for it, when it differs from ``name`` (``"kind"`` for ``tv_kind``).
+        optional: ``None`` is a valid value (``none`` on the command line).
+        cli: whether it is a flag (a file path or a tensor mapping may be Python-only).
+    """
+
+    name: str
+    default: Any
+    help: str
+    type: type = float
+    choices: tuple[str, ...] = ()
+    param: str = ""
+    optional: bool = False
+    cli: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        """The value, checked: its type, its choices; an :class:`~lossnet.errors.InputError` says what is valid."""
+        if value is None and (self.optional or self.default is None):
+            return None
+        if self.choices:
+            return check_choice(value, self.choices, self.name)
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise InputTypeError(f"{self.name} must be True or False; got {value!r}")
+            return value
+        if self.type in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.type is int and value != int(value)):
+                raise InputTypeError(f"{self.name} must be {'an int' if self.type is int else 'a number'}; got {value!r}")
+            return self.type(value)
+        return value
+
+
+@dataclass
+class BuildContext:
+    """What a family's builder may read besides its own value: the trunk, the images' range, the options."""
+
+    arch: str
+    extractor: FeatureExtractor | None
+    input_range: Range
+    strict: bool
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One term family (see the module docstring).
+
+    Attributes:
+        name: the family's name and the prefix of its keys.
+        term: the :class:`Term` class: ``term(layer, weight, **options)`` for a layered family,
+            ``term(weight, **options)`` for a scalar one (``input_range`` is passed when it takes one).
+        help: what the family compares, for ``--help`` and error messages.
+        layered: per-layer weights (``<name>_layers``) or one weight (``<name>_weight``).
+        options: its own options; an option shared by several families is one keyword (``criterion``).
+        target: ``"target"``, ``"style"`` or ``"none"`` (see the module docstring).
+        reads: for a scalar family that reads trunk layers (LPIPS, DISTS), the layers it reads on an arch.
+        check: called as ``check(arch, pooling)`` before the trunk is built; raises when the family cannot run.
+        build: builds the family's terms when the default rule does not do (``build(value, context)``).
+        presets: ``{name: {"arch", "terms", "source", "notes"}}``, recipes that introduce the family.
+        exports: its public functions and modules, exported at the top level (``lossnet.X``).
+        paper: where it comes from.
+    """
+
+    name: str
+    term: Callable[..., Term]
+    help: str
+    layered: bool = True
+    options: tuple[Option, ...] = ()
+    target: str = "target"
+    reads: Callable[[str], tuple[str, ...]] | None = None
+    check: Callable[[str, str], None] | None = None
+    build: Callable[[Any, BuildContext], list[Term]] | None = None
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    exports: tuple[Any, ...] = ()
+    paper: str = ""
+
+    @property
+    def keyword(self) -> str:
+        """``<name>_layers`` or ``<name>_weight``: its :class:`~lossnet.PerceptualLoss` keyword and config field."""
+        return f"{self.name}_layers" if self.layered else f"{self.name}_weight"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.keyword.replace("_", "-")
+
+    def value(self, given: Any, arch: str | None) -> Any:
+        """The checked value: ``{layer: weight}`` (layers checked against ``arch``) or a weight >= 0."""
+        if self.layered:
+            return layer_weights(given, self.name, arch)
+        return check_weight(0.0 if given is None else given, self.keyword)
+
+    def layers(self, value: Any, arch: str) -> list[str]:
+        """The trunk layers the family reads for ``value``."""
+        if self.layered:
+            return list(value)
+        return list(self.reads(arch)) if self.reads is not None and value else []
+
+    def terms(self, value: Any, context: BuildContext) -> list[Term]:
+        """The family's terms for ``value`` (none for weight 0 or no layer)."""
+        if not value:
+            return []
+        if self.build is not None:
+            return self.build(value, context)
+        accepted = inspect.signature(self.term).parameters
+        kwargs = {o.param or o.name: context.options[o.name] for o in self.options}
+        if "input_range" in accepted:
+            kwargs["input_range"] = context.input_range
+        if self.layered:
+            return [self.term(layer, w, **kwargs) for layer, w in value.items()]
+        return [self.term(value, **kwargs)]
+
+
+# -- the entries -------------------------------------------------------------------------------------
+
+CRITERION = Option("criterion", "mse", "distance of the pixel, feature and style terms", str, tuple(CRITERIA))
+
+
+def _lpips_layers(arch: str) -> tuple[str, ...]:
+    return LPIPS_TRUNKS.get(arch, ("", ()))[1]
+
+
+def _build_lpips(value: float, c: BuildContext) -> list[Term]:
+    cal = load_lpips_heads(c.arch, c.options["lpips_calibration"])
+    published = check_published("lpips", c.extractor, cal.published, c.strict)  # type: ignore[arg-type]
+    return [LpipsTerm(cal.heads, value, published=published)]
+
+
+def _check_dists(arch: str, pooling: str) -> None:
+    if arch != "vgg16" or pooling != "l2":
+        raise InputError(
+            f"the DISTS term runs on the L2-pooled VGG16; got arch={arch!r}, pooling={pooling!r}. Pass "
+            "arch='vgg16', pooling='l2' (the other terms then read that pass too), or use lossnet.losses.DISTSLoss alone"
+        )
+
+
+def _build_dists(value: float, c: BuildContext) -> list[Term]:
+    dists = load_dists_calibration(c.options["dists_calibration"])
+    published = check_published("dists", c.extractor, dists.published, c.strict)  # type: ignore[arg-type]
+    return [DistsTerm(dists.alpha, dists.beta, c.input_range, value, published=published)]
+
+
+_ENTRIES = (
+    Family("pixel", PixelTerm, "the per-pixel distance", layered=False, options=(CRITERION,)),
+    Family("feature", FeatureTerm, "feature (content) terms", options=(CRITERION,), paper="Johnson et al. 2016"),
+    Family("style", GramTerm, "Gram (style) terms", options=(CRITERION,), target="style", paper="Gatys et al. 2016"),
+    Family(
+        "contextual",
+        ContextualTerm,
+        "contextual-loss terms (features matched as a set; the target may be misaligned)",
+        options=(
+            Option("contextual_band_width", 0.5, "the contextual loss's band width h", param="band_width"),
+            Option(
+                "contextual_max_positions", None, "sample at most this many positions per map (none: all)", int,
+                param="max_positions", optional=True,
+            ),
+            Option(
+                "contextual_memory_budget", DEFAULT_MEMORY_BUDGET, "bytes the similarity matrix may take", int,
+                param="memory_budget", cli=False,
+            ),
+        ),
+        paper="Mechrez et al. 2018",
+    ),
+    Family(
+        "mrf",
+        MRFTerm,
+        "MRF patch terms against the style image",
+        options=(
+            Option("mrf_patch_size", 3, "side of the MRF feature patches", int, param="patch_size"),
+            Option("mrf_style_stride", 1, "stride of the style image's MRF patches", int, param="style_stride"),
+        ),
+        target="style",
+        paper="Li & Wand 2016",
+    ),
+    Family("tv", TVTerm, "the total variation of the prediction", layered=False, target="none",
+           options=(Option("tv_kind", "anisotropic", "anisotropic (L1) or isotropic (L2) TV", str, TV_KINDS, "kind"),)),
+    Family(
+        "focal_frequency",
+        FocalFrequencyTerm,
+        "the focal frequency term on the images",
+        layered=False,
+        options=(Option("focal_frequency_alpha", 1.0, "the focal frequency loss's spectrum weight exponent", param="alpha"),),
+        paper="Jiang et al. 2021",
+    ),
+    Family(
+        "lpips",
+        LpipsTerm,
+        "the LPIPS term on the network's LPIPS layers",
+        layered=False,
+        options=(Option("lpips_calibration", None, "the LPIPS heads file (default: the lpips wheel's v0.1)", str),),
+        reads=_lpips_layers,
+        build=_build_lpips,
+        paper="Zhang et al. 2018",
+    ),
+    Family(
+        "dists",
+        DistsTerm,
+        "the DISTS term; needs --arch vgg16 --pooling l2",
+        layered=False,
+        options=(Option("dists_calibration", None, "DISTS' alpha/beta file (default: the DISTS_pytorch wheel's)", str),),
+        reads=lambda arch: DISTS_LAYERS,
+        check=_check_dists,
+        build=_build_dists,
+        paper="Ding et al. 2020",
+    ),
+)
+
+#: Every term family, by name, in the order of a terms dict.
+FAMILIES: dict[str, Family] = {family.name: family for family in _ENTRIES}
+
+
+def _options() -> dict[str, Option]:
+    out: dict[str, Option] = {}
+    for family in FAMILIES.values():
+        for option in family.options:
+            if out.setdefault(option.name, option) != option:
+                raise RuntimeError(f"two families declare the option {option.name!r} differently")  # a table error
+    return out
+
+
+#: Every family option, by keyword (an option shared by several families appears once).
+OPTIONS: dict[str, Option] = _options()
+
+
+def term_keywords() -> list[str]:
+    """Every family keyword and option keyword, in table order.
+
+    >>> term_keywords()[:3]
+    ['pixel_weight', 'criterion', 'feature_layers']
+    """
+    out: list[str] = []
+    for family in FAMILIES.values():
+        out += [family.keyword] + [o.name for o in family.options if o.name not in out]
+    return out
+
+
+def family_of(keyword: str) -> Family | None:
+    """The family whose keyword is ``keyword`` (``"style_layers"``), or ``None``."""
+    return next((f for f in FAMILIES.values() if f.keyword == keyword), None)
+
+
+def split_keywords(given: Mapping[str, Any], what: str = "PerceptualLoss") -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split keywords into ``({family name: value}, {option: value})``; an unknown one is an :class:`InputError`."""
+    values: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    known = term_keywords()
+    for key, value in given.items():
+        family = family_of(key)
+        if family is not None:
+            values[family.name] = value
+        elif key in OPTIONS:
+            options[key] = value
+        else:
+            raise InputError(f"{what} has no keyword {key!r}.{suggest(key, known)} The term keywords are {known}")
+    return values, options
+
+
+def term_layers(arch: str, given: Mapping[str, Any]) -> list[str]:
+    """The one layer union: every trunk layer the terms of ``given`` read, each once, in table order.
+
+    Args:
+        arch: the trunk (it decides LPIPS' layers).
+        given: family keywords (``{"feature_layers": ..., "lpips_weight": ...}``) or family names
+            (``{"feature": ...}``); other keys are ignored.
+    """
+    out: dict[str, None] = {}
+    for family in FAMILIES.values():
+        value = given.get(family.keyword, given.get(family.name))
+        if value:
+            value = family.value(value, None)
+            out |= dict.fromkeys(family.layers(value, arch))
+    return list(out)
+
+
+def build_terms(
+    values: Mapping[str, Any],
+    options: Mapping[str, Any],
+    arch: str,
+    extractor: FeatureExtractor | None,
+    input_range: Range,
+    strict: bool = True,
+) -> list[Term]:
+    """Every term of ``values`` (``{family name: checked value}``), in table order.
+
+    ``options`` must hold every option (:func:`check_options` fills the defaults).
+    """
+    context = BuildContext(arch, extractor, input_range, strict, dict(options))
+    terms: list[Term] = []
+    for family in FAMILIES.values():
+        terms += family.terms(values.get(family.name), context)
+    return terms
+
+
+def check_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every option, with the given ones checked and the rest at their defaults."""
+    return {name: option.check(given.get(name, option.default)) for name, option in OPTIONS.items()}
+
+
+def style_families() -> tuple[str, ...]:
+    """The families a fixed style image feeds (``set_style_target``, style transfer's style image)."""
+    return tuple(f.name for f in FAMILIES.values() if f.target == "style")
