@@ -164,12 +164,12 @@ CASES = [
     Case(
         "apply-output-is-a-file",
         ["apply", "--model", "style.safetensors", "--input", "img.png", "--output", "afile"],
-        ("--output afile is a file",),
+        ("--out afile is a file",),
     ),
     Case(
         "apply-read-only-output",
         ["apply", "--model", "style.safetensors", "--input", "img.png", "--output", "ro/out"],
-        ("cannot write in", "choose another --output"),
+        ("cannot write in", "choose another --out"),
         _read_only,
     ),
     Case(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lossnet.cli.common import check_output_dir
+from lossnet.errors import InputError
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -16,7 +17,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from lossnet.inference import apply_files
     from lossnet.runtime import resolve
 
-    check_output_dir(args.output, "--output")
+    check_output_dir(args.output, "--out")
+    inputs = [*args.inputs, *(args.input or [])]
+    if not inputs:
+        raise InputError("apply needs images: give image files and/or folders after the options (or with --input)")
     many = [False]
     tile_bar: list[Any] = []  # the current image's tile bar, if any
 
@@ -37,7 +41,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     try:
         summary = apply_files(
             args.model,
-            args.input,
+            inputs,
             args.output,
             format=args.format,
             quality=args.quality,
@@ -78,8 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(a missing or unreadable checkpoint, say).",
     )
     p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint written by `lossnet train`")
-    p.add_argument("--input", required=True, nargs="+", metavar="PATH", help="image files and/or folders")
-    p.add_argument("--output", required=True, metavar="DIR", help="output folder (keeps the inputs' relative paths)")
+    p.add_argument("inputs", nargs="*", metavar="PATH", help="image files and/or folders")
+    p.add_argument(
+        "--input", nargs="+", action="extend", metavar="PATH", help="the same as the positional PATHs (alias, kept for one release)"
+    )
+    p.add_argument(
+        "--out", "--output", dest="output", required=True, metavar="DIR",
+        help="output folder (keeps the inputs' relative paths) (alias: --output)",
+    )
     p.add_argument("--format", choices=list(FORMATS), default="png", help="output format (default png)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100 (default 95)")
     p.add_argument(

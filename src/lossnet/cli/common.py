@@ -7,10 +7,12 @@ import os
 import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import lossnet
 from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
+from lossnet.terms.registry import OPTIONS, Option, family_of, term_keywords
 
 
 def layer_weights_arg(text: str) -> dict[str, float]:
@@ -58,61 +60,125 @@ def add_backbone_options(g: argparse._ArgumentGroup, arch_default: str | None, a
     )
 
 
+def bool_arg(text: str) -> bool:
+    """``true/false``, ``yes/no``, ``1/0`` in any case; anything else is a ``ValueError``."""
+    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
+def _strict_bool(text: str) -> bool:
+    try:
+        return bool_arg(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected true/false, yes/no or 1/0; got {text!r}") from None
+
+
+class BoolAction(argparse.Action):
+    """``--flag`` alone is true; ``--flag BOOL`` parses BOOL strictly (true/false, yes/no, 1/0), on every command."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("type", _strict_bool)
+        super().__init__(option_strings, dest, nargs="?", const=True, metavar="BOOL", **kwargs)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, values)
+
+
+def _option_type(option: Option) -> Any:
+    def parse(text: str) -> Any:
+        if (option.optional or option.default is None) and text.lower() == "none":
+            return None
+        try:
+            return bool_arg(text) if option.type is bool else option.type(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option.flag} expects {option.type.__name__}; got {text!r}") from None
+
+    parse.__name__ = option.type.__name__
+    return parse
+
+
+def add_term_options(g: argparse._ActionsContainer, skip: Collection[str] = (), default: str = "the preset's") -> None:
+    """One flag per family keyword and option of the table of term families (:mod:`lossnet.terms.registry`).
+
+    Every flag defaults to ``None`` (``default`` decides: the preset's, or off); ``skip`` leaves out the
+    keywords a command spells its own way (stylize's ``--style-layers`` is relative to ``--style-weight``).
+    """
+    for name in term_keywords():
+        if name in skip:
+            continue
+        family = family_of(name)
+        if family is not None:
+            syntax = "e.g. relu2_2=1,relu3_3=0.5" if family.layered else "a number >= 0"
+            g.add_argument(
+                family.flag,
+                type=layer_weights_arg if family.layered else float,
+                metavar="LAYER=W,..." if family.layered else "W",
+                help=f"{family.help}: {syntax} (default none, or {default})",
+            )
+            continue
+        option = OPTIONS[name]
+        if option.cli:
+            shown = "none" if option.default is None else option.default
+            g.add_argument(
+                option.flag,
+                type=_option_type(option),
+                choices=option.choices or None,
+                help=f"{option.help} (default {shown}, or {default})",
+            )
+
+
+def term_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The term keywords and options given on the command line (those left out are not in the dict)."""
+    return {name: getattr(args, name) for name in term_keywords() if getattr(args, name, None) is not None}
+
+
 def add_loss_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loss network and terms")
     g.add_argument("--preset", help=f"a published recipe (default none): {', '.join(lossnet.PRESETS)}")
     add_backbone_options(g, None, "default vgg16, or the preset's")
-    g.add_argument(
-        "--feature-layers",
-        type=layer_weights_arg,
-        help="feature terms, e.g. relu2_2=1,relu3_3=0.5 (default relu2_2=1, or the preset's)",
-    )
-    g.add_argument(
-        "--style-layers",
-        type=layer_weights_arg,
-        help="Gram terms, e.g. relu1_2=5,relu2_2=5 (default none, or the preset's)",
-    )
-    g.add_argument("--pixel-weight", type=float, help="weight of the per-pixel term (default 0, or the preset's)")
-    g.add_argument("--tv-weight", type=float, help="weight of the total-variation term (default 0, or the preset's)")
-    g.add_argument(
-        "--criterion",
-        choices=list(lossnet.losses.CRITERIA),
-        help="distance of the pixel, feature and style terms (default mse, or the preset's)",
-    )
-    g.add_argument(
-        "--lpips-weight", type=float, help="weight of the LPIPS term on the network's LPIPS layers (default 0, or the preset's)"
-    )
-    g.add_argument(
-        "--dists-weight", type=float, help="weight of the DISTS term; needs --arch vgg16 --pooling l2 (default 0, or the preset's)"
-    )
-    g.add_argument(
-        "--contextual-layers",
-        type=layer_weights_arg,
-        help="contextual-loss terms, e.g. relu3_4=0.1 (default none, or the preset's)",
-    )
     g.add_argument("--pooling", choices=["max", "l2"], help="VGG pooling: max, or DISTS' l2 (default max, or the preset's)")
     g.add_argument(
         "--allow-uncalibrated",
-        action="store_true",
+        action=BoolAction,
+        default=False,
         help="allow LPIPS/DISTS on a network other than their ImageNet one (HED offline, say); "
-        "the terms are then named lpips_like/dists_like",
+        "the terms are then named lpips_like/dists_like. BOOL is true/false, yes/no or 1/0; alone: true "
+        "(default False)",
     )
+    g = p.add_argument_group("terms (one flag per family of lossnet.terms.registry.FAMILIES)")
+    add_term_options(g)
 
 
 def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossnet.PerceptualLoss:
-    kwargs = lossnet.losses.get_preset(args.preset).kwargs() if args.preset else {"feature_layers": {"relu2_2": 1.0}}
-    keys = ("arch", "feature_layers", "style_layers", "pixel_weight", "tv_weight", "criterion")
-    keys += ("lpips_weight", "dists_weight", "contextual_layers", "pooling")
-    for key in keys:
-        if getattr(args, key) is not None:
-            kwargs[key] = getattr(args, key)
-    return lossnet.PerceptualLoss(
-        weights=args.weights,
-        preprocessing=args.preprocessing,
-        compute_dtype=compute_dtype,
-        strict=not args.allow_uncalibrated,
-        **kwargs,
-    )
+    """The command's loss: the preset's terms (or relu2_2 features), then every term flag given.
+
+    A recipe that cannot run as asked (layers the trunk lacks, a trunk whose weights cannot be had
+    offline) fails with one message that gives every flag that makes it run (:mod:`lossnet.losses.trunk`).
+    """
+    from lossnet.errors import WeightsUnavailableError
+    from lossnet.losses.trunk import check_trunk_layers, run_flags
+
+    preset = lossnet.losses.get_preset(args.preset).kwargs() if args.preset else {"feature_layers": {"relu2_2": 1.0}}
+    given = term_arguments(args)
+    kwargs = preset | {k: getattr(args, k) for k in ("arch", "pooling") if getattr(args, k) is not None} | given
+    arch, strict = kwargs.setdefault("arch", "vgg16"), not args.allow_uncalibrated
+    recipe = f"--preset {args.preset}" if args.preset else "this loss"
+    if args.preset:  # the preset's own layers (a layer flag given is checked, with suggestions, by the loss)
+        own = {k: v for k, v in kwargs.items() if k not in given}
+        check_trunk_layers(own, arch, recipe, uncalibrated=strict and args.weights != "imagenet")
+    try:
+        return lossnet.PerceptualLoss(
+            weights=args.weights, preprocessing=args.preprocessing, compute_dtype=compute_dtype, strict=strict, **kwargs
+        )
+    except WeightsUnavailableError as err:
+        if arch == "vgg16" or args.weights not in ("auto", "hed"):
+            raise
+        flags = run_flags(kwargs, "vgg16", uncalibrated=strict)
+        raise InputError(f"{err} To run {recipe} on HED's VGG16, the trunk that works offline: {flags} --weights hed") from None
 
 
 def print_terms(terms: dict[str, float]) -> None:

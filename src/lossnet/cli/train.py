@@ -24,14 +24,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
-from lossnet.cli.common import layer_weights_arg
+from lossnet.cli.common import BoolAction, bool_arg, layer_weights_arg
 from lossnet.data.tasks import TASKS
 from lossnet.errors import InputError
 
 # Fields set by the positional argument or with a flag of their own.
 _NOT_FLAGS = {"task"}
 #: Fields whose flag is named like every other command's, ``{field: (flag, old spelling kept as an alias)}``.
-_FLAG_NAMES = {"loss_weights": ("--weights", "--loss-weights")}
+_FLAG_NAMES = {
+    "loss_weights": ("--weights", "--loss-weights"),
+    "loss_arch": ("--arch", "--loss-arch"),
+    "out_dir": ("--out", "--out-dir"),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(logs, samples, checkpoint, model; nothing else)",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
-    docs = _field_docs(TrainConfig)
+    docs = {name: text for cls in TrainConfig.__mro__[::-1] for name, text in _field_docs(cls).items()}
+    docs |= {f.name: f.metadata["help"].replace("%", "%%") for f in fields(TrainConfig) if "help" in f.metadata}
     hints = typing.get_type_hints(TrainConfig)
     g = p.add_argument_group("config (defaults: the task's recipe; see --print-config)")
     for f in fields(TrainConfig):
@@ -74,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         alias = f"(alias: {', '.join(aliases)})" if aliases else ""
         help_ = " ".join(filter(None, [docs.get(f.name, ""), _syntax(kind), f"(default: {_default(f.name)})", alias]))
         if _unwrap(kind)[0] is bool:
-            g.add_argument(flag, action=_BoolAction, type=_parser(kind), default=argparse.SUPPRESS, help=help_)
+            g.add_argument(flag, action=BoolAction, type=_parser(kind), default=argparse.SUPPRESS, help=help_)
             g.add_argument(
                 "--no-" + flag[2:],
                 dest=f.name,
@@ -95,18 +100,6 @@ def _one_line_error(message: str) -> NoReturn:
     """argparse's errors for ``train`` as one line (its usage line lists every flag)."""
     print(f"lossnet: error: {message} (see lossnet train --help)", file=sys.stderr)
     raise SystemExit(2)
-
-
-class _BoolAction(argparse.Action):
-    """``--flag`` alone is true; ``--flag BOOL`` parses BOOL strictly (see :func:`_bool_arg`)."""
-
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs="?", const=True, metavar="BOOL", **kwargs)
-
-    def __call__(
-        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
-    ) -> None:
-        setattr(namespace, self.dest, values)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -218,7 +211,7 @@ def _parser(kind: Any) -> Any:
     elif origin is dict:
         convert = _kwargs_arg
     elif base is bool:
-        convert = _bool_arg
+        convert = bool_arg
     else:
         convert = base
 
@@ -235,14 +228,6 @@ def _parser(kind: Any) -> Any:
 
     parse.__name__ = getattr(base, "__name__", str(base))
     return parse
-
-
-def _bool_arg(text: str) -> bool:
-    """``true/false``, ``yes/no``, ``1/0`` in any case; anything else is a ``ValueError``."""
-    value = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.strip().lower())
-    if value is None:
-        raise ValueError(text)
-    return value
 
 
 def _kwargs_arg(text: str) -> dict[str, Any]:

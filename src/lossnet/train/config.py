@@ -35,6 +35,7 @@ from lossnet.losses.presets import PRESETS
 from lossnet.models.registry import MODELS
 from lossnet.runtime import PRECISION_CHOICES
 from lossnet.tasks import TASKS, get_task
+from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, style_families, term_keywords
 from lossnet.validation import check_choice, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
@@ -47,11 +48,12 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
-class TrainConfig:
+class _RunFields:
     """Everything a training run needs; JSON-compatible, stored in every checkpoint.
 
     Fields left at ``None`` take the value of the loss preset (layers, pixel and TV
-    weights). All sizes are in pixels.
+    weights). All sizes are in pixels. Besides the fields below, each keyword of the table of
+    term families (:func:`lossnet.terms.registry.term_keywords`) is a field, ``None`` by default.
     """
 
     task: str = "superres"
@@ -97,14 +99,8 @@ class TrainConfig:
     VGG16 and the log says so (see :mod:`lossnet.train.loss_network`)."""
     loss_arch: str | None = None
     """Override the recipe's loss network (``vgg16``, ``vgg16_bn``, ``vgg19``, ...); ``None`` keeps the recipe's."""
-    feature_layers: dict[str, float] | None = None
-    """Override the preset's feature layers, each with its weight (layer name -> weight)."""
-    style_layers: dict[str, float] | None = None
-    """Override the preset's style layers, each with its weight (layer name -> weight)."""
-    pixel_weight: float | None = None
-    """Override the preset's pixel weight."""
-    tv_weight: float | None = None
-    """Override the preset's total-variation weight."""
+    # The loss's term fields (feature_layers, style_layers, pixel_weight, tv_weight, contextual_layers, criterion, ...)
+    # are generated from the table of term families below the class (:func:`_term_fields`); each overrides the preset.
     allow_uncalibrated: bool = False
     """Allow LPIPS or DISTS terms (``--loss lpips_vgg``, ``dists``) on a trunk other than the ImageNet one they
     were published on (HED's VGG16 offline, say); they are then logged as ``lpips_like`` / ``dists_like``."""
@@ -179,13 +175,17 @@ class TrainConfig:
             )
         if not isinstance(self.model_kwargs, dict):
             raise InputTypeError(f"model_kwargs must be a dict; got {type(self.model_kwargs).__name__}")
+        for name in term_keywords():
+            value, family = getattr(self, name, None), family_of(name)
+            if value is not None:
+                family.value(value, None) if family else OPTIONS[name].check(value)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-compatible values (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:  # type: ignore[misc]
         """Rebuild a config from :meth:`to_dict`; unknown keys are an error (with suggestions)."""
         names = [f.name for f in fields(cls)]
         unknown = [k for k in values if k not in names]
@@ -193,11 +193,34 @@ class TrainConfig:
             raise InputError(
                 f"unknown config field {unknown[0]!r}; expected one of {names}.{suggest(unknown[0], names)}"
             )
-        return cls(**values)
+        return cls(**values)  # type: ignore[return-value]
 
     def replace(self, **overrides: Any) -> TrainConfig:
         """A copy with ``overrides`` applied (and checked); unknown names are an error."""
         return TrainConfig.from_dict({**self.to_dict(), **overrides})
+
+
+def _term_fields() -> list[tuple[str, Any, Any]]:
+    """One optional field per term keyword of the table of families (``None``: the preset's), its help as metadata."""
+    out: list[tuple[str, Any, Any]] = []
+    for name in term_keywords():
+        family = family_of(name)
+        if family is not None:
+            kind: Any = dict[str, float] | None if family.layered else float | None
+            what = "layer name -> weight" if family.layered else "the weight"
+            help_ = f"{family.help[0].upper()}{family.help[1:]} ({what}); none = the preset's."
+        elif OPTIONS[name].cli:
+            option = OPTIONS[name]
+            kind, help_ = option.type | None, f"{option.help[0].upper()}{option.help[1:]}; none = the preset's, else {option.default}."
+        else:
+            continue
+        out.append((name, kind, field(default=None, metadata={"help": help_})))
+    return out
+
+
+#: The run's config: the fields above, and one per term keyword of the table of families.
+TrainConfig = dataclasses.make_dataclass("TrainConfig", _term_fields(), bases=(_RunFields,))
+TrainConfig.__module__, TrainConfig.__doc__ = __name__, _RunFields.__doc__
 
 
 #: Each task's recipe, as overrides of the :class:`TrainConfig` defaults (from the task registry).
@@ -264,13 +287,15 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             config.loss, config.loss
         )
         kwargs = PRESETS[name].kwargs()
-    for key in ("feature_layers", "style_layers", "pixel_weight", "tv_weight"):
-        if getattr(config, key) is not None:
+    for key in term_keywords():
+        if getattr(config, key, None) is not None:
             kwargs[key] = getattr(config, key)
-    if TASKS[config.task].needs_style_image and not kwargs["style_layers"]:
+    style = [FAMILIES[name] for name in style_families()]
+    if TASKS[config.task].needs_style_image and not any(kwargs.get(f.keyword) for f in style):
+        others = ", ".join(f.flag for f in style[1:])
         raise InputError(
             f"task {config.task!r} needs style layers, and loss {config.loss!r} has none; use --loss perceptual "
-            "or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5"
+            f"or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5 (or {others})"
         )
     return kwargs
 
