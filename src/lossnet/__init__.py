@@ -21,6 +21,16 @@ from lossnet.errors import (
 )
 from lossnet.losses import (
     PRESETS,
+    ContextualLoss,
+    DISTSLoss,
+    FocalFrequencyLoss,
+    LPIPSLoss,
+    MRFLoss,
+    contextual_loss,
+    dists_loss,
+    focal_frequency_loss,
+    lpips_loss,
+    mrf_loss,
     FeatureLoss,
     PerceptualLoss,
     PixelLoss,
@@ -36,8 +46,24 @@ from lossnet.losses import (
 )
 
 
+from lossnet.terms.registry import FAMILIES as _FAMILIES
+
+# The later families' functions and modules, from their entries in the table of term families.
+_FAMILY_EXPORTS = {obj.__name__: obj for family in _FAMILIES.values() for obj in family.exports}
+globals().update(_FAMILY_EXPORTS)
+
 __all__ = [
     "ALL_ARCHS",
+    "ContextualLoss",
+    "DISTSLoss",
+    "FocalFrequencyLoss",
+    "LPIPSLoss",
+    "MRFLoss",
+    "contextual_loss",
+    "dists_loss",
+    "focal_frequency_loss",
+    "lpips_loss",
+    "mrf_loss",
     "ARCHS",
     "PRESETS",
     "CheckpointError",
@@ -72,4 +98,5 @@ __all__ = [
     "term_shares",
     "total_variation",
     "train",
+    *_FAMILY_EXPORTS,
 ]

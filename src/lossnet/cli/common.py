@@ -131,9 +131,11 @@ def add_term_options(g: argparse._ActionsContainer, skip: Collection[str] = (), 
             )
 
 
-def term_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """The term keywords and options given on the command line (those left out are not in the dict)."""
-    return {name: getattr(args, name) for name in term_keywords() if getattr(args, name, None) is not None}
+def term_arguments(args: argparse.Namespace, skip: Collection[str] = ()) -> dict[str, Any]:
+    """The term keywords and options given on the command line (those left out, or in ``skip``, are not in the dict)."""
+    return {
+        name: getattr(args, name) for name in term_keywords() if name not in skip and getattr(args, name, None) is not None
+    }
 
 
 def add_loss_options(p: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 import lossnet
-from lossnet.cli.common import add_backbone_options, check_output_file, layer_weights_arg
+from lossnet.cli.common import add_backbone_options, add_term_options, check_output_file, layer_weights_arg, term_arguments
 from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
 from lossnet.explore import commands
@@ -75,7 +75,7 @@ def _stylize_config(args: argparse.Namespace) -> lossnet.explore.StylizeConfig:
     return StylizeConfig(
         arch=args.arch,
         content_layers=args.content_layers or defaults.content_layers,
-        style_layers=args.style_layers or defaults.style_layers,
+        style_layers=defaults.style_layers if args.style_layers is None else args.style_layers,
         content_weight=args.content_weight,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
@@ -84,6 +84,7 @@ def _stylize_config(args: argparse.Namespace) -> lossnet.explore.StylizeConfig:
         preserve_color=args.preserve_color,
         seed=args.seed,
         optimize=_optimize_config(args),
+        terms=term_arguments(args, skip=_OWN_TERM_FLAGS),
     )
 
 
@@ -178,19 +179,33 @@ def _optimisation(p: argparse.ArgumentParser, steps: int, levels: int) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the noise starts (default 0)")
 
 
+#: The term keywords stylize spells its own way (relative to --content-weight / --style-weight), or leaves out:
+#: its feature and Gram terms are MSE (their criterion is not a flag here).
+_OWN_TERM_FLAGS = ("feature_layers", "style_layers", "tv_weight", "criterion")
+
+
 def _style_options(p: argparse.ArgumentParser) -> None:
     from lossnet.explore.stylize import StylizeConfig
 
     d = StylizeConfig()
     g = p.add_argument_group("style transfer")
     g.add_argument("--content-layers", type=layer_weights_arg, help="e.g. relu2_2=1 (default relu2_2)")
-    g.add_argument("--style-layers", type=layer_weights_arg, help="e.g. relu1_2,relu2_2,relu3_3,relu4_3 (the default)")
+    g.add_argument(
+        "--style-layers",
+        type=layer_weights_arg,
+        help="e.g. relu1_2,relu2_2,relu3_3,relu4_3 (the default); '' for no Gram term (another style family alone)",
+    )
     g.add_argument("--content-weight", type=float, default=d.content_weight, help=f"default {d.content_weight:g}")
     g.add_argument("--style-weight", type=float, default=d.style_weight, help=f"default {d.style_weight:g}")
     g.add_argument("--tv-weight", type=float, default=d.tv_weight, help=f"default {d.tv_weight:g}")
     g.add_argument("--init", choices=["content", "noise"], default=d.init, help="start image (default content)")
     g.add_argument("--style-scale", type=float, default=d.style_scale, help="style size / content size (default 1)")
     g.add_argument("--preserve-color", action="store_true", help="transfer luminance only, keep the content's colours")
+    g = p.add_argument_group(
+        "more terms (any family of lossnet.terms.registry; weights as given; a style family's compare with the "
+        "style image, the others with the content image)"
+    )
+    add_term_options(g, skip=_OWN_TERM_FLAGS, default="off")
 
 
 def _checked(func, out_suffixes: tuple[str, ...] = IMAGE_SUFFIXES):  # type: ignore[no-untyped-def]
@@ -223,8 +238,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ratios = ",".join(f"{r:g}" for r in DEFAULT_RATIOS)
 
     p = sub.add_parser("stylize", help="style transfer by image optimisation (Gatys et al.)")
-    p.add_argument("content", help="content image file")
-    p.add_argument("style", help="style image file")
+    p.add_argument("content", help=f"content image file, or a built-in image ({', '.join(lossnet.data.DEFAULT_IMAGES)})")
+    p.add_argument("style", help="style image file, or a built-in image (grass, brick, ...)")
     p.add_argument("--out", default="stylized.png", help="output image (default stylized.png)")
     p.add_argument("--curve", help="loss-curve PNG (default: OUT with _loss.png)")
     _style_options(p)

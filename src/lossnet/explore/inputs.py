@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
 from lossnet.data.io import load_image, resize_longer_side
 from lossnet.errors import InputError
 
@@ -60,11 +61,16 @@ def check_max_size(max_size: object) -> int | None:
 def load_input(path: str | os.PathLike[str], max_size: int | None = DEFAULT_MAX_SIZE) -> LoadedInput:
     """Read an image, shrinking it so that its longer side is at most ``max_size`` (never enlarging).
 
+    ``path`` may also name a built-in image (``grass``, ``chelsea``: :data:`lossnet.data.DEFAULT_IMAGES`), as
+    ``train --style-image`` takes them, when no file of that name exists.
+
     Raises:
         FileNotFoundError: no such file.
         InputError: the path is a folder, the file is not a readable image, or ``max_size`` is not positive.
     """
     check_max_size(max_size)
+    if str(path) in DEFAULT_IMAGES and not Path(path).exists():
+        path = default_image_path(str(path))
     if Path(path).is_dir():
         raise InputError(f"{path} is a folder; give one image file")
     image = load_image(path)

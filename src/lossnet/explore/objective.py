@@ -10,7 +10,7 @@ It is a configuration of the term engine (:mod:`lossnet.terms`) with fixed targe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from torch import nn
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.errors import InputError
 from lossnet.terms import FeatureTerm, GramTerm, Term, TermEngine, TVTerm, layer_weights
+from lossnet.terms.registry import style_families
 from lossnet.validation import check_weight
 
 
@@ -37,6 +38,8 @@ class ImageObjective(nn.Module):
         style: ``(1, 3, H', W')``, any size the deepest style layer accepts, or ``None``.
         style_layers: ``{layer: weight b_l}`` of the Gram terms.
         tv_weight: weight of the TV term.
+        terms: more terms, of any family of the table (:mod:`lossnet.terms.registry`): those of a
+            style family (MRF, ...) compare with the style image, the others with the content image.
 
     Example:
         >>> fx = FeatureExtractor("vgg11", ["relu1_1", "relu2_1"], weights=None)
@@ -54,6 +57,7 @@ class ImageObjective(nn.Module):
         style: torch.Tensor | None = None,
         style_layers: Mapping[str, float] | None = None,
         tv_weight: float = 0.0,
+        terms: Sequence[Term] = (),
     ) -> None:
         super().__init__()
         self.extractor = extractor
@@ -61,28 +65,29 @@ class ImageObjective(nn.Module):
         self.style_layers = layer_weights(style_layers, "style")
         self.tv_weight = check_weight(tv_weight, "tv_weight")
         missing = [n for n in (*self.content_layers, *self.style_layers) if n not in extractor.layers]
+        missing += [n for t in terms for n in t.layers if n not in extractor.layers]
         if missing:
-            raise InputError(
-                f"the extractor does not return {missing}; build it with layers {extractor.layers + missing}"
-            )
-        if self.content_layers and content is None:
+            raise InputError(f"the extractor does not return {missing}; build it with layers {extractor.layers + missing}")
+        on_style = [t for t in terms if _style_term(t)]
+        on_content = [t for t in terms if t.needs_target and not _style_term(t)]
+        if (self.content_layers or on_content) and content is None:
             raise InputError("feature terms need a content image; pass content=")
-        if self.style_layers and style is None:
+        if (self.style_layers or on_style) and style is None:
             raise InputError("Gram (style) terms need a style image; pass style=")
-        if not (self.content_layers or self.style_layers or self.tv_weight):
-            raise InputError("the objective has no term: give content_layers, style_layers or tv_weight")
+        if not (self.content_layers or self.style_layers or self.tv_weight or terms):
+            raise InputError("the objective has no term: give content_layers, style_layers, tv_weight or terms")
         self.size: tuple[int, int] | None = None
-        terms: list[Term] = [FeatureTerm(name, w) for name, w in self.content_layers.items()]
-        terms += [GramTerm(name, w) for name, w in self.style_layers.items()]
-        terms += [TVTerm(self.tv_weight)] if self.tv_weight else []
-        self.engine = TermEngine(terms)
-        if self.content_layers:
+        all_terms: list[Term] = [FeatureTerm(name, w) for name, w in self.content_layers.items()]
+        all_terms += [GramTerm(name, w) for name, w in self.style_layers.items()]
+        all_terms += [TVTerm(self.tv_weight)] if self.tv_weight else []
+        self.engine = TermEngine([*all_terms, *terms])
+        if content is not None and (self.content_layers or on_content):
             content = extractor.check(content, "content image")
             self.size = (content.shape[-2], content.shape[-1])
-            self.engine.fix_target(extractor, content, FeatureTerm)
-        if self.style_layers:
+            self.engine.fix_target(extractor, content, lambda t: isinstance(t, FeatureTerm) or t in on_content)
+        if style is not None and (self.style_layers or on_style):
             style = extractor.check(style, "style image")
-            self.engine.fix_target(extractor, style, GramTerm)
+            self.engine.fix_target(extractor, style, lambda t: isinstance(t, GramTerm) or t in on_style)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every weighted term and their sum ``total`` (scalars) for the image ``x`` ``(1, 3, H, W)``.
@@ -93,3 +98,8 @@ class ImageObjective(nn.Module):
         if self.size is not None and tuple(x.shape[-2:]) != self.size:
             raise InputError(f"the image is {tuple(x.shape[-2:])} but the content target is {self.size}; resize it")
         return self.engine(self.extractor, x)
+
+
+def _style_term(term: Term) -> bool:
+    """Whether a term belongs to a family that compares with the style image (Gram, MRF, ...)."""
+    return term.key.split(".")[0] in style_families()

@@ -23,6 +23,8 @@ from lossnet.explore.color import luminance_only, with_content_colour
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, OptimizeResult, optimize_image, resize, start_image
 from lossnet.runtime import Runtime
+from lossnet.terms import Term
+from lossnet.terms.registry import FAMILIES, build_terms, check_options, split_keywords, style_families, term_layers
 from lossnet.validation import check_choice, check_image, check_weight
 
 log = logging.getLogger("lossnet.explore")
@@ -54,6 +56,9 @@ class StylizeConfig:
     preserve_color: bool = False  # luminance-only transfer (Gatys et al. 2016, arXiv:1606.05897)
     seed: int = 0  # seed of the noise start
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    # more terms, as PerceptualLoss keywords of any family of lossnet.terms.registry (mrf_layers={...}, ...), with
+    # their weights as given (not scaled by content_weight/style_weight): a style family's compare with the style image
+    terms: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_choice(self.init, ("content", "noise"), "init")
@@ -61,11 +66,18 @@ class StylizeConfig:
             check_weight(getattr(self, name), name)
         if not self.style_scale > 0:
             raise InputError(f"style_scale must be > 0; got {self.style_scale}")
+        split_keywords(self.terms, "StylizeConfig.terms")
 
     @property
     def layers(self) -> list[str]:
         """Every layer the loss network must return."""
-        return list(dict.fromkeys([*self.content_layers, *self.style_layers]))
+        return list(dict.fromkeys([*self.content_layers, *self.style_layers, *term_layers(self.arch, self.terms)]))
+
+    def extra_terms(self, extractor: FeatureExtractor) -> list[Term]:
+        """The terms of :attr:`terms` on ``extractor`` (LPIPS and DISTS allowed off their published trunk, as ``*_like``)."""
+        values, options = split_keywords(self.terms, "StylizeConfig.terms")
+        checked = {name: FAMILIES[name].value(v, self.arch) for name, v in values.items()}
+        return build_terms(checked, check_options(options), self.arch, extractor, (0.0, 1.0), strict=False)
 
     def weighted_layers(self) -> tuple[dict[str, float], dict[str, float]]:
         """The effective ``({content layer: weight}, {style layer: weight})``."""
@@ -96,8 +108,8 @@ class StylizeResult:
 
     @property
     def style_loss(self) -> float:
-        """The weighted sum of the Gram terms of the result."""
-        return sum(v for k, v in self.optimization.final.items() if k.startswith("style."))
+        """The weighted sum of the style terms of the result (Gram, and any other style family's)."""
+        return sum(v for k, v in self.optimization.final.items() if k.split(".")[0] in style_families())
 
     def loss_kwargs(self) -> dict[str, Any]:
         """The :class:`~lossnet.PerceptualLoss` arguments with the same terms and weights."""
@@ -107,6 +119,7 @@ class StylizeResult:
             "feature_layers": content,
             "style_layers": style,
             "tv_weight": self.config.tv_weight,
+            **self.config.terms,
         }
 
 
@@ -169,6 +182,7 @@ def stylize(
     if config.preserve_color:
         content, style = luminance_only(content, style)
     content_layers, style_layers = config.weighted_layers()
+    extra = config.extra_terms(fx)
     style_side = max(1, round(config.style_scale * max(content.shape[-2:])))
     style = resize(style, _longer_side(style, style_side))
     fx.check(content, "content image")
@@ -177,7 +191,9 @@ def stylize(
     def make_objective(size: tuple[int, int]) -> ImageObjective:
         scale = max(size) / max(content.shape[-2:])
         style_level = resize(style, _longer_side(style, max(fx.min_size, round(scale * style_side))))
-        return ImageObjective(fx, resize(content, size), content_layers, style_level, style_layers, config.tv_weight)
+        return ImageObjective(
+            fx, resize(content, size), content_layers, style_level, style_layers, config.tv_weight, extra
+        )
 
     init = start_image(config.init, content, config.seed)
     result = optimize_image(make_objective, init, config.optimize, callback, min_size=fx.min_size)

@@ -19,6 +19,11 @@ from lossnet.losses.presets import PRESETS, Preset, get_preset, perceptual_loss_
 from lossnet.losses.style import StyleLoss, style_loss
 # (after the submodule import, so that the name is the function, not the module)
 from lossnet.losses.total_variation import TotalVariation, total_variation
+from lossnet.terms.registry import FAMILIES as _FAMILIES
+
+# The later families' functions and modules live with their term, in lossnet.terms; their table entries list them.
+_FAMILY_EXPORTS = {obj.__name__: obj for family in _FAMILIES.values() for obj in family.exports}
+globals().update(_FAMILY_EXPORTS)
 
 __all__ = [
     "CRITERIA",
@@ -51,4 +56,5 @@ __all__ = [
     "term_shares",
     "style_loss",
     "total_variation",
+    *_FAMILY_EXPORTS,
 ]

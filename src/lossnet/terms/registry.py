@@ -348,6 +348,8 @@ def build_terms(
     context = BuildContext(arch, extractor, input_range, strict, dict(options))
     terms: list[Term] = []
     for family in FAMILIES.values():
+        if values.get(family.name) and family.check is not None:
+            family.check(arch, extractor.pooling if extractor is not None else "max")
         terms += family.terms(values.get(family.name), context)
     return terms
 
