@@ -9,6 +9,7 @@ from torch import nn
 from lossnet.backbones.vgg import get_layer
 from lossnet.errors import InputError
 from lossnet.losses import PRESETS, PerceptualLoss, Preset, get_preset, perceptual_loss_from_preset
+from lossnet.terms.registry import FAMILIES
 
 NAMES = [
     "contextual_superres",
@@ -19,6 +20,7 @@ NAMES = [
     "johnson2016_style",
     "johnson2016_superres",
     "lpips_vgg",
+    "sliced_wasserstein_style",
 ]
 
 
@@ -30,7 +32,14 @@ def expected_keys(preset: Preset) -> list[str]:
     keys += ["tv"] if preset.tv_weight else []
     keys += ["lpips_like"] if preset.lpips_weight else []  # random trunks: not the published metrics
     keys += ["dists_like"] if preset.dists_weight else []
+    for family in FAMILIES.values():  # the later families, each named by its entry in the table
+        if family.name not in _FIRST:
+            value = getattr(preset, family.keyword)
+            keys += [f"{family.name}.{n}" for n in value] if family.layered else [family.name] * bool(value)
     return sorted(keys + ["total"])
+
+
+_FIRST = ("pixel", "feature", "style", "contextual", "mrf", "tv", "focal_frequency", "lpips", "dists")
 
 
 def test_preset_names() -> None:

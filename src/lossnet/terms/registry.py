@@ -40,6 +40,7 @@ from lossnet.functional.contextual import DEFAULT_MEMORY_BUDGET
 from lossnet.functional.criteria import CRITERIA
 from lossnet.functional.dists import DISTS_LAYERS
 from lossnet.functional.total_variation import TV_KINDS
+from lossnet.terms import sliced_wasserstein
 from lossnet.terms.base import Term, layer_weights
 from lossnet.terms.calibrated import DistsTerm, LpipsTerm, check_published
 from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
@@ -263,6 +264,39 @@ _ENTRIES = (
         check=_check_dists,
         build=_build_dists,
         paper="Ding et al. 2020",
+    ),
+    Family(
+        "sliced_wasserstein",
+        sliced_wasserstein.SlicedWassersteinTerm,
+        "sliced-Wasserstein style terms against the style image (feature distributions, not only Grams)",
+        options=(
+            Option(
+                "sliced_wasserstein_directions", None, "random directions per layer and call (none: the layer's channels)",
+                int, param="directions", optional=True,
+            ),
+            Option("sliced_wasserstein_seed", 0, "seed of the sliced-Wasserstein directions", int, param="seed"),
+            Option("sliced_wasserstein_redraw", True, "new sliced-Wasserstein directions at every call", bool, param="redraw"),
+        ),
+        target="style",
+        presets={
+            "sliced_wasserstein_style": dict(
+                arch="vgg19",
+                terms=dict(
+                    feature_layers={"conv4_2": 1.0},
+                    sliced_wasserstein_layers={f"relu{i}_1": 1.0 for i in range(1, 6)},
+                ),
+                source="Heitz, Vanhoey, Chambon & Belcour 2021, 'A Sliced Wasserstein Loss for Neural Texture "
+                "Synthesis' (CVPR, arXiv:2006.07229): VGG19 relu1_1..relu5_1, as many random directions as "
+                "channels, redrawn at every step",
+                notes="The paper synthesises textures, with no content term; lossnet adds Gatys' content term "
+                "(conv4_2) so that the recipe also does style transfer (train style, stylize). Means over "
+                "directions and positions instead of sums; a style image of another size is matched by resampling "
+                "its sorted projections (lossnet.terms.sliced_wasserstein). The weights (1 each) are lossnet's "
+                "starting point, not tuned against the authors' code.",
+            )
+        },
+        exports=sliced_wasserstein.EXPORTS,
+        paper="Heitz et al. 2021",
     ),
 )
 

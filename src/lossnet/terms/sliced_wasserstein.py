@@ -1,0 +1,192 @@
+"""Sliced-Wasserstein style term (Heitz, Vanhoey, Chambon & Belcour, CVPR 2021).
+
+A layer's features are a set of ``H*W`` points in ``R^C``. Their distribution, not only its second
+moments (a Gram matrix), describes a texture. The sliced Wasserstein distance compares two such
+distributions through 1-D projections, where optimal transport is exact and cheap: project both sets
+on unit directions ``v_k``, sort each projection, and compare the sorted values:
+
+``SW_l(x, y) = mean_k mean_i (sort(<F^x_l, v_k>)_i - q^y_k(i))^2``
+
+where ``q^y_k`` is the target's sorted projection on ``v_k``.
+
+**Position counts.** When the two maps have as many positions (``N = M``) the sorted values are
+matched one to one (exact 1-D optimal transport). Otherwise each sorted projection is read as a
+quantile function sampled at the midpoints ``(i + 1/2) / n``, and the target's is resampled at the
+prediction's ``N`` midpoints by linear interpolation (clamped at both ends), so that a style image
+of any size can be matched.
+
+**Directions.** ``directions`` unit vectors per layer (default: as many as the layer has channels,
+as the authors do), drawn from a normal distribution in float64 on the CPU with a seeded
+``torch.Generator`` and normalised, so they are the same on every machine. ``redraw=True``
+(the paper's choice) draws new ones at each call from that generator; ``redraw=False`` keeps one
+fixed set per channel count.
+
+Departures from the paper: the mean over directions and positions (not a sum), so the value does not
+grow with the image size or the number of directions; features are compared in float32 whatever the
+trunk's compute dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lossnet.errors import InputError
+from lossnet.functional.reduction import reduce
+from lossnet.terms.base import Features, Statistics, Term
+from lossnet.validation import check_positive_int, check_tensor, check_weight
+
+
+def random_directions(channels: int, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``count`` random unit directions in ``R^channels``, as the columns of a ``(channels, count)`` float32 tensor.
+
+    Drawn in float64 on the CPU (so identical on every machine for a seeded ``generator``), normalised, then cast.
+
+    >>> d = random_directions(4, 3, torch.Generator().manual_seed(0))
+    >>> d.shape, torch.allclose(d.norm(dim=0), torch.ones(3))
+    (torch.Size([4, 3]), True)
+    """
+    check_positive_int(channels, "channels")
+    check_positive_int(count, "directions")
+    v = torch.randn(channels, count, generator=generator, dtype=torch.float64)
+    return (v / v.norm(dim=0, keepdim=True)).float()
+
+
+def sorted_projections(features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """``(B, N, K)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions`` ``(C, K)``, sorted."""
+    points = features.float().flatten(2).transpose(1, 2)  # (B, N, C)
+    return torch.sort(points @ directions.to(points.device), dim=1).values
+
+
+def resample_quantiles(values: torch.Tensor, n: int) -> torch.Tensor:
+    """Sorted values ``(B, M, K)`` resampled at ``n`` quantile midpoints, ``(B, n, K)``, by linear interpolation.
+
+    Sample ``j`` of ``m`` stands for the quantile ``(j + 1/2) / m``; the output's sample ``i`` is read at
+    ``(i + 1/2) / n``, i.e. at position ``(i + 1/2) * m / n - 1/2`` of the input, clamped to ``[0, m - 1]``.
+
+    >>> resample_quantiles(torch.tensor([[[0.0], [1.0]]]), 4).flatten().tolist()
+    [0.0, 0.25, 0.75, 1.0]
+    """
+    m = values.shape[1]
+    if m == n:
+        return values
+    pos = ((torch.arange(n, dtype=torch.float64) + 0.5) * m / n - 0.5).clamp(0, m - 1)
+    low = pos.floor().long().clamp(max=m - 1)
+    high = (low + 1).clamp(max=m - 1)
+    frac = (pos - low).to(values.dtype).to(values.device).view(1, n, 1)
+    low, high = low.to(values.device), high.to(values.device)
+    return values[:, low] * (1 - frac) + values[:, high] * frac
+
+
+def sliced_wasserstein(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    directions: torch.Tensor | int | None = None,
+    generator: torch.Generator | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Sliced Wasserstein distance (squared, mean over directions and positions) between two feature maps.
+
+    Args:
+        x: the prediction's features ``(B, C, H, W)``.
+        y: the target's features ``(B, C, H', W')`` or ``(1, C, H', W')`` (broadcast); any size.
+        directions: ``(C, K)`` unit directions, a count ``K``, or ``None`` (``K = C``), drawn with ``generator``.
+        generator: a seeded ``torch.Generator`` (CPU) for the directions; ``None`` uses torch's global one.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'`` (``(B,)``) over the batch.
+
+    Returns:
+        float32, ``>= 0``; 0 when ``y`` is ``x`` (or a permutation of its positions).
+
+    Example:
+        >>> x = torch.rand(2, 8, 5, 5)
+        >>> float(sliced_wasserstein(x, x, 16, torch.Generator().manual_seed(0)))
+        0.0
+        >>> d = random_directions(8, 16, torch.Generator().manual_seed(0))
+        >>> sliced_wasserstein(x, torch.rand(1, 8, 7, 3), d, reduction="none").shape
+        torch.Size([2])
+    """
+    x = check_tensor(x, "x", 4)
+    y = check_tensor(y, "y", 4)
+    if y.shape[1] != x.shape[1] or y.shape[0] not in (1, x.shape[0]):
+        raise InputError(
+            f"sliced_wasserstein compares feature maps with the same channels and batch (or a target of batch 1); "
+            f"got x {tuple(x.shape)} and y {tuple(y.shape)}: take both from the same layer"
+        )
+    if not isinstance(directions, torch.Tensor):
+        directions = random_directions(x.shape[1], directions or x.shape[1], generator)
+    if directions.ndim != 2 or directions.shape[0] != x.shape[1]:
+        raise InputError(f"directions must be (C, K) with C = {x.shape[1]}; got {tuple(directions.shape)}")
+    px = sorted_projections(x, directions)
+    py = resample_quantiles(sorted_projections(y, directions), px.shape[1])
+    return reduce((px - py).pow(2).mean(dim=(1, 2)), reduction)
+
+
+class _Directions:
+    """The directions of a term or a module: redrawn per call from one seeded generator, or fixed per channel count."""
+
+    def __init__(self, count: int | None, seed: int, redraw: bool) -> None:
+        self.count = None if count is None else check_positive_int(count, "directions")
+        self.seed, self.redraw = int(seed), bool(redraw)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.fixed: dict[int, torch.Tensor] = {}
+
+    def __call__(self, channels: int) -> torch.Tensor:
+        count = self.count or channels
+        if self.redraw:
+            return random_directions(channels, count, self.generator)
+        if channels not in self.fixed:
+            self.fixed[channels] = random_directions(channels, count, torch.Generator().manual_seed(self.seed))
+        return self.fixed[channels]
+
+
+class SlicedWassersteinLoss(nn.Module):
+    """Module form of :func:`sliced_wasserstein` on feature maps, with its own seeded directions.
+
+    Args:
+        directions: directions per call (``None``: as many as the features have channels).
+        seed: seeds the directions' generator.
+        redraw: new directions at every call (the paper's choice) or one fixed set.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+
+    Example:
+        >>> loss = SlicedWassersteinLoss(directions=8, redraw=False)
+        >>> x = torch.rand(1, 4, 6, 6)
+        >>> float(loss(x, x)), loss(x, torch.rand(1, 4, 3, 3)).item() > 0
+        (0.0, True)
+    """
+
+    def __init__(self, directions: int | None = None, seed: int = 0, redraw: bool = True, reduction: str = "mean") -> None:
+        super().__init__()
+        self.directions, self.reduction = _Directions(directions, seed, redraw), reduction
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = check_tensor(x, "x", 4)
+        return sliced_wasserstein(x, y, self.directions(x.shape[1]), reduction=self.reduction)
+
+
+class SlicedWassersteinTerm(Term):
+    """The sliced Wasserstein term at one layer, key ``"sliced_wasserstein.<layer>"``; it keeps the target's features."""
+
+    def __init__(
+        self,
+        layer: str,
+        weight: float = 1.0,
+        directions: int | None = None,
+        seed: int = 0,
+        redraw: bool = True,
+        key: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.layers = (layer,)
+        self.key = key or f"sliced_wasserstein.{layer}"
+        self.weight = check_weight(weight, f"sliced_wasserstein weight of {layer!r}")
+        self.directions = _Directions(directions, seed, redraw)
+
+    def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
+        (layer,) = self.layers
+        x = features[layer]
+        return sliced_wasserstein(x, target[layer], self.directions(x.shape[1]), reduction="none")  # type: ignore[index]
+
+
+#: The family's public functions and modules (exported at the top level from its table entry).
+EXPORTS = (SlicedWassersteinLoss, sliced_wasserstein)
