@@ -12,6 +12,7 @@ from lossnet.losses import PRESETS, PerceptualLoss, Preset, get_preset, perceptu
 from lossnet.terms.registry import FAMILIES
 
 NAMES = [
+    "adain_style",
     "contextual_superres",
     "dists",
     "esrgan",

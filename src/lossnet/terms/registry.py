@@ -40,7 +40,7 @@ from lossnet.functional.contextual import DEFAULT_MEMORY_BUDGET
 from lossnet.functional.criteria import CRITERIA
 from lossnet.functional.dists import DISTS_LAYERS
 from lossnet.functional.total_variation import TV_KINDS
-from lossnet.terms import sliced_wasserstein
+from lossnet.terms import mean_std, sliced_wasserstein
 from lossnet.terms.base import Term, layer_weights
 from lossnet.terms.calibrated import DistsTerm, LpipsTerm, check_published
 from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
@@ -297,6 +297,30 @@ _ENTRIES = (
         },
         exports=sliced_wasserstein.EXPORTS,
         paper="Heitz et al. 2021",
+    ),
+    Family(
+        "mean_std",
+        mean_std.MeanStdTerm,
+        "mean/std (AdaIN statistics) style terms against the style image",
+        target="style",
+        presets={
+            "adain_style": dict(
+                arch="vgg19",
+                terms=dict(
+                    feature_layers={"relu4_1": 1.0},
+                    mean_std_layers={f"relu{i}_1": 10.0 for i in range(1, 5)},
+                ),
+                source="Huang & Belongie 2017, 'Arbitrary Style Transfer in Real-time with Adaptive Instance "
+                "Normalization' (ICCV, arXiv:1703.06868), eq. 11-12: mean/std of VGG19 relu1_1..relu4_1, content "
+                "at relu4_1, style weight 10 as in their released code",
+                notes="Their content target is the AdaIN output's relu4_1 features, which only an AdaIN network "
+                "has; lossnet's is the content image's. Squared distances averaged over channels instead of L2 "
+                "norms (finite gradient at agreement; lossnet.terms.mean_std), so the weights are not the "
+                "paper's scale: retune the style/content ratio.",
+            )
+        },
+        exports=mean_std.EXPORTS,
+        paper="Huang & Belongie 2017",
     ),
 )
 
