@@ -9,7 +9,7 @@ from torch import nn
 from lossnet.backbones.vgg import get_layer
 from lossnet.errors import InputError
 from lossnet.losses import PRESETS, PerceptualLoss, Preset, get_preset, perceptual_loss_from_preset
-from lossnet.terms.registry import FAMILIES
+from lossnet.terms.registry import FAMILIES, term_layers
 
 NAMES = [
     "adain_style",
@@ -21,6 +21,7 @@ NAMES = [
     "johnson2016_style",
     "johnson2016_superres",
     "lpips_vgg",
+    "random_net_style",
     "sliced_wasserstein_style",
 ]
 
@@ -52,7 +53,10 @@ def test_every_preset_builds_and_reports_its_terms(name: str) -> None:
     preset = get_preset(name)
     loss = perceptual_loss_from_preset(name, weights=None, strict=False)
     assert isinstance(loss, PerceptualLoss)
-    assert loss.extractor is not None and loss.extractor.arch == preset.arch
+    if term_layers(preset.arch, preset.kwargs()):
+        assert loss.extractor is not None and loss.extractor.arch == preset.arch
+    else:  # a weight-free recipe (random_net_style) loads no trunk at all
+        assert loss.extractor is None
     assert loss.feature_layers == preset.feature_layers
     assert loss.style_layers == preset.style_layers
     assert loss.pixel_weight == preset.pixel_weight

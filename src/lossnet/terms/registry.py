@@ -40,7 +40,7 @@ from lossnet.functional.contextual import DEFAULT_MEMORY_BUDGET
 from lossnet.functional.criteria import CRITERIA
 from lossnet.functional.dists import DISTS_LAYERS
 from lossnet.functional.total_variation import TV_KINDS
-from lossnet.terms import mean_std, sliced_wasserstein
+from lossnet.terms import mean_std, random_net, sliced_wasserstein
 from lossnet.terms.base import Term, layer_weights
 from lossnet.terms.calibrated import DistsTerm, LpipsTerm, check_published
 from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
@@ -321,6 +321,37 @@ _ENTRIES = (
         },
         exports=mean_std.EXPORTS,
         paper="Huang & Belongie 2017",
+    ),
+    Family(
+        "random_net",
+        random_net.RandomNetTerm,
+        "the weight-free random-network Gram term against the style image (reads no weight file)",
+        layered=False,
+        options=(
+            Option("random_net_seed", 0, "seed of the random network's filters", int, param="seed"),
+            Option("random_net_channels", 64, "filters per block of the random network", int, param="channels"),
+            Option("random_net_stages", 3, "blocks of the random network", int, param="stages"),
+        ),
+        target="style",
+        presets={
+            "random_net_style": dict(
+                arch="vgg16",
+                terms=dict(random_net_weight=1e6),
+                source="Ustyuzhaninov, Brendel, Gatys & Bethge 2017, 'What does it take to generate natural "
+                "textures?' (ICLR): Gram matrices of a random convolutional network synthesise textures; Amir & "
+                "Weiss 2021, 'Understanding and Simplifying Perceptual Distances' (CVPR): random-filter features "
+                "as a perceptual distance",
+                notes="A texture/style term that needs no trunk and no weight file (the arch is not used). Their "
+                "best network is one layer of many multi-scale filters; lossnet's has 3 blocks of 64 3x3 filters "
+                "with average pooling between (lossnet.terms.random_net). It has no content term: add "
+                "--feature-layers on a trunk, or --pixel-weight. Unweighted, on 64 px crops of the 128 px built-in images, "
+                "the term is about 2e-8 between two crops of grass, 6e-8 between grass and brick and 3e-6 between "
+                "grass and chelsea; the weight 1e6 brings a style's term to order 1, "
+                "lossnet's starting point, not a number from the papers.",
+            )
+        },
+        exports=random_net.EXPORTS,
+        paper="Ustyuzhaninov et al. 2017; Amir & Weiss 2021",
     ),
 )
 
