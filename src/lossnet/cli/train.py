@@ -151,7 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"skipped {n} unreadable training file{'s' if n > 1 else ''} (listed in run.json)", file=sys.stderr)
     if result.model is not None:
         model = shlex.quote(str(result.model))
-        print(f"wrote {result.model} (apply it with: lossnet apply --model {model} --input IMAGE --output OUT)")
+        print(f"wrote {result.model} (apply it with: lossnet apply --model {model} IMAGE --out OUT)")
     else:
         print(
             f"stopped at step {result.step} of {config.steps}; continue with: "

@@ -23,6 +23,7 @@ from lossnet.errors import InputError, TrainingDivergedError
 from lossnet.evaluation.scoring import headline_metrics, score
 from lossnet.runtime import Runtime
 from lossnet.tasks import TASKS
+from lossnet.terms.registry import style_families
 from lossnet.train.config import TrainConfig
 
 Pairs = list[tuple[torch.Tensor, torch.Tensor]]
@@ -106,11 +107,16 @@ def validation_scores(
 
 
 def style_scores(loss: nn.Module, out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
-    """The training loss's weighted terms on the validation outputs, summed into content, style, tv and total."""
+    """The training loss's weighted terms on the validation outputs, summed into content, style, tv and total.
+
+    Each term counts where the table of families puts it: the style image's families (Gram, MRF,
+    sliced Wasserstein, ...) in style, the content's (feature, pixel, ...) in content.
+    """
     terms = loss.terms(out, content)
+    style = style_families()
     scores = {
-        "content": float(sum(v for k, v in terms.items() if k.startswith("feature.") or k == "pixel")),
-        "style": float(sum(v for k, v in terms.items() if k.startswith("style."))),
+        "content": float(sum(v for k, v in terms.items() if k not in ("total", "tv") and k.split(".")[0] not in style)),
+        "style": float(sum(v for k, v in terms.items() if k.split(".")[0] in style)),
     }
     if "tv" in terms:
         scores["tv"] = float(terms["tv"])
