@@ -43,7 +43,8 @@ def test_known_value_from_the_network_written_out() -> None:
     for i, w in enumerate(ws):
         if i:
             hx, hy = torch.nn.functional.avg_pool2d(hx, 2), torch.nn.functional.avg_pool2d(hy, 2)
-        hx, hy = torch.relu(torch.nn.functional.conv2d(hx, w, padding=1)), torch.relu(torch.nn.functional.conv2d(hy, w, padding=1))
+        hx = torch.relu(torch.nn.functional.conv2d(hx, w, padding=1))
+        hy = torch.relu(torch.nn.functional.conv2d(hy, w, padding=1))
         total = total + (gram_matrix(hx) - gram_matrix(hy)).pow(2).mean((1, 2))
     got = random_net_loss(x, y, seed=3, channels=8, stages=2, reduction="none")
     torch.testing.assert_close(got, total)

@@ -84,7 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint written by `lossnet train`")
     p.add_argument("inputs", nargs="*", metavar="PATH", help="image files and/or folders")
     p.add_argument(
-        "--input", nargs="+", action="extend", metavar="PATH", help="the same as the positional PATHs (alias, kept for one release)"
+        "--input",
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help="the same as the positional PATHs (alias, kept for one release)",
     )
     p.add_argument(
         "--out", "--output", dest="output", required=True, metavar="DIR",

@@ -133,16 +133,17 @@ def add_term_options(g: argparse._ActionsContainer, skip: Collection[str] = (), 
 
 def term_arguments(args: argparse.Namespace, skip: Collection[str] = ()) -> dict[str, Any]:
     """The term keywords and options given on the command line (those left out, or in ``skip``, are not in the dict)."""
-    return {
-        name: getattr(args, name) for name in term_keywords() if name not in skip and getattr(args, name, None) is not None
-    }
+    given = {name: getattr(args, name, None) for name in term_keywords() if name not in skip}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def add_loss_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loss network and terms")
     g.add_argument("--preset", help=f"a published recipe (default none): {', '.join(lossnet.PRESETS)}")
     add_backbone_options(g, None, "default vgg16, or the preset's")
-    g.add_argument("--pooling", choices=["max", "l2"], help="VGG pooling: max, or DISTS' l2 (default max, or the preset's)")
+    g.add_argument(
+        "--pooling", choices=["max", "l2"], help="VGG pooling: max, or DISTS' l2 (default max, or the preset's)"
+    )
     g.add_argument(
         "--allow-uncalibrated",
         action=BoolAction,
@@ -180,7 +181,8 @@ def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossne
         if arch == "vgg16" or args.weights not in ("auto", "hed"):
             raise
         flags = run_flags(kwargs, "vgg16", uncalibrated=strict)
-        raise InputError(f"{err} To run {recipe} on HED's VGG16, the trunk that works offline: {flags} --weights hed") from None
+        fix = f"To run {recipe} on HED's VGG16, the trunk that works offline: {flags} --weights hed"
+        raise InputError(f"{err} {fix}") from None
 
 
 def print_terms(terms: dict[str, float]) -> None:

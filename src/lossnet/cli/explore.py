@@ -11,7 +11,13 @@ import argparse
 import sys
 
 import lossnet
-from lossnet.cli.common import add_backbone_options, add_term_options, check_output_file, layer_weights_arg, term_arguments
+from lossnet.cli.common import (
+    add_backbone_options,
+    add_term_options,
+    check_output_file,
+    layer_weights_arg,
+    term_arguments,
+)
 from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
 from lossnet.explore import commands
@@ -238,7 +244,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ratios = ",".join(f"{r:g}" for r in DEFAULT_RATIOS)
 
     p = sub.add_parser("stylize", help="style transfer by image optimisation (Gatys et al.)")
-    p.add_argument("content", help=f"content image file, or a built-in image ({', '.join(lossnet.data.DEFAULT_IMAGES)})")
+    builtin = ", ".join(lossnet.data.DEFAULT_IMAGES)
+    p.add_argument("content", help=f"content image file, or a built-in image ({builtin})")
     p.add_argument("style", help="style image file, or a built-in image (grass, brick, ...)")
     p.add_argument("--out", default="stylized.png", help="output image (default stylized.png)")
     p.add_argument("--curve", help="loss-curve PNG (default: OUT with _loss.png)")

@@ -67,7 +67,9 @@ class ImageObjective(nn.Module):
         missing = [n for n in (*self.content_layers, *self.style_layers) if n not in extractor.layers]
         missing += [n for t in terms for n in t.layers if n not in extractor.layers]
         if missing:
-            raise InputError(f"the extractor does not return {missing}; build it with layers {extractor.layers + missing}")
+            raise InputError(
+                f"the extractor does not return {missing}; build it with layers {extractor.layers + missing}"
+            )
         on_style = [t for t in terms if _style_term(t)]
         on_content = [t for t in terms if t.needs_target and not _style_term(t)]
         if (self.content_layers or on_content) and content is None:

@@ -74,7 +74,10 @@ class StylizeConfig:
         return list(dict.fromkeys([*self.content_layers, *self.style_layers, *term_layers(self.arch, self.terms)]))
 
     def extra_terms(self, extractor: FeatureExtractor) -> list[Term]:
-        """The terms of :attr:`terms` on ``extractor`` (LPIPS and DISTS allowed off their published trunk, as ``*_like``)."""
+        """The terms of :attr:`terms` on ``extractor``.
+
+        LPIPS and DISTS are allowed off their published trunk, and then named ``lpips_like``/``dists_like``.
+        """
         values, options = split_keywords(self.terms, "StylizeConfig.terms")
         checked = {name: FAMILIES[name].value(v, self.arch) for name, v in values.items()}
         return build_terms(checked, check_options(options), self.arch, extractor, (0.0, 1.0), strict=False)

@@ -136,9 +136,13 @@ class PerceptualLoss(nn.Module):
         for name, value in (terms or {}).items():
             family = FAMILIES.get(name)
             if family is None:
-                raise InputError(f"terms has no family {name!r}.{suggest(name, FAMILIES)} The families are {list(FAMILIES)}")
+                raise InputError(
+                    f"terms has no family {name!r}.{suggest(name, FAMILIES)} The families are {list(FAMILIES)}"
+                )
             if name in values:
-                raise InputError(f"the {name} terms are given twice: in terms= and as {family.keyword}=; give them once")
+                raise InputError(
+                    f"the {name} terms are given twice: in terms= and as {family.keyword}=; give them once"
+                )
             values[name] = value
         self.pooling = check_choice(pooling, POOLINGS, "pooling")
         self.options = check_options(options)

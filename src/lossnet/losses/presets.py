@@ -6,8 +6,8 @@ all of it from relu1_2; ``johnson2016_superres`` ~5e2; ``fastai_feature_loss`` o
 ~4e-2, features ~3e1, Grams ~5e3 (99% of the total). A per-pixel MSE between such images is
 ~5e-3. :func:`lossnet.term_shares` gives the shares for your own images and weights.
 
->>> sorted(PRESETS)[:4]
-['contextual_superres', 'dists', 'esrgan', 'fastai_feature_loss']
+>>> PRESETS["esrgan"].arch, PRESETS["esrgan"].feature_layers
+('vgg19', {'conv5_4': 1.0})
 
 The presets of the later term families are declared with their family, in the table of families
 (:data:`lossnet.terms.registry.FAMILIES`), and collected here.

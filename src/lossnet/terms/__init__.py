@@ -32,6 +32,11 @@ The term interface (:class:`Term`), which new loss families implement:
   prediction's image and features and the target's statistics;
 - ``spatial(...)`` (optional): the term as a ``(B, 1, h, w)`` map whose mean is ``per_sample``.
 
+The term families (kinds of term) are one table, :data:`lossnet.terms.registry.FAMILIES` (an entry is a
+:class:`lossnet.terms.spec.Family`): ``PerceptualLoss``'s keywords, the presets, the command-line flags,
+``TrainConfig``'s term fields and the one layer union (:func:`lossnet.terms.registry.term_layers`) come
+from it. A new family is its module (its functions, loss module and :class:`Term`) plus its entry.
+
 A term runs on any backbone that returns its layers. Terms on different trunks (DISTS' L2-pooled
 VGG, say) need their own engine with that trunk; one engine shares one pass.
 """

@@ -95,7 +95,7 @@ class MeanStdLoss(nn.Module):
 
 
 class MeanStdTerm(Term):
-    """The mean/std statistics term at one layer, key ``"mean_std.<layer>"``; it keeps the target's ``2C`` statistics."""
+    """The mean/std statistics term at one layer, key ``"mean_std.<layer>"``; it keeps the target's 2C statistics."""
 
     def __init__(self, layer: str, weight: float = 1.0, eps: float = MEAN_STD_EPS, key: str | None = None) -> None:
         super().__init__()

@@ -201,7 +201,8 @@ class RandomNetTerm(Term):
         return {f"gram{i}": g for i, g in enumerate(self.net.grams(image))}
 
     def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
-        return _distance(self.net.grams(image), [target[f"gram{i}"] for i in range(self.net.stages)])  # type: ignore[index]
+        kept = [target[f"gram{i}"] for i in range(self.net.stages)]  # type: ignore[index]
+        return _distance(self.net.grams(image), kept)
 
 
 #: The family's public functions and modules (exported at the top level from its table entry).

@@ -1,7 +1,7 @@
 """The table of term families: one entry per family, and everything generated from it.
 
 A family is a kind of term (feature distance, Gram matrix, LPIPS, ...). Its entry in :data:`FAMILIES`
-says, once, everything the rest of lossnet needs to know about it:
+(a :class:`~lossnet.terms.spec.Family`) says, once, everything the rest of lossnet needs to know about it:
 
 - its name, which is also the prefix of its keys in a terms dict (``"style.relu1_2"``, ``"tv"``);
 - whether it is given as per-layer weights (``style_layers={layer: w}``) or one scalar weight
@@ -26,151 +26,25 @@ entry here.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from lossnet.backbones.calibration import LPIPS_TRUNKS
 from lossnet.backbones.calibration import dists_calibration as load_dists_calibration
 from lossnet.backbones.calibration import lpips_calibration as load_lpips_heads
 from lossnet.backbones.extractor import FeatureExtractor
-from lossnet.errors import InputError, InputTypeError
+from lossnet.errors import InputError
 from lossnet.functional.contextual import DEFAULT_MEMORY_BUDGET
 from lossnet.functional.criteria import CRITERIA
 from lossnet.functional.dists import DISTS_LAYERS
 from lossnet.functional.total_variation import TV_KINDS
 from lossnet.terms import mean_std, random_net, sliced_wasserstein
-from lossnet.terms.base import Term, layer_weights
+from lossnet.terms.base import Term
 from lossnet.terms.calibrated import DistsTerm, LpipsTerm, check_published
 from lossnet.terms.families import ContextualTerm, FocalFrequencyTerm, MRFTerm
 from lossnet.terms.kinds import FeatureTerm, GramTerm, PixelTerm, TVTerm
-from lossnet.validation import Range, check_choice, check_weight, suggest
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option of a family: a keyword of :class:`~lossnet.PerceptualLoss`, a flag, a config field.
-
-    Attributes:
-        name: the keyword (``"tv_kind"``); the flag is ``--tv-kind``.
-        default: its value when not given.
-        help: one line for ``--help``.
-        type: ``float``, ``int``, ``str`` or ``bool``.
-        choices: the valid values of a ``str`` option (empty: any).
-        param: the Term's keyword for it, when it differs from ``name`` (``"kind"`` for ``tv_kind``).
-        optional: ``None`` is a valid value (``none`` on the command line).
-        cli: whether it is a flag (a file path or a tensor mapping may be Python-only).
-    """
-
-    name: str
-    default: Any
-    help: str
-    type: type = float
-    choices: tuple[str, ...] = ()
-    param: str = ""
-    optional: bool = False
-    cli: bool = True
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    def check(self, value: Any) -> Any:
-        """The value, checked: its type, its choices; an :class:`~lossnet.errors.InputError` says what is valid."""
-        if value is None and (self.optional or self.default is None):
-            return None
-        if self.choices:
-            return check_choice(value, self.choices, self.name)
-        if self.type is bool:
-            if not isinstance(value, bool):
-                raise InputTypeError(f"{self.name} must be True or False; got {value!r}")
-            return value
-        if self.type in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.type is int and value != int(value)):
-                raise InputTypeError(f"{self.name} must be {'an int' if self.type is int else 'a number'}; got {value!r}")
-            return self.type(value)
-        return value
-
-
-@dataclass
-class BuildContext:
-    """What a family's builder may read besides its own value: the trunk, the images' range, the options."""
-
-    arch: str
-    extractor: FeatureExtractor | None
-    input_range: Range
-    strict: bool
-    options: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Family:
-    """One term family (see the module docstring).
-
-    Attributes:
-        name: the family's name and the prefix of its keys.
-        term: the :class:`Term` class: ``term(layer, weight, **options)`` for a layered family,
-            ``term(weight, **options)`` for a scalar one (``input_range`` is passed when it takes one).
-        help: what the family compares, for ``--help`` and error messages.
-        layered: per-layer weights (``<name>_layers``) or one weight (``<name>_weight``).
-        options: its own options; an option shared by several families is one keyword (``criterion``).
-        target: ``"target"``, ``"style"`` or ``"none"`` (see the module docstring).
-        reads: for a scalar family that reads trunk layers (LPIPS, DISTS), the layers it reads on an arch.
-        check: called as ``check(arch, pooling)`` before the trunk is built; raises when the family cannot run.
-        build: builds the family's terms when the default rule does not do (``build(value, context)``).
-        presets: ``{name: {"arch", "terms", "source", "notes"}}``, recipes that introduce the family.
-        exports: its public functions and modules, exported at the top level (``lossnet.X``).
-        paper: where it comes from.
-    """
-
-    name: str
-    term: Callable[..., Term]
-    help: str
-    layered: bool = True
-    options: tuple[Option, ...] = ()
-    target: str = "target"
-    reads: Callable[[str], tuple[str, ...]] | None = None
-    check: Callable[[str, str], None] | None = None
-    build: Callable[[Any, BuildContext], list[Term]] | None = None
-    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    exports: tuple[Any, ...] = ()
-    paper: str = ""
-
-    @property
-    def keyword(self) -> str:
-        """``<name>_layers`` or ``<name>_weight``: its :class:`~lossnet.PerceptualLoss` keyword and config field."""
-        return f"{self.name}_layers" if self.layered else f"{self.name}_weight"
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.keyword.replace("_", "-")
-
-    def value(self, given: Any, arch: str | None) -> Any:
-        """The checked value: ``{layer: weight}`` (layers checked against ``arch``) or a weight >= 0."""
-        if self.layered:
-            return layer_weights(given, self.name, arch)
-        return check_weight(0.0 if given is None else given, self.keyword)
-
-    def layers(self, value: Any, arch: str) -> list[str]:
-        """The trunk layers the family reads for ``value``."""
-        if self.layered:
-            return list(value)
-        return list(self.reads(arch)) if self.reads is not None and value else []
-
-    def terms(self, value: Any, context: BuildContext) -> list[Term]:
-        """The family's terms for ``value`` (none for weight 0 or no layer)."""
-        if not value:
-            return []
-        if self.build is not None:
-            return self.build(value, context)
-        accepted = inspect.signature(self.term).parameters
-        kwargs = {o.param or o.name: context.options[o.name] for o in self.options}
-        if "input_range" in accepted:
-            kwargs["input_range"] = context.input_range
-        if self.layered:
-            return [self.term(layer, w, **kwargs) for layer, w in value.items()]
-        return [self.term(value, **kwargs)]
+from lossnet.terms.spec import BuildContext, Family, Option
+from lossnet.validation import Range, suggest
 
 
 # -- the entries -------------------------------------------------------------------------------------
@@ -192,7 +66,8 @@ def _check_dists(arch: str, pooling: str) -> None:
     if arch != "vgg16" or pooling != "l2":
         raise InputError(
             f"the DISTS term runs on the L2-pooled VGG16; got arch={arch!r}, pooling={pooling!r}. Pass "
-            "arch='vgg16', pooling='l2' (the other terms then read that pass too), or use lossnet.losses.DISTSLoss alone"
+            "arch='vgg16', pooling='l2' (the other terms then read that pass too), "
+            "or use lossnet.losses.DISTSLoss alone"
         )
 
 
@@ -241,7 +116,9 @@ _ENTRIES = (
         FocalFrequencyTerm,
         "the focal frequency term on the images",
         layered=False,
-        options=(Option("focal_frequency_alpha", 1.0, "the focal frequency loss's spectrum weight exponent", param="alpha"),),
+        options=(
+            Option("focal_frequency_alpha", 1.0, "the focal frequency loss's spectrum weight exponent", param="alpha"),
+        ),
         paper="Jiang et al. 2021",
     ),
     Family(
@@ -259,7 +136,9 @@ _ENTRIES = (
         DistsTerm,
         "the DISTS term; needs --arch vgg16 --pooling l2",
         layered=False,
-        options=(Option("dists_calibration", None, "DISTS' alpha/beta file (default: the DISTS_pytorch wheel's)", str),),
+        options=(
+            Option("dists_calibration", None, "DISTS' alpha/beta file (default: the DISTS_pytorch wheel's)", str),
+        ),
         reads=lambda arch: DISTS_LAYERS,
         check=_check_dists,
         build=_build_dists,
@@ -271,11 +150,16 @@ _ENTRIES = (
         "sliced-Wasserstein style terms against the style image (feature distributions, not only Grams)",
         options=(
             Option(
-                "sliced_wasserstein_directions", None, "random directions per layer and call (none: the layer's channels)",
+                "sliced_wasserstein_directions",
+                None,
+                "random directions per layer and call (none: the layer's channels)",
                 int, param="directions", optional=True,
             ),
             Option("sliced_wasserstein_seed", 0, "seed of the sliced-Wasserstein directions", int, param="seed"),
-            Option("sliced_wasserstein_redraw", True, "new sliced-Wasserstein directions at every call", bool, param="redraw"),
+            Option(
+                "sliced_wasserstein_redraw", True, "new sliced-Wasserstein directions at every call", bool,
+                param="redraw",
+            ),
         ),
         target="style",
         presets={
@@ -344,7 +228,8 @@ _ENTRIES = (
                 notes="A texture/style term that needs no trunk and no weight file (the arch is not used). Their "
                 "best network is one layer of many multi-scale filters; lossnet's has 3 blocks of 64 3x3 filters "
                 "with average pooling between (lossnet.terms.random_net). It has no content term: add "
-                "--feature-layers on a trunk, or --pixel-weight. Unweighted, on 64 px crops of the 128 px built-in images, "
+                "--feature-layers on a trunk, or --pixel-weight. Unweighted, on 64 px crops of the 128 px "
+                "built-in images, "
                 "the term is about 2e-8 between two crops of grass, 6e-8 between grass and brick and 3e-6 between "
                 "grass and chelsea; the weight 1e6 brings a style's term to order 1, "
                 "lossnet's starting point, not a number from the papers.",

@@ -53,7 +53,8 @@ def random_directions(channels: int, count: int, generator: torch.Generator | No
 
 
 def sorted_projections(features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """``(B, N, K)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions`` ``(C, K)``, sorted."""
+    """``(B, N, K)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions``
+    ``(C, K)``, sorted along the positions (float32)."""
     points = features.float().flatten(2).transpose(1, 2)  # (B, N, C)
     return torch.sort(points @ directions.to(points.device), dim=1).values
 
@@ -155,7 +156,9 @@ class SlicedWassersteinLoss(nn.Module):
         (0.0, True)
     """
 
-    def __init__(self, directions: int | None = None, seed: int = 0, redraw: bool = True, reduction: str = "mean") -> None:
+    def __init__(
+        self, directions: int | None = None, seed: int = 0, redraw: bool = True, reduction: str = "mean"
+    ) -> None:
         super().__init__()
         self.directions, self.reduction = _Directions(directions, seed, redraw), reduction
 
@@ -165,7 +168,7 @@ class SlicedWassersteinLoss(nn.Module):
 
 
 class SlicedWassersteinTerm(Term):
-    """The sliced Wasserstein term at one layer, key ``"sliced_wasserstein.<layer>"``; it keeps the target's features."""
+    """The sliced Wasserstein term at one layer, key ``"sliced_wasserstein.<layer>"``; keeps the target's features."""
 
     def __init__(
         self,
@@ -185,7 +188,8 @@ class SlicedWassersteinTerm(Term):
     def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         (layer,) = self.layers
         x = features[layer]
-        return sliced_wasserstein(x, target[layer], self.directions(x.shape[1]), reduction="none")  # type: ignore[index]
+        y = target[layer]  # type: ignore[index]
+        return sliced_wasserstein(x, y, self.directions(x.shape[1]), reduction="none")
 
 
 #: The family's public functions and modules (exported at the top level from its table entry).

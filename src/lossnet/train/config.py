@@ -211,7 +211,8 @@ def _term_fields() -> list[tuple[str, Any, Any]]:
             help_ = f"{family.help[0].upper()}{family.help[1:]} ({what}); none = the preset's."
         elif OPTIONS[name].cli:
             option = OPTIONS[name]
-            kind, help_ = option.type | None, f"{option.help[0].upper()}{option.help[1:]}; none = the preset's, else {option.default}."
+            kind = option.type | None
+            help_ = f"{option.help[0].upper()}{option.help[1:]}; none = the preset's, else {option.default}."
         else:
             continue
         out.append((name, kind, field(default=None, metadata={"help": help_})))
