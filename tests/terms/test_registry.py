@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 
 import pytest
 import torch
@@ -42,6 +43,7 @@ def test_keywords_and_terms_form_are_one_thing() -> None:
     b = lossnet.PerceptualLoss("vgg11", None, terms={"feature": ["relu2_1"], "mrf": ["relu3_1"], "pixel": 0.5})
     assert [t.key for t in a.engine] == [t.key for t in b.engine] == ["pixel", "feature.relu2_1", "mrf.relu3_1"]
     assert a.extractor.layers == b.extractor.layers
+    assert set(term_keywords()) <= set(inspect.signature(lossnet.PerceptualLoss).parameters)  # help() shows them
     with pytest.raises(InputError, match=r"no keyword 'featur_layers'.*Did you mean 'feature_layers'"):
         lossnet.PerceptualLoss("vgg11", None, featur_layers=["relu2_1"])
     with pytest.raises(InputError, match=r"terms has no family 'styel'.*Did you mean 'style'"):
@@ -96,7 +98,8 @@ def test_a_preset_on_a_trunk_that_lacks_its_layers_names_every_flag_at_once(caps
     kwargs = lossnet.losses.get_preset("contextual_superres").kwargs()
     assert run_flags(kwargs, "vgg16") == "--arch vgg16 --contextual-layers relu3_3=0.1"
     lp = {"lpips_weight": 1.0, "feature_layers": {"conv5_4": 1.0}}
-    assert run_flags(lp, "vgg16", uncalibrated=True) == "--arch vgg16 --feature-layers conv5_3=1 --allow-uncalibrated true"
+    flags = "--arch vgg16 --feature-layers conv5_3=1 --allow-uncalibrated true"
+    assert run_flags(lp, "vgg16", uncalibrated=True) == flags
     image = str(tmp_path / "a.png")
     lossnet.data.io.save_image(torch.rand(1, 3, 16, 16), image)
     rc = lossnet.cli.main(["compare", image, image, "--preset", "contextual_superres", "--arch", "vgg16"])
@@ -118,13 +121,15 @@ def test_one_flag_vocabulary_with_the_old_forms_as_aliases() -> None:
         assert parse(["train", "style", flag, "vgg19"]).loss_arch == "vgg19"
     new = parse(["apply", "--model", "m.safetensors", "a.png", "b.png", "--out", "o"])
     old = parse(["apply", "--model", "m.safetensors", "--input", "a.png", "b.png", "--output", "o"])
-    assert (new.inputs, new.output) == (["a.png", "b.png"], "o") and (old.input, old.output) == (["a.png", "b.png"], "o")
+    assert (new.inputs, new.output) == (["a.png", "b.png"], "o")
+    assert (old.input, old.output) == (["a.png", "b.png"], "o")
 
 
 def test_stylize_takes_built_in_images_and_any_style_family(tmp_path) -> None:
     out = tmp_path / "s.png"
-    argv = ["stylize", "chelsea", "grass", "--weights", "none", "--arch", "vgg11", "--max-size", "24", "--steps", "1",
-            "--content-layers", "relu2_1", "--style-layers", "", "--mean-std-layers", "relu1_1=1", "--out", str(out)]  # fmt: skip
+    argv = ["stylize", "chelsea", "grass", "--weights", "none", "--arch", "vgg11", "--max-size", "24",
+            "--steps", "1", "--content-layers", "relu2_1", "--style-layers", "", "--mean-std-layers", "relu1_1=1",
+            "--out", str(out)]  # fmt: skip
     assert lossnet.cli.main(argv) == 0 and out.is_file()
 
 
@@ -141,4 +146,5 @@ def test_keywords_are_unique_and_family_of_finds_them() -> None:
     for family in FAMILIES.values():
         assert family_of(family.keyword) is family
     x = torch.rand(1, 3, 16, 16)
-    assert float(lossnet.PerceptualLoss("vgg11", None, focal_frequency_weight=1.0, focal_frequency_alpha=0.5)(x, x)) == 0
+    loss = lossnet.PerceptualLoss("vgg11", None, focal_frequency_weight=1.0, focal_frequency_alpha=0.5)
+    assert loss.engine.term("focal_frequency").alpha == 0.5 and float(loss(x, x)) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,10 +19,13 @@ from lossnet.runtime import Runtime
 from lossnet.terms import Term, TermEngine
 from lossnet.terms.registry import (
     FAMILIES,
+    OPTIONS,
     build_terms,
     check_options,
+    family_of,
     split_keywords,
     style_families,
+    term_keywords,
     term_layers,
 )
 from lossnet.validation import Range, check_choice, check_image, check_input_range, check_same_shape, suggest
@@ -232,6 +236,20 @@ class PerceptualLoss(nn.Module):
             f"feature_layers={self.feature_layers}, style_layers={self.style_layers}, pixel_weight={self.pixel_weight}, "
             f"tv_weight={self.tv_weight}, criterion={self.criterion!r}, reduction={self.reduction!r}"
         )
+
+
+def _signature() -> inspect.Signature:
+    """``PerceptualLoss``'s signature with every term keyword of the table spelled out (for help() and IDEs)."""
+    signature = inspect.signature(PerceptualLoss.__init__)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for name in term_keywords():
+        family = family_of(name)
+        default = (None if family.layered else 0.0) if family is not None else OPTIONS[name].default
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
+    return signature.replace(parameters=params)
+
+
+PerceptualLoss.__init__.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
 def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
