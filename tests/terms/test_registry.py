@@ -108,6 +108,14 @@ def test_a_preset_on_a_trunk_that_lacks_its_layers_names_every_flag_at_once(caps
     assert "relu3_4" in err and "--arch vgg16 --contextual-layers relu3_3=0.1" in err
 
 
+def test_train_names_the_flags_too() -> None:
+    from lossnet.train.loss_network import resolve_loss_network
+
+    terms = lossnet.losses.get_preset("esrgan").kwargs()
+    with pytest.raises(InputError, match=r"conv5_4.*on HED's VGG16 with --arch vgg16 --feature-layers conv5_3=1$"):
+        resolve_loss_network("vgg19", "hed", ["conv5_4"], terms=terms)
+
+
 def test_one_flag_vocabulary_with_the_old_forms_as_aliases() -> None:
     parse = build_parser().parse_args
     assert parse(["compare", "a", "b", "--allow-uncalibrated", "true"]).allow_uncalibrated is True

@@ -14,13 +14,16 @@ A recipe names its loss network (``fastai_feature_loss`` wants ImageNet ``vgg16_
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lossnet.backbones.vgg import layer_names
 from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, hub_cache_dir, load_weights
 from lossnet.errors import InputError, WeightsUnavailableError
 from lossnet.terms.registry import term_layers
 from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.losses.trunk import run_flags
 from lossnet.train.config import TrainConfig, loss_kwargs
 
 logger = logging.getLogger("lossnet")
@@ -54,6 +57,7 @@ def resolve_loss_network(
     layers: list[str],
     loss_arch: str | None = None,
     imagenet_available: bool | None = None,
+    terms: Mapping[str, Any] | None = None,
 ) -> LossNetwork:
     """Decide the loss network for a recipe that wants ``preset_arch``.
 
@@ -64,6 +68,7 @@ def resolve_loss_network(
         loss_arch: an explicit ``--loss-arch``, which wins.
         imagenet_available: whether ImageNet weights for ``preset_arch`` can be had (cached or
             downloaded); ``None`` looks in the torch.hub cache only.
+        terms: the loss's term keywords; when given, a refusal names the flags that move them to VGG16.
 
     >>> resolve_loss_network("vgg16_bn", "hed", ["relu3_3", "relu5_3"]).arch
     'vgg16'
@@ -84,6 +89,7 @@ def resolve_loss_network(
             f"--loss-weights {weights} can only fill a VGG16 here (HED; no ImageNet {preset_arch} file is cached). "
             f"Put {IMAGENET_URLS[preset_arch].rsplit('/', 1)[1]} in {hub_cache_dir()}, pass a {preset_arch} file "
             "with --loss-weights PATH, or choose a VGG16 loss (--loss perceptual for superres/style)"
+            + (f", or run its terms on HED's VGG16 with {run_flags(terms, HED_ARCH, True)}" if terms else "")
         )
     why = "as asked (--loss-weights hed)" if weights == "hed" else f"no ImageNet {preset_arch} file is cached"
     note = (
@@ -115,7 +121,9 @@ def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
     if config.loss_weights == "auto" and config.loss_arch is None and arch != HED_ARCH:
         imagenet = _imagenet_weights(arch)
         available = imagenet is not None
-    chosen = resolve_loss_network(arch, config.loss_weights, layers, config.loss_arch, imagenet_available=available)
+    chosen = resolve_loss_network(
+        arch, config.loss_weights, layers, config.loss_arch, imagenet_available=available, terms=kwargs
+    )
     if imagenet is not None and chosen.arch == arch:  # already read: hand it over rather than read the file again
         logger.warning("weights='auto': loaded %s", imagenet.description)
         return PerceptualLoss(arch=arch, weights=imagenet, **kwargs), chosen.note
