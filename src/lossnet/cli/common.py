@@ -121,13 +121,19 @@ def add_term_options(g: argparse._ActionsContainer, skip: Collection[str] = (), 
             )
             continue
         option = OPTIONS[name]
-        if option.cli:
-            shown = "none" if option.default is None else option.default
+        if not option.cli:
+            continue
+        shown = "none" if option.default is None else option.default
+        if "(default" in option.help and option.help.endswith(")"):  # the option's help says its default itself
+            help_ = option.help[:-1].replace("(default: ", "(default ") + f", or {default})"
+        else:
+            help_ = f"{option.help} (default {shown}, or {default})"
+        if option.type is bool:
+            g.add_argument(option.flag, action=BoolAction, help=help_ + "; BOOL is true/false, yes/no or 1/0")
+        else:
+            metavar = None if option.choices else {int: "N", float: "X"}.get(option.type, "PATH")
             g.add_argument(
-                option.flag,
-                type=_option_type(option),
-                choices=option.choices or None,
-                help=f"{option.help} (default {shown}, or {default})",
+                option.flag, type=_option_type(option), choices=option.choices or None, metavar=metavar, help=help_
             )
 
 
