@@ -7,18 +7,25 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from lossnet.terms.registry import style_families
+
 _COLOURS = {"total": (0, 0, 0), "content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44)}
 
 
 def group_terms(row: dict[str, float]) -> dict[str, float]:
-    """Sum the per-layer terms of one step into ``content`` (``feature.*``), ``style`` (``style.*``), ``tv``, ``total``.
+    """Sum the terms of one step into ``content``, ``style``, ``tv`` and ``total``.
 
-    >>> group_terms({"feature.relu2_2": 1.0, "style.relu1_2": 2.0, "style.relu2_2": 3.0, "total": 6.0, "step": 1})
+    A term counts as style when its family compares with the style image (Gram, MRF, sliced
+    Wasserstein, ...: :func:`lossnet.terms.registry.style_families`), as content otherwise.
+
+    >>> group_terms({"feature.relu2_2": 1.0, "style.relu1_2": 2.0, "mean_std.relu2_2": 3.0, "total": 6.0, "step": 1})
     {'total': 6.0, 'content': 1.0, 'style': 5.0}
     """
     out = {"total": row["total"]}
-    for prefix, name in (("feature.", "content"), ("style.", "style")):
-        parts = [v for k, v in row.items() if k.startswith(prefix)]
+    terms = {k: v for k, v in row.items() if k not in ("total", "tv", "step", "level")}
+    style = [v for k, v in terms.items() if k.split(".")[0] in style_families()]
+    content = [v for k, v in terms.items() if k.split(".")[0] not in style_families()]
+    for name, parts in (("content", content), ("style", style)):
         if parts:
             out[name] = sum(parts)
     if "tv" in row:

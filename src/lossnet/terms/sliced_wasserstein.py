@@ -19,7 +19,9 @@ of any size can be matched.
 as the authors do), drawn from a normal distribution in float64 on the CPU with a seeded
 ``torch.Generator`` and normalised, so they are the same on every machine. ``redraw=True``
 (the paper's choice) draws new ones at each call from that generator; ``redraw=False`` keeps one
-fixed set per channel count.
+fixed set per channel count. L-BFGS (``lossnet stylize``'s default optimiser) evaluates the loss several
+times per step, and each evaluation then sees new directions; ``redraw=False`` gives its line search one
+fixed function (both ran to a visible transfer of ihc's texture on chelsea, 60 steps at 128 px, HED).
 
 Departures from the paper: the mean over directions and positions (not a sum), so the value does not
 grow with the image size or the number of directions; features are compared in float32 whatever the
