@@ -94,3 +94,34 @@ def test_bad_names():
         lpips_heads("resnet")
     with pytest.raises(Exception, match="version"):
         calibration.lpips_heads_path("vgg", "0.2")
+
+
+@pytest.mark.parametrize("version", ["0.0", "0.1"])
+def test_the_release_of_the_heads_is_recognised_and_says_its_input(tmp_path, version):
+    from lossnet.backbones.calibration import LPIPS_LAYERS, lpips_calibration
+
+    by_wheel = lpips_calibration("alexnet", version=version)
+    copy = tmp_path / "alex.pth"
+    copy.write_bytes(calibration.lpips_heads_path("alex", version).read_bytes())
+    by_path = lpips_calibration("alexnet", copy)
+    in_memory = lpips_calibration("alexnet", dict(zip(LPIPS_LAYERS["alexnet"], lpips_heads("alex", version=version))))
+    for cal in (by_wheel, by_path, in_memory):
+        assert cal.version == version
+        # Only v0.1 is the published LPIPS on the ImageNet-normalised input every lossnet trunk gets.
+        assert cal.published is (version == "0.1")
+        assert cal.trunk_input.name == {"0.0": "lpips-v0.0", "0.1": "torch"}[version]
+    own = lpips_calibration("alexnet", {k: v + 0.01 for k, v in in_memory.heads.items()})
+    assert own.version is None and not own.published and own.trunk_input.name == "torch"
+
+
+def test_v0_0_trunk_input_is_the_unscaled_2x_minus_1():
+    from lossnet.backbones.calibration import LPIPS_TRUNK_INPUT
+    from lossnet.backbones.preprocessing import Preprocess
+
+    x = torch.rand(1, 3, 4, 4)
+    torch.testing.assert_close(Preprocess(LPIPS_TRUNK_INPUT["0.0"])(x), 2 * x - 1)
+    torch.testing.assert_close(Preprocess(LPIPS_TRUNK_INPUT["0.0"], (-1, 1))(2 * x - 1), 2 * x - 1)
+    # v0.1's ScalingLayer of 2x - 1 is the ImageNet normalisation of x.
+    shift, scale = torch.tensor([-0.030, -0.088, -0.188]), torch.tensor([0.458, 0.448, 0.450])
+    v01 = (2 * x - 1 - shift.view(1, 3, 1, 1)) / scale.view(1, 3, 1, 1)
+    torch.testing.assert_close(Preprocess(LPIPS_TRUNK_INPUT["0.1"])(x), v01)

@@ -83,6 +83,62 @@ def test_sampling_bounds_the_positions():
     assert float(a) == float(b) and bool(torch.isfinite(a))
 
 
+def seeded(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("max_positions", [2, 7, 64, 143])
+def test_sampling_keeps_a_map_against_itself_at_zero(max_positions):
+    # One draw of positions serves both maps (the authors' random_pooling); two draws made this about 0.7.
+    x = torch.randn(2, 16, 12, 12, dtype=torch.float64)
+    assert float(contextual_loss(x, x, max_positions=max_positions, generator=seeded(0))) < 1e-6
+    torch.manual_seed(3)  # the global generator, as ContextualLoss and the term use
+    assert float(ContextualLoss(max_positions=max_positions)(x, x)) < 1e-6
+    assert float(contextual_loss(x, x[:1].expand(2, -1, -1, -1), max_positions=max_positions, reduction="none")[0]) < 1e-6
+
+
+def test_sampling_compares_both_maps_at_the_same_positions():
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(2, 6, 9, 9, generator=g, dtype=torch.float64)
+    y = torch.rand(2, 6, 9, 9, generator=g, dtype=torch.float64)
+    got = contextual_loss(x, y, max_positions=20, generator=seeded(5), reduction="none")
+    index = torch.randperm(81, generator=seeded(5))[:20]  # the seeded draw: a permutation's first 20 positions
+    expected = reference(x.flatten(2)[..., index], y.flatten(2)[..., index])
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_sampling_of_maps_of_different_sizes_draws_for_each():
+    # No position to share: the prediction gets the first draw, the target the second; a small map is used whole.
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(1, 5, 10, 10, generator=g, dtype=torch.float64)
+    y = torch.rand(1, 5, 8, 8, generator=g, dtype=torch.float64)
+    gen = seeded(7)
+    ix, iy = torch.randperm(100, generator=gen)[:30], torch.randperm(64, generator=gen)[:30]
+    got = contextual_loss(x, y, max_positions=30, generator=seeded(7))
+    torch.testing.assert_close(got, reference(x.flatten(2)[..., ix], y.flatten(2)[..., iy])[0], rtol=1e-10, atol=1e-12)
+    small = y[..., :5, :5]  # 25 positions: kept whole
+    only_x = torch.randperm(100, generator=seeded(8))[:30]
+    torch.testing.assert_close(
+        contextual_loss(x, small, max_positions=30, generator=seeded(8)),
+        reference(x.flatten(2)[..., only_x], small.flatten(2))[0],
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+def test_sampling_is_seeded():
+    x, y = torch.rand(2, 4, 16, 16), torch.rand(2, 4, 16, 16)
+    first = contextual_loss(x, y, max_positions=40, generator=seeded(1), reduction="none")
+    torch.testing.assert_close(contextual_loss(x, y, max_positions=40, generator=seeded(1), reduction="none"), first)
+    assert not torch.equal(contextual_loss(x, y, max_positions=40, generator=seeded(2), reduction="none"), first)
+    torch.manual_seed(9)
+    a = ContextualLoss(max_positions=40)(x, y)
+    torch.manual_seed(9)
+    assert float(ContextualLoss(max_positions=40)(x, y)) == float(a)
+    with pytest.raises(InputError, match="max_positions"):
+        contextual_loss(x, y, max_positions=0)
+
+
 def test_bad_shapes():
     with pytest.raises(InputError, match="same channels"):
         contextual_loss(torch.rand(1, 4, 3, 3), torch.rand(1, 5, 3, 3))

@@ -203,3 +203,20 @@ def test_small_trunks_with_their_published_heads(arch, file_id) -> None:
             expected += torch.einsum("bchw,c->bhw", (na - nb) ** 2, w).mean((1, 2))
         got = loss(x, y)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=0)
+
+
+def test_v0_0_heads_on_the_shared_trunk_are_not_published(imagenet_standin, caplog) -> None:
+    # A loss's trunk gets the ImageNet normalisation, the v0.1 input; the v0.0 heads were fitted on the
+    # unscaled 2x - 1, so here they are not the published v0.0 LPIPS (lossnet.metrics.LPIPS gives them it).
+    from lossnet.backbones.calibration import lpips_heads_path
+
+    v00 = lpips_heads_path("vgg", "0.0")
+    with pytest.raises(LpipsUnavailableError, match=r"v0\.0 heads are published only on the unscaled 2x - 1 input"):
+        LPIPSLoss(weights=imagenet_standin, calibration=v00)
+    with pytest.raises(LpipsUnavailableError, match=r"v0\.0 heads are published only"):
+        PerceptualLoss("vgg16", imagenet_standin, feature_layers=["relu2_2"], lpips_weight=1.0, lpips_calibration=v00)
+    with caplog.at_level(logging.WARNING, logger="lossnet"):
+        loose = LPIPSLoss(weights=imagenet_standin, calibration=v00, strict=False)
+    assert sorted(loose.terms(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))) == ["lpips_like", "total"]
+    assert "not the published LPIPS" in caplog.text
+    assert LPIPS(v00, imagenet_standin).published  # the metric, which feeds them their input

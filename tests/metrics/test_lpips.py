@@ -162,3 +162,108 @@ def test_load_lpips_calibration(tmp_path, calibration_file) -> None:
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="could not read"):
         load_lpips_calibration(tmp_path / "garbage.pth")
+
+
+# -- the two releases of the heads, against the lpips reference's forward -------------------------------
+
+#: lpips 0.1.4's ScalingLayer (lpips/lpips.py), applied to 2x - 1 for version '0.1' only.
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+
+
+def lpips_package_reference(
+    x: torch.Tensor, y: torch.Tensor, features: torch.nn.Sequential, taps: set[int], heads: list, version: str
+) -> torch.Tensor:
+    """``lpips.LPIPS(version=version)(x, y, normalize=True)`` written from lpips 0.1.4's forward, no lossnet code.
+
+    The package does not import here (its ``__init__`` needs torchvision), so its steps are typed out:
+    ``2x - 1``; the ScalingLayer only ``if self.version == '0.1'`` ("v0.0 - original release had a bug,
+    where input was not scaled"); the trunk; ``normalize_tensor`` (eps outside the root); the 1x1 heads
+    on the squared differences; the spatial average; the sum over layers.
+    """
+
+    def prepared(img: torch.Tensor) -> torch.Tensor:
+        img = 2 * img - 1
+        if version == "0.1":
+            img = (img - torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1)) / torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1)
+        return img
+
+    def taps_of(img: torch.Tensor) -> list[torch.Tensor]:
+        h, out = prepared(img), []
+        for i, module in enumerate(features):
+            h = module(h)
+            if i in taps:
+                out.append(h)
+        return out
+
+    d = torch.zeros(x.shape[0])
+    for a, b, w in zip(taps_of(x), taps_of(y), heads, strict=True):
+        na = a / (torch.sqrt(torch.sum(a**2, dim=1, keepdim=True)) + 1e-10)
+        nb = b / (torch.sqrt(torch.sum(b**2, dim=1, keepdim=True)) + 1e-10)
+        d += torch.nn.functional.conv2d((na - nb) ** 2, w.view(1, -1, 1, 1)).mean((1, 2, 3))
+    return d
+
+
+def _vgg16_standin() -> tuple[torch.nn.Sequential, LoadedWeights, set[int]]:
+    """A random torchvision-layout VGG16 under torchvision's ImageNet id, and the indices of LPIPS's layers."""
+    from lossnet.backbones.preprocessing import TORCH
+
+    torch.manual_seed(5)
+    features = make_layers("vgg16").eval()
+    sd = {f"features.{k}": v for k, v in features.state_dict().items()}
+    relu = relu_names("vgg16")
+    weights = LoadedWeights("imagenet:vgg16-397923af", "torchvision vgg16", TORCH, sd)
+    return features, weights, {relu[n] for n in LPIPS_LAYERS}
+
+
+@pytest.mark.parametrize("version", ["0.0", "0.1"])
+def test_each_release_of_the_heads_gets_the_references_input(version) -> None:
+    from lossnet.backbones.calibration import lpips_heads, lpips_heads_path
+
+    features, weights, taps = _vgg16_standin()
+    heads = lpips_heads("vgg", version=version)
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(3, 3, 48, 48, generator=g)
+    y = (x + 0.2 * torch.randn(3, 3, 48, 48, generator=g)).clamp(0, 1)
+    by_version = LPIPS(None, weights, reduction="none", version=version)  # the wheel's file of that release
+    by_file = LPIPS(lpips_heads_path("vgg", version), weights, reduction="none")  # the release read from the file
+    assert by_version.published and by_file.published and by_version.version == by_file.version == version
+    with torch.no_grad():
+        expected = lpips_package_reference(x, y, features, taps, heads, version)
+        for metric in (by_version, by_file):
+            torch.testing.assert_close(metric(x, y), expected, rtol=1e-5, atol=0)
+        # The other release's input gives another number: the check above can tell them apart.
+        other = lpips_package_reference(x, y, features, taps, heads, "0.1" if version == "0.0" else "0.0")
+    assert float(((other - expected).abs() / expected).min()) > 0.01
+
+
+def test_v0_0_heads_in_memory_and_at_other_input_ranges() -> None:
+    from lossnet.backbones.calibration import lpips_heads
+
+    features, weights, taps = _vgg16_standin()
+    heads = lpips_heads("vgg", version="0.0")
+    in_memory = dict(zip(LPIPS_LAYERS, heads, strict=True))  # what load_lpips_calibration returns: recognised
+    metric = LPIPS(in_memory, weights, reduction="none")
+    signed = LPIPS(in_memory, weights, reduction="none", input_range=(-1, 1))
+    assert metric.version == signed.version == "0.0" and metric.published
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = lpips_package_reference(x, y, features, taps, heads, "0.0")
+        torch.testing.assert_close(metric(x, y), expected, rtol=1e-5, atol=0)
+        torch.testing.assert_close(signed(2 * x - 1, 2 * y - 1), expected, rtol=1e-5, atol=0)
+
+
+def test_the_version_asked_for_must_fit_the_heads(calibration_file) -> None:
+    from lossnet.backbones.calibration import lpips_heads_path
+    from lossnet.errors import InputError
+
+    _, weights, _ = _vgg16_standin()
+    with pytest.raises(InputError, match=r"lpips v0\.0 release, but version='0\.1'.*pass version='0\.0'"):
+        LPIPS(lpips_heads_path("vgg", "0.0"), weights, version="0.1")
+    with pytest.raises(InputError, match=r"unknown LPIPS version '0\.2'; expected one of \['0\.0', '0\.1'\]"):
+        LPIPS(None, weights, version="0.2")
+    # Own heads are not published whatever the version; the version says which input they are fitted on.
+    own = LPIPS(calibration_file, weights, version="0.0", strict=False)
+    assert not own.published and own.version == "0.0"
+    assert own.extractor.preprocess.preprocessing.name == "lpips-v0.0"
+    assert LPIPS(calibration_file, weights, strict=False).extractor.preprocess.preprocessing.name == "torch"

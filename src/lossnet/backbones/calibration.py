@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from lossnet.backbones.preprocessing import TORCH, Preprocessing
 from lossnet.backbones.small_trunks import LPIPS_LAYERS
 from lossnet.errors import WeightsError, WeightsUnavailableError
 from lossnet.functional.dists import DISTS_CHANNELS
@@ -52,6 +53,17 @@ LPIPS_CHANNELS: dict[str, tuple[int, ...]] = {
 }
 #: Released versions of the LPIPS heads (v0.1 is the one the lpips project recommends).
 LPIPS_VERSIONS = ("0.0", "0.1")
+
+#: What the lpips reference feeds the trunk for each version of the heads, as the preprocessing of
+#: [0, 1] images. Both take the image to ``2x - 1``; v0.1 then applies its ``ScalingLayer``
+#: (shift ``(-.030, -.088, -.188)``, scale ``(.458, .448, .450)``), which is exactly torchvision's ImageNet
+#: normalisation of ``x`` (``TORCH``). v0.0 does not ("the original release had a bug, where input was
+#: not scaled", lpips.py): its heads were fitted on a trunk that sees ``2x - 1`` itself, so they are
+#: the published v0.0 numbers only on that input.
+LPIPS_TRUNK_INPUT: dict[str, Preprocessing] = {
+    "0.1": TORCH,
+    "0.0": Preprocessing("lpips-v0.0", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+}
 
 #: The trunk each LPIPS calibration was fitted on: ``{arch: (net, layers)}``, the heads ``lin0``, ``lin1``, ...
 #: weighting ``layers`` in order.
@@ -141,20 +153,30 @@ def lpips_heads(
 
 @dataclass(frozen=True)
 class LpipsCalibration:
-    """The LPIPS heads of one trunk, by layer, and whether they are the published v0.1 file.
+    """The LPIPS heads of one trunk, by layer, which published release they are, and the input they expect.
 
     Attributes:
         arch: the trunk they weight (``"vgg16"``, ``"alexnet"``, ``"squeezenet1_1"``).
         heads: ``{layer: (C_l,) non-negative float32 weights}``, in the trunk's order.
-        published: the lpips project's v0.1 or v0.0 heads for ``arch`` (a file by its sha256, weights in
-            memory by equality with the installed wheel's), or not (your own heads).
+        published: the published LPIPS on a trunk that sees torchvision's ImageNet normalisation, as every
+            lossnet trunk does: the lpips project's v0.1 heads for ``arch``. v0.0 heads are published too
+            (``version == "0.0"``), but only on their own input (:data:`LPIPS_TRUNK_INPUT`), which a trunk
+            shared with other terms does not give; :class:`lossnet.metrics.LPIPS` owns its trunk and gives it.
         source: where they came from, for messages.
+        version: the published release the heads are, ``"0.1"`` or ``"0.0"`` (a file by its sha256, weights
+            in memory by equality with the installed wheel's), or ``None`` (your own heads).
     """
 
     arch: str
     heads: dict[str, torch.Tensor]
     published: bool
     source: str
+    version: str | None = None
+
+    @property
+    def trunk_input(self) -> Preprocessing:
+        """What the lpips reference feeds the trunk for these heads: v0.0's for v0.0 heads, else v0.1's (ImageNet)."""
+        return LPIPS_TRUNK_INPUT[self.version or "0.1"]
 
 
 def lpips_calibration(
@@ -172,8 +194,11 @@ def lpips_calibration(
 
     Example:
         >>> cal = lpips_calibration("vgg16")
-        >>> list(cal.heads), cal.published
-        (['relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'relu5_3'], True)
+        >>> list(cal.heads), cal.published, cal.version, cal.trunk_input.name
+        (['relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'relu5_3'], True, '0.1', 'torch')
+        >>> old = lpips_calibration("vgg16", version="0.0")  # published, but only on the unscaled 2x - 1
+        >>> old.published, old.version, old.trunk_input.name
+        (False, '0.0', 'lpips-v0.0')
     """
     net, layers = LPIPS_TRUNKS[check_choice(arch, tuple(LPIPS_TRUNKS), "LPIPS trunk")]
     if isinstance(source, Mapping):
@@ -185,24 +210,25 @@ def lpips_calibration(
                     f"LPIPS-{net} calibration needs {layer}: {channels} weights; got {getattr(w, 'shape', w)}"
                 )
             heads[layer] = w.detach().float().flatten().clone()
-        return LpipsCalibration(arch, heads, _equals_published(net, list(heads.values())), "weights given in memory")
+        found = _published_version(net, list(heads.values()))
+        return LpipsCalibration(arch, heads, found == "0.1", "weights given in memory", found)
     path = lpips_heads_path(net, version) if source is None else _existing(source, "LPIPS calibration")
     heads = dict(zip(layers, lpips_heads(net, path), strict=True))
     digest = sha256_prefix(path)
-    published = any(digest == PUBLISHED_SHA256[f"lpips-{net}-{v}"] for v in LPIPS_VERSIONS)
-    return LpipsCalibration(arch, heads, published, str(path))
+    found = next((v for v in LPIPS_VERSIONS if digest == PUBLISHED_SHA256[f"lpips-{net}-{v}"]), None)
+    return LpipsCalibration(arch, heads, found == "0.1", str(path), found)
 
 
-def _equals_published(net: str, heads: list[torch.Tensor]) -> bool:
-    """Whether ``heads`` are one of the installed wheel's published versions (``False`` without the wheel)."""
+def _published_version(net: str, heads: list[torch.Tensor]) -> str | None:
+    """Which of the installed wheel's published versions ``heads`` are (``None``: none, or no wheel)."""
     for version in LPIPS_VERSIONS:
         try:
             published = lpips_heads(net, None, version)
         except WeightsUnavailableError:
-            return False
+            return None
         if all(torch.equal(a, b) for a, b in zip(heads, published, strict=True)):
-            return True
-    return False
+            return version
+    return None
 
 
 def sha256_prefix(path: str | os.PathLike[str], n: int = 16) -> str:

@@ -17,6 +17,12 @@ activation checkpointing when a gradient is needed, so the peak is a chunk's, wi
 anything is allocated. ``max_positions`` samples positions at random, as the authors do for
 large maps, to cut the work itself.
 
+**Sampling.** As the authors' ``random_pooling``, one random set of positions is drawn and used for
+both maps when they have as many positions (the usual case: prediction and target of one size), so
+a map compared with itself still gives 0 and aligned maps are compared at the same places. When the
+counts differ there is no position to share, and each map larger than ``max_positions`` gets a draw of
+its own (the prediction's first). A map of at most ``max_positions`` positions is used whole.
+
 Departure: the centring mean is taken per sample (the authors' code takes it over the batch),
 so that a sample's loss does not depend on the rest of its batch.
 """
@@ -54,9 +60,11 @@ def contextual_loss(
         y: target features ``(B, C, H', W')`` or ``(1, C, H', W')``; the size may differ from ``x``'s.
         band_width: ``h`` of the paper (0.5 by default; smaller is sharper matching).
         eps: added to the row minimum of the distances (1e-5, as the authors).
-        max_positions: sample at most this many positions of each map at random (``None``: all).
+        max_positions: sample at most this many positions of each map at random (``None``: all); one
+            draw serves both maps when they have as many positions (see the module docstring).
         memory_budget: bytes one chunk of the similarity matrix may take (default 256 MiB).
-        generator: for the position sampling (``None``: torch's global generator).
+        generator: for the position sampling (``None``: torch's global generator); the same seed gives
+            the same positions.
         reduction: ``'none'`` gives ``(B,)``, ``'mean'``/``'sum'`` a scalar.
 
     Returns:
@@ -89,7 +97,7 @@ def contextual_loss(
     xs, ys = x.flatten(2), y.flatten(2)  # (B, C, N), (B', C, M)
     if max_positions is not None:
         max_positions = check_positive_int(max_positions, "max_positions")
-        xs, ys = _sample(xs, max_positions, generator), _sample(ys, max_positions, generator)
+        xs, ys = _sample_positions(xs, ys, max_positions, generator)
     b, m = xs.shape[0], ys.shape[2]
     chunk = _chunk_rows(b, m, xs.element_size(), memory_budget, tuple(x.shape), tuple(y.shape))
     mean = ys.mean(2, keepdim=True)
@@ -124,8 +132,24 @@ def _chunk_rows(b: int, m: int, itemsize: int, budget: int, x_shape: tuple, y_sh
     return max(1, budget // per_row)
 
 
+def _sample_positions(
+    xs: torch.Tensor, ys: torch.Tensor, n: int, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """At most ``n`` positions of ``(B, C, N)`` and ``(B', C, M)``: one shared draw if ``N == M``, else one each."""
+    if xs.shape[2] == ys.shape[2]:
+        if xs.shape[2] <= n:
+            return xs, ys
+        index = _draw(xs.shape[2], n, generator, xs.device)
+        return xs[..., index], ys[..., index]
+    return _sample(xs, n, generator), _sample(ys, n, generator)
+
+
+def _draw(total: int, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """``n`` distinct positions of ``total``: the first ``n`` of a random permutation (drawn on the CPU)."""
+    return torch.randperm(total, generator=generator)[:n].to(device)
+
+
 def _sample(features: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
     if features.shape[2] <= n:
         return features
-    index = torch.randperm(features.shape[2], generator=generator)[:n].to(features.device)
-    return features[..., index]
+    return features[..., _draw(features.shape[2], n, generator, features.device)]

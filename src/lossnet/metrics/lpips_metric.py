@@ -5,6 +5,11 @@ per-channel calibration weights (the ``vgg.pth`` file of the ``lpips`` project, 
 Both are loaded from files; when the ImageNet VGG16 cannot be had, :class:`LPIPS` raises
 :class:`~lossnet.errors.LpipsUnavailableError` instead of computing a number that is not LPIPS.
 The distance itself is the term engine's LPIPS term (:class:`lossnet.terms.LpipsTerm`).
+
+The lpips project released two versions of the heads, and its trunk sees a different input under
+each (:data:`lossnet.backbones.calibration.LPIPS_TRUNK_INPUT`): v0.1 (the default) the ImageNet
+normalisation, v0.0 the unscaled ``2x - 1``. :class:`LPIPS` owns its trunk and gives each version's
+heads their own input, so v0.0 numbers are the lpips reference's ``version='0.0'`` numbers.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from lossnet.backbones.calibration import lpips_calibration
+from lossnet.backbones.calibration import LPIPS_TRUNK_INPUT, LPIPS_VERSIONS, lpips_calibration
 from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.backbones.preprocessing import Preprocess
 from lossnet.backbones.weights import LoadedWeights, imagenet_digest, imagenet_name
 from lossnet.errors import InputError, LpipsUnavailableError, WeightsUnavailableError
 from lossnet.functional.reduction import REDUCTIONS, reduce
@@ -96,22 +102,27 @@ class LPIPS(nn.Module):
     be reported as LPIPS (:attr:`published` is then ``False``, and a warning is logged).
 
     Args:
-        calibration: the heads: ``None`` (the installed lpips wheel's v0.1 file for ``arch``), a path
-            of the lpips project's ``weights/v0.1/<net>.pth``, or ``{layer: (C_l,)}`` weights (as
-            :func:`load_lpips_calibration` returns for VGG16).
+        calibration: the heads: ``None`` (the installed lpips wheel's file of ``version`` for ``arch``), a
+            path of the lpips project's ``weights/v0.1/<net>.pth`` (or ``v0.0``), or ``{layer: (C_l,)}``
+            weights (as :func:`load_lpips_calibration` returns for VGG16).
         weights: the trunk's weights: ``"auto"`` (default: ImageNet where it can be had; where it falls
             back to HED, ``strict`` refuses it as it refuses ``"hed"``), ``"imagenet"`` (torch.hub), a file
             path, ``None`` (random, ``strict=False`` only) or a :class:`~lossnet.backbones.weights.LoadedWeights`.
         reduction: ``'none'`` gives ``(B,)``; ``'mean'``/``'sum'`` a scalar.
         input_range: range of the images: ``(0, 1)`` (the default here), ``(-1, 1)`` (LPIPS's own
             convention) or ``(0, 255)``. Torchvision's ImageNet normalisation of ``(0, 1)`` images
-            is exactly LPIPS's scaling layer of ``(-1, 1)`` images.
+            is exactly LPIPS v0.1's scaling layer of ``(-1, 1)`` images.
         strict: refuse a trunk or calibration other than the published ones.
         arch: the trunk: ``"vgg16"`` (LPIPS-VGG, the default), ``"alexnet"`` (LPIPS-Alex, the lpips
             project's default metric) or ``"squeezenet1_1"``.
         spatial: return the LPIPS map ``(B, 1, H, W)`` instead of one number per image, as the lpips
             reference's ``spatial=True`` (each layer's map upsampled bilinearly and summed);
             ``reduction`` is then not applied.
+        version: the lpips release, as the reference's ``version=``: ``"0.1"`` or ``"0.0"``. It picks the
+            wheel's file when ``calibration`` is ``None``, and the trunk's input: v0.1 heads get the
+            ImageNet normalisation, v0.0 heads the unscaled ``2x - 1`` of a [0, 1] image, as the
+            reference gives them. ``None`` (default): read from the heads when they are a published file,
+            else v0.1. A published file of the other version than the one asked for is refused.
 
     Shape:
         ``x``, ``y``: ``(B, 3, H, W)`` (``y`` may have batch 1) in ``input_range``, at least the trunk's
@@ -136,16 +147,31 @@ class LPIPS(nn.Module):
         strict: bool = True,
         arch: str = "vgg16",
         spatial: bool = False,
+        version: str | None = None,
     ) -> None:
         super().__init__()
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
         self.spatial = bool(spatial)
+        if version is not None:
+            check_choice(version, LPIPS_VERSIONS, "LPIPS version")
         try:
-            cal = lpips_calibration(arch, calibration)
+            cal = lpips_calibration(arch, calibration, version or "0.1")
         except WeightsUnavailableError as err:
             raise LpipsUnavailableError(f"{err}. It is weights/v0.1/<net>.pth of the lpips project (BSD licence).") from None
+        if version is not None and cal.version is not None and cal.version != version:
+            raise InputError(
+                f"the LPIPS heads {cal.source} are the lpips v{cal.version} release, but version={version!r} was asked "
+                f"for; pass version={cal.version!r} (or None, read from the heads) or the v{version} file"
+            )
+        #: The release whose input the trunk gets: the heads' own, else the one asked for, else v0.1.
+        self.version: str = cal.version or version or "0.1"
         self.extractor = _lpips_extractor(arch, list(cal.heads), weights, input_range, strict)
-        self.published = check_published("lpips", self.extractor, cal.published, strict)
+        # Both releases are published, each on its own input, which this metric gives below.
+        self.published = check_published("lpips", self.extractor, cal.version is not None, strict)
+        if self.version == "0.0":
+            # The reference leaves v0.0's 2x - 1 unscaled; the trunk was checked above as ImageNet's, and only its
+            # input changes (with the ImageNet normalisation, v0.0 numbers were 12-36% off the reference's).
+            self.extractor.preprocess = Preprocess(LPIPS_TRUNK_INPUT["0.0"], self.extractor.input_range)
         self.weights_id = self.extractor.weights_id
         self.engine = TermEngine([LpipsTerm(cal.heads, published=self.published, key="lpips")])
 
@@ -191,6 +217,7 @@ def lpips(
     weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
     reduction: str = "mean",
     input_range: Range = (0.0, 1.0),
+    version: str | None = None,
 ) -> torch.Tensor:
     """Functional LPIPS-VGG: builds an :class:`LPIPS` (strict) and applies it under ``no_grad``.
 
@@ -200,6 +227,6 @@ def lpips(
         LpipsUnavailableError: torchvision's ImageNet VGG16 weights cannot be had (offline, say),
             or the calibration file is missing.
     """
-    metric = LPIPS(calibration, weights, reduction, input_range).to(x.device)
+    metric = LPIPS(calibration, weights, reduction, input_range, version=version).to(x.device)
     with torch.no_grad():
         return metric(x, y)

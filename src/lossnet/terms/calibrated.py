@@ -32,6 +32,13 @@ _UNAVAILABLE = {"lpips": LpipsUnavailableError, "dists": DistsUnavailableError}
 
 #: The pooling of the trunk each metric was published on.
 _POOLING = {"lpips": "max", "dists": "l2"}
+#: Why a published file may still not count: LPIPS v0.0 heads expect their own trunk input.
+_UNPUBLISHED_HINT = {
+    "lpips": (
+        " for this trunk (the lpips v0.1 heads; v0.0 heads are published only on the unscaled 2x - 1 input, "
+        "which lossnet.metrics.LPIPS(version='0.0') gives its own trunk)"
+    )
+}
 
 
 def check_published(metric: str, extractor: FeatureExtractor, calibration_published: bool, strict: bool) -> bool:
@@ -60,7 +67,7 @@ def check_published(metric: str, extractor: FeatureExtractor, calibration_publis
     if extractor.pooling != _POOLING[metric]:
         why.append(f"the trunk pools with {extractor.pooling} pooling, not {_POOLING[metric]}")
     if not calibration_published:
-        why.append("the calibration is not the published file")
+        why.append(f"the calibration is not the published file{_UNPUBLISHED_HINT.get(metric, '')}")
     if not why:
         return True
     name = metric.upper()
