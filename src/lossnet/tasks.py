@@ -61,7 +61,9 @@ class Task:
         colour_output: the output is colour even from a grey input.
         needs_style_image: the loss holds a style image's Grams.
         y_channel: the headline scores (validation's PSNR/SSIM) are on the BT.601 luma.
-        paper_loss: the loss preset of the task's paper (``loss='perceptual'``).
+        paper_loss: the loss preset of the task's paper (``loss='paper'``).
+        perceptual_loss: the loss preset ``loss='perceptual'`` trains with: the paper's, unless the
+            paper's recipe fails on the trunk lossnet has offline (``style``: see the ``lossnet_style`` preset).
         recipe: the task's training recipe, as :class:`~lossnet.train.config.TrainConfig` overrides.
         model_defaults: network arguments the recipe's network gets unless ``model_kwargs`` sets them.
         baseline_name: the method to beat, by name (``{scale}``, ``{quality}`` filled in); ``None``: none.
@@ -80,9 +82,15 @@ class Task:
     paper_loss: str
     recipe: Mapping[str, Any]
     model_defaults: Mapping[str, Any] = field(default_factory=dict)
+    perceptual_loss: str | None = None
     baseline_name: str | None = None
     baseline_description: str | None = None
     baseline_fn: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+
+    @property
+    def recipe_loss(self) -> str:
+        """The loss preset ``loss='perceptual'`` trains with (:attr:`perceptual_loss`, else :attr:`paper_loss`)."""
+        return self.perceptual_loss or self.paper_loss
 
     @property
     def model(self) -> str:
@@ -234,6 +242,7 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             needs_style_image=True,
             y_channel=False,
             paper_loss="johnson2016_style",
+            perceptual_loss="lossnet_style",
             recipe=_frozen(
                 {
                     "model": "TransformerNet",

@@ -20,6 +20,7 @@ NAMES = [
     "gatys2016",
     "johnson2016_style",
     "johnson2016_superres",
+    "lossnet_style",
     "lpips_vgg",
     "random_net_style",
     "sliced_wasserstein_style",

@@ -23,10 +23,13 @@ def test_johnson_style_recipe():
         256,
         "constant",
     )
-    kw = loss_kwargs(c)
-    assert kw["feature_layers"] == {"relu2_2": 1.0}
-    assert list(kw["style_layers"]) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
-    assert 1e-6 <= kw["tv_weight"] <= 1e-4
+    # the paper's loss stays one flag away; the default swaps its Grams for sliced Wasserstein at the same layers
+    paper, recipe = loss_kwargs(c.replace(loss="paper")), loss_kwargs(c)
+    assert paper["feature_layers"] == recipe["feature_layers"] == {"relu2_2": 1.0}
+    assert list(paper["style_layers"]) == list(recipe["sliced_wasserstein_layers"])
+    assert list(paper["style_layers"]) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+    assert not recipe["style_layers"] and recipe["pixel_weight"] > 0
+    assert 1e-6 <= paper["tv_weight"] <= 1e-4 and 1e-6 <= recipe["tv_weight"] <= 1e-4
 
 
 def test_fastai_recipe_is_one_cycle_adamw():

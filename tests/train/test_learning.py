@@ -7,8 +7,8 @@ These assert what a user would look for after a short run, on the held-out defau
 - the network improves on where it started: on PSNR over the task's baseline for the pixel
   loss (bicubic for super-resolution, the JPEG input for restore, the grey input for
   colorize), and on its own loss for the perceptual recipes;
-- style moves the Gram loss down while each output stays closer (in VGG features) to its own
-  content image than to the other one.
+- style moves the style loss down, to below the content image's own, while each output's layout
+  follows its own content image far more than the other one.
 
 The networks are the recipes' own (full width, default norm, optimiser, learning rate and
 schedule); only the crops, the batch size and the number of steps are cut, so that the whole
@@ -31,6 +31,7 @@ from lossnet.checkpoint import load_checkpoint
 from lossnet.train.config import task_config
 from lossnet.train.health import spatial_std
 from lossnet.train.loss_network import training_loss
+from lossnet.terms.registry import style_families
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +140,8 @@ def test_perceptual_recipe_lowers_its_loss(runs, task: str) -> None:
 
 @pytest.fixture(scope="module")
 def style_outputs(runs):
-    """The style run's loss terms at the start and the end, its held-out outputs and contents (computed once)."""
+    """The style run's style terms at the start, at the end and for the content itself, its held-out outputs and
+    contents (computed once)."""
     config, _, initial, final = runs("style", "perceptual")
     pairs = _val_pairs(config)
     contents = torch.stack([y for _, y in pairs])
@@ -148,35 +150,31 @@ def style_outputs(runs):
     from lossnet.data.io import load_image, resize_longer_side
 
     loss.set_style_target(resize_longer_side(load_image(default_image_path(config.style_image)), config.style_size))
+
+    def style(terms) -> float:
+        return sum(float(v) for k, v in terms.items() if k.split(".")[0] in style_families())
+
     with torch.no_grad():
-        start = loss.terms(_outputs(initial, pairs), contents)
+        start = style(loss.terms(_outputs(initial, pairs), contents))
         out = _outputs(final, pairs)
-        end = loss.terms(out, contents)
-    return start, end, out, contents
+        end = style(loss.terms(out, contents))
+        itself = style(loss.terms(contents, contents))
+    return start, end, itself, out, contents
 
 
-def test_style_moves_the_gram_loss(style_outputs) -> None:
-    start, end, _, _ = style_outputs
-    style = [k for k in end if k.startswith("style.")]
-    assert sum(float(end[k]) for k in style) < 0.7 * sum(float(start[k]) for k in style)
+def test_style_moves_the_style_loss(style_outputs) -> None:
+    """The style terms fall from the start, and the outputs are nearer the style than their contents are."""
+    start, end, itself, _, _ = style_outputs
+    assert end < 0.7 * start, (start, end)
+    assert end < 0.9 * itself, (itself, end)
 
 
-STYLE_CONTENT_GAP = pytest.mark.xfail(
-    strict=False,
-    reason="known gap (issue 18, open): Johnson's style recipe on HED's VGG16, 100 steps at 64 px, gives beige "
-    "blobs on the held-out images: layout correlations with their own content of -0.50/-0.62 (fp32, AVX2) and "
-    "-0.51/-0.62 (bf16) at seed 0, the sign of the layout lost. HED's relu2_2 puts an inverted image as far "
-    "from the original as a flat one (437 vs 419), so the content term does not pin it; see the README",
-)
-
-
-@STYLE_CONTENT_GAP
 def test_style_keeps_the_content(style_outputs) -> None:
-    _, _, out, contents = style_outputs
+    _, _, _, out, contents = style_outputs
     # content stays recognisable: the output's coarse luminance layout follows its own content image
     # (correlation of 4x4-pooled luma), far more than the other image's
     own, swapped = _layout_correlation(out, contents), _layout_correlation(out, contents.flip(0))
-    assert (own > 0.3).all() and (own > swapped + 0.2).all(), (own, swapped)
+    assert (own >= 0.5).all() and (own >= swapped + 0.2).all(), (own, swapped)
 
 
 def _layout_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -160,6 +160,11 @@ _ENTRIES = (
                 "sliced_wasserstein_redraw", True, "new sliced-Wasserstein directions at every call", bool,
                 param="redraw",
             ),
+            Option(
+                "sliced_wasserstein_target_positions", 8192,
+                "keep at most this many of the style image's positions per layer (a seeded sample; none: all)",
+                int, param="target_positions", optional=True,
+            ),
         ),
         target="style",
         presets={

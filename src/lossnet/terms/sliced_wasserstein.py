@@ -23,6 +23,13 @@ fixed set per channel count. L-BFGS (``lossnet stylize``'s default optimiser) ev
 times per step, and each evaluation then sees new directions; ``redraw=False`` gives its line search one
 fixed function (both ran to a visible transfer of ihc's texture on chelsea, 60 steps at 128 px, HED).
 
+**Target positions.** Sorting dominates the term's cost, and a style image has many more positions
+than a training crop (65536 at relu1_2 of a 256 px image, against 4096 for a 64 px crop; sorting was
+74% of a 64 px training step). The term keeps at most ``target_positions`` of a target's positions
+(default 8192), drawn once per target without replacement from a generator seeded by ``seed``:
+an unbiased sample of the target's distribution, whose quantiles are off by about
+``1 / sqrt(target_positions)`` of their spread. ``None`` keeps them all.
+
 Departures from the paper: the mean over directions and positions (not a sum), so the value does not
 grow with the image size or the number of directions; features are compared in float32 whatever the
 trunk's compute dtype.
@@ -57,8 +64,10 @@ def random_directions(channels: int, count: int, generator: torch.Generator | No
 def sorted_projections(features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     """``(B, N, K)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions``
     ``(C, K)``, sorted along the positions (float32)."""
-    points = features.float().flatten(2).transpose(1, 2)  # (B, N, C)
-    return torch.sort(points @ directions.to(points.device), dim=1).values
+    points = features.float().flatten(2)  # (B, C, N)
+    # (B, K, N) is sorted along its contiguous last dim (1.5x faster on a CPU than along a strided one)
+    projected = directions.to(points.device).t() @ points
+    return torch.sort(projected, dim=-1).values.transpose(1, 2)
 
 
 def resample_quantiles(values: torch.Tensor, n: int) -> torch.Tensor:
@@ -179,6 +188,7 @@ class SlicedWassersteinTerm(Term):
         directions: int | None = None,
         seed: int = 0,
         redraw: bool = True,
+        target_positions: int | None = 8192,
         key: str | None = None,
     ) -> None:
         super().__init__()
@@ -186,6 +196,20 @@ class SlicedWassersteinTerm(Term):
         self.key = key or f"sliced_wasserstein.{layer}"
         self.weight = check_weight(weight, f"sliced_wasserstein weight of {layer!r}")
         self.directions = _Directions(directions, seed, redraw)
+        self.seed = int(seed)
+        self.target_positions = None if target_positions is None else check_positive_int(
+            target_positions, "target_positions"
+        )
+
+    def target_statistics(self, image: torch.Tensor, features: Features) -> Statistics:
+        """The target's features at the layer, at most ``target_positions`` of its positions (a seeded sample)."""
+        (layer,) = self.layers
+        y = features[layer]
+        n = y.shape[2] * y.shape[3]
+        if self.target_positions is None or n <= self.target_positions:
+            return {layer: y}
+        keep = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))[: self.target_positions]
+        return {layer: y.flatten(2)[:, :, keep.to(y.device)].unsqueeze(2)}
 
     def per_sample(self, image: torch.Tensor, features: Features, target: Statistics | None) -> torch.Tensor:
         (layer,) = self.layers

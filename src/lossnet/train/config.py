@@ -9,7 +9,7 @@ Recipes (:data:`TASK_PRESETS`, read from the task registry :mod:`lossnet.tasks`)
 =========  ===============  =========================  =================================================
 task       network          loss (``--loss perceptual``)  optimisation, after
 =========  ===============  =========================  =================================================
-style      TransformerNet   ``johnson2016_style``       Adam 1e-3, batch 4, 256 px, 40k steps (Johnson:
+style      TransformerNet   ``lossnet_style``           Adam 1e-3, batch 4, 256 px, 40k steps (Johnson:
                                                         2 epochs of COCO's 80k images)
 superres   SuperResNet x4   ``johnson2016_superres``    Adam 1e-3, batch 4, 288 px crops, 200k steps (Johnson)
 colorize   UNet (1 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai lesson 7)
@@ -17,8 +17,14 @@ restore    UNet (3 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 
 =========  ===============  =========================  =================================================
 
 ``loss`` picks the loss for any task: ``'pixel'`` (per-pixel MSE only, the baseline
-that perceptual losses beat), ``'perceptual'`` (the task's paper recipe above),
+that perceptual losses beat), ``'perceptual'`` (the task's recipe above), ``'paper'`` (the task's
+paper's preset: ``johnson2016_style`` for style, the same as ``'perceptual'`` for the others),
 ``'fastai'`` (``fastai_feature_loss``), or any :data:`lossnet.losses.PRESETS` name.
+
+Style departs from its paper: Johnson's Gram recipe, on the VGG16 that lossnet has offline (HED's),
+trains a network that outputs beige blobs with the content's sign lost (a flat image is closer to the
+style's Grams than the content image is), so ``lossnet_style`` replaces the Grams with a
+sliced-Wasserstein term and adds a pixel term that pins the content's layout.
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, style_families,
 from lossnet.validation import check_choice, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
-LOSS_KINDS = ("pixel", "perceptual", "fastai")
-#: The paper recipe behind ``loss='perceptual'`` for each task (from the task registry).
-PERCEPTUAL_PRESET = {name: task.paper_loss for name, task in TASKS.items()}
+LOSS_KINDS = ("pixel", "perceptual", "paper", "fastai")
+#: The preset behind ``loss='perceptual'`` for each task (from the task registry).
+PERCEPTUAL_PRESET = {name: task.recipe_loss for name, task in TASKS.items()}
+#: The preset of each task's paper (``loss='paper'``).
+PAPER_PRESET = {name: task.paper_loss for name, task in TASKS.items()}
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda")
@@ -284,7 +292,8 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             "criterion": "mse",
         }
     else:
-        name = {"perceptual": TASKS[config.task].paper_loss, "fastai": "fastai_feature_loss"}.get(
+        task = TASKS[config.task]
+        name = {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}.get(
             config.loss, config.loss
         )
         kwargs = PRESETS[name].kwargs()
