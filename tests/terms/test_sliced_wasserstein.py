@@ -129,3 +129,25 @@ def test_in_perceptual_loss_with_a_fixed_style_image_and_the_preset() -> None:
     assert preset.source and preset.notes
     built = lossnet.perceptual_loss_from_preset("sliced_wasserstein_style", weights=None)
     assert len([t for t in built.engine if t.key.startswith("sliced_wasserstein.")]) == 5
+
+
+def test_a_large_target_is_sampled_once_and_stays_close_to_all_of_it() -> None:
+    """target_positions keeps a seeded sample of a large target's positions: the same sample every time,
+    the whole target when it is small enough, and a value within a few percent of the full target's."""
+    g = torch.Generator().manual_seed(1)
+    x, style = torch.rand(2, 8, 32, 32, generator=g), torch.rand(1, 8, 96, 96, generator=g) * 2  # 9216 positions
+    full = SlicedWassersteinTerm("relu1_1", redraw=False, target_positions=None)
+    sampled = SlicedWassersteinTerm("relu1_1", redraw=False, target_positions=1024)
+    kept = sampled.target_statistics(style, {"relu1_1": style})["relu1_1"]
+    assert kept.shape == (1, 8, 1, 1024)
+    assert torch.equal(kept, sampled.target_statistics(style, {"relu1_1": style})["relu1_1"])  # seeded, repeatable
+    # every kept point is one of the target's own points (a sample of positions, not of channels)
+    points = {tuple(p) for p in style.flatten(2)[0].t().tolist()}
+    assert all(tuple(p) in points for p in kept.flatten(2)[0].t().tolist())
+    exact = full.per_sample(x, {"relu1_1": x}, full.target_statistics(style, {"relu1_1": style}))
+    approx = sampled.per_sample(x, {"relu1_1": x}, {"relu1_1": kept})
+    assert torch.allclose(approx, exact, rtol=0.05), (approx, exact)
+    small = torch.rand(1, 8, 16, 16, generator=g)
+    assert torch.equal(sampled.target_statistics(small, {"relu1_1": small})["relu1_1"], small)
+    with pytest.raises(InputError, match="target_positions"):
+        SlicedWassersteinTerm("relu1_1", target_positions=0)
