@@ -49,6 +49,8 @@ def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path, ca
     # The demo resolved the precision once (the CLI prints it); the three training runs do not repeat it.
     assert not [r for r in caplog.records if r.getMessage().startswith("precision ")]
     assert set(result.scores) == set(METHODS) and set(result.seconds) == {"pixel MSE", "perceptual", "style"}
+    # the style run reports its style terms (whatever family the recipe uses), not an empty sum
+    assert result.style_loss[0] > 0 and result.style_loss[1] > 0, result.style_loss
     with open(result.table_csv) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 3 + 3  # two held-out images x three methods, then the means

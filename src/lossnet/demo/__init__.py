@@ -34,7 +34,7 @@ class DemoConfig:
     train: bool = True  # run part 2 (training); False for the breakdown alone
     sr_steps: int = 400  # steps of each super-resolution run
     style_steps: int = 300  # steps of the style-transfer run
-    style_weight: float = 1.0  # weight of each style layer (Johnson's recipe: 5, for 40k steps)
+    style_weight: float = 1.0  # weight of each sliced-Wasserstein style layer (the style recipe's: 1)
     crop_size: int = 64  # training crop side (sized so that the demo fits 5 min on a 2-core AVX2 CPU in fp32)
     style_image: str = "ihc"  # default image (or file) that gives the style
     precision: str | Runtime = "auto"  # "auto" (bf16 where native, else fp32), "fp32", "bf16", or a Runtime

@@ -3,8 +3,8 @@
 - x4 super-resolution: the same :class:`~lossnet.models.SuperResNet`, the same data,
   seed and number of steps, trained once with per-pixel MSE and once with Johnson et
   al.'s feature loss (relu2_2);
-- a short fast-style-transfer run (:class:`~lossnet.models.TransformerNet`, Johnson's
-  content and style layers);
+- a short fast-style-transfer run (:class:`~lossnet.models.TransformerNet`, the style task's
+  recipe ``lossnet_style``: Johnson's content layer, sliced Wasserstein at his four style layers);
 - the held-out validation images (astronaut, chelsea) upscaled by bicubic, by each
   network, next to the ground truth, with PSNR/SSIM on the luma channel (4-pixel border
   shaved, as super-resolution papers report them) and the relu2_2 feature distance.
@@ -36,6 +36,7 @@ from lossnet.data.io import save_image
 from lossnet.evaluation.scoring import PSNR_Y, SSIM_Y, Metric, feature_metric, score
 from lossnet.metrics import FeatureDistance
 from lossnet.runtime import Runtime, resolve
+from lossnet.terms.registry import style_families
 from lossnet.tasks import TASKS
 from lossnet.train.config import task_config
 from lossnet.train.loop import train
@@ -92,9 +93,8 @@ def run_training_demo(
         weights: VGG16 weights for the loss network, by name or path: ``auto`` (ImageNet where it can
             be had, else HED, logged), ``imagenet``, ``hed`` (works offline), a file.
         sr_steps: steps of each super-resolution run; style_steps: of the style run.
-        style_weight: the weight of each of Johnson's four style layers. The recipe's 5 suits
-            40k steps; in a few hundred steps with HED features it wipes out the content,
-            so the demo uses 1 (``lossnet sweep`` shows the trade-off).
+        style_weight: the weight of each of the recipe's four sliced-Wasserstein style layers
+            (1, the recipe's; ``lossnet sweep`` shows the trade-off).
         size: longer side of the training and validation images.
         crop_size: side of the training crops (the super-resolution target's).
         style_image: a default image name (or file) to take the style from.
@@ -135,7 +135,7 @@ def run_training_demo(
             checkpoint_every=style_steps,
             style_image=style_image,
             style_size=size,
-            style_layers={layer: style_weight for layer in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")},
+            sliced_wasserstein_layers={layer: style_weight for layer in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")},
             out_dir=str(out_dir / "runs" / "style"),
             # Validation crops fit in chelsea's shorter side (2/3 of its longer), which train() requires.
             **{**common, "val_size": min(STYLE_CROP, size * 2 // 3) // 4 * 4},
@@ -149,7 +149,8 @@ def run_training_demo(
         result.seconds[name] = time.perf_counter() - start
         models[name] = load_model(run.model)
         if name == "style":
-            styles = [sum(v for k, v in row.items() if k.startswith("style.")) for row in run.history]
+            families = style_families()
+            styles = [sum(v for k, v in row.items() if k.split(".")[0] in families) for row in run.history]
             result.style_loss = (styles[0], styles[-1])
 
     feature = FeatureDistance("vgg16", ["relu2_2"], weights)
