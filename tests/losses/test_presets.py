@@ -21,6 +21,7 @@ NAMES = [
     "johnson2016_style",
     "johnson2016_superres",
     "lossnet_style",
+    "lossnet_superres",
     "lpips_vgg",
     "random_net_style",
     "sliced_wasserstein_style",

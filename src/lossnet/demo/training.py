@@ -2,7 +2,7 @@
 
 - x4 super-resolution: the same :class:`~lossnet.models.SuperResNet`, the same data,
   seed and number of steps, trained once with per-pixel MSE and once with Johnson et
-  al.'s feature loss (relu2_2);
+  al.'s feature loss (relu2_2) with a pixel term (the task's ``lossnet_superres`` recipe);
 - a short fast-style-transfer run (:class:`~lossnet.models.TransformerNet`, the style task's
   recipe ``lossnet_style``: Johnson's content layer, sliced Wasserstein at his four style layers);
 - the held-out validation images (astronaut, chelsea) upscaled by bicubic, by each
