@@ -102,7 +102,7 @@ class _RunFields:
     """Constructor arguments of the network (``scale`` and ``in_channels`` follow the task)."""
     # -- loss
     loss: str = "perceptual"
-    """``pixel``, ``perceptual``, ``fastai`` or a loss preset name."""
+    """``pixel``, ``perceptual`` (the task's recipe), ``paper`` (its paper's preset), ``fastai`` or a loss preset name."""
     loss_weights: str | None = "auto"
     """Weights of the loss network: ``imagenet``, ``hed``, ``auto`` (ImageNet if it can be had, else HED), a file, or ``None``.
 
