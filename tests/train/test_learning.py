@@ -31,7 +31,7 @@ from lossnet.checkpoint import load_checkpoint
 from lossnet.train.config import task_config
 from lossnet.train.health import spatial_std
 from lossnet.train.loss_network import training_loss
-from lossnet.terms.registry import style_families
+from lossnet.terms.registry import is_style_key
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +150,7 @@ def style_outputs(runs):
     loss.set_style_target(resize_longer_side(load_image(default_image_path(config.style_image)), config.style_size))
 
     def style(terms) -> float:
-        return sum(float(v) for k, v in terms.items() if k.split(".")[0] in style_families())
+        return sum(float(v) for k, v in terms.items() if is_style_key(k))
 
     with torch.no_grad():
         start = style(loss.terms(_outputs(initial, pairs), contents))

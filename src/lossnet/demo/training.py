@@ -36,7 +36,7 @@ from lossnet.data.io import save_image
 from lossnet.evaluation.scoring import PSNR_Y, SSIM_Y, Metric, feature_metric, score
 from lossnet.metrics import FeatureDistance
 from lossnet.runtime import Runtime, resolve
-from lossnet.terms.registry import style_families
+from lossnet.terms.registry import is_style_key
 from lossnet.tasks import TASKS
 from lossnet.train.config import task_config
 from lossnet.train.loop import train
@@ -149,8 +149,7 @@ def run_training_demo(
         result.seconds[name] = time.perf_counter() - start
         models[name] = load_model(run.model)
         if name == "style":
-            families = style_families()
-            styles = [sum(v for k, v in row.items() if k.split(".")[0] in families) for row in run.history]
+            styles = [sum(v for k, v in row.items() if is_style_key(k)) for row in run.history]
             result.style_loss = (styles[0], styles[-1])
 
     feature = FeatureDistance("vgg16", ["relu2_2"], weights)

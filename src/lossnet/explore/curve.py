@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from lossnet.terms.registry import style_families
+from lossnet.terms.registry import is_style_key
 
 _COLOURS = {"total": (0, 0, 0), "content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44)}
 
@@ -23,8 +23,8 @@ def group_terms(row: dict[str, float]) -> dict[str, float]:
     """
     out = {"total": row["total"]}
     terms = {k: v for k, v in row.items() if k not in ("total", "tv", "step", "level")}
-    style = [v for k, v in terms.items() if k.split(".")[0] in style_families()]
-    content = [v for k, v in terms.items() if k.split(".")[0] not in style_families()]
+    style = [v for k, v in terms.items() if is_style_key(k)]
+    content = [v for k, v in terms.items() if not is_style_key(k)]
     for name, parts in (("content", content), ("style", style)):
         if parts:
             out[name] = sum(parts)

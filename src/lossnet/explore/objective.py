@@ -18,7 +18,7 @@ from torch import nn
 from lossnet.backbones.extractor import FeatureExtractor
 from lossnet.errors import InputError
 from lossnet.terms import FeatureTerm, GramTerm, Term, TermEngine, TVTerm, layer_weights
-from lossnet.terms.registry import style_families
+from lossnet.terms.registry import is_style_key
 from lossnet.validation import check_weight
 
 
@@ -104,4 +104,4 @@ class ImageObjective(nn.Module):
 
 def _style_term(term: Term) -> bool:
     """Whether a term belongs to a family that compares with the style image (Gram, MRF, ...)."""
-    return term.key.split(".")[0] in style_families()
+    return is_style_key(term.key)

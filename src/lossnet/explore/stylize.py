@@ -24,7 +24,7 @@ from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, OptimizeResult, optimize_image, resize, start_image
 from lossnet.runtime import Runtime
 from lossnet.terms import Term
-from lossnet.terms.registry import FAMILIES, build_terms, check_options, split_keywords, style_families, term_layers
+from lossnet.terms.registry import FAMILIES, build_terms, check_options, is_style_key, split_keywords, term_layers
 from lossnet.validation import check_choice, check_image, check_weight
 
 log = logging.getLogger("lossnet.explore")
@@ -112,7 +112,7 @@ class StylizeResult:
     @property
     def style_loss(self) -> float:
         """The weighted sum of the style terms of the result (Gram, and any other style family's)."""
-        return sum(v for k, v in self.optimization.final.items() if k.split(".")[0] in style_families())
+        return sum(v for k, v in self.optimization.final.items() if is_style_key(k))
 
     def loss_kwargs(self) -> dict[str, Any]:
         """The :class:`~lossnet.PerceptualLoss` arguments with the same terms and weights."""

@@ -23,6 +23,7 @@ from lossnet.terms.registry import (
     build_terms,
     check_options,
     family_of,
+    is_style_key,
     split_keywords,
     style_families,
     term_keywords,
@@ -274,4 +275,4 @@ def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
 
 def _style_term(term: Term) -> bool:
     """The terms a fixed style image feeds: those of the families whose target is the style (Gram, MRF, ...)."""
-    return term.key.split(".")[0] in style_families()
+    return is_style_key(term.key)

@@ -341,3 +341,12 @@ def check_options(given: Mapping[str, Any]) -> dict[str, Any]:
 def style_families() -> tuple[str, ...]:
     """The families a fixed style image feeds (``set_style_target``, style transfer's style image)."""
     return tuple(f.name for f in FAMILIES.values() if f.target == "style")
+
+
+def is_style_key(key: str) -> bool:
+    """Whether a term's key (``"<family>.<layer>"`` or ``"<family>"``) belongs to a style-image family.
+
+    >>> is_style_key("style.relu1_2"), is_style_key("sliced_wasserstein.relu2_2"), is_style_key("feature.relu2_2")
+    (True, True, False)
+    """
+    return key.split(".")[0] in style_families()

@@ -23,7 +23,7 @@ from lossnet.errors import InputError, TrainingDivergedError
 from lossnet.evaluation.scoring import headline_metrics, score
 from lossnet.runtime import Runtime
 from lossnet.tasks import TASKS
-from lossnet.terms.registry import style_families
+from lossnet.terms.registry import is_style_key
 from lossnet.train.config import TrainConfig
 
 Pairs = list[tuple[torch.Tensor, torch.Tensor]]
@@ -113,10 +113,9 @@ def style_scores(loss: nn.Module, out: torch.Tensor, content: torch.Tensor) -> d
     sliced Wasserstein, ...) in style, the content's (feature, pixel, ...) in content.
     """
     terms = loss.terms(out, content)
-    style = style_families()
     scores = {
-        "content": float(sum(v for k, v in terms.items() if k not in ("total", "tv") and k.split(".")[0] not in style)),
-        "style": float(sum(v for k, v in terms.items() if k.split(".")[0] in style)),
+        "content": float(sum(v for k, v in terms.items() if k not in ("total", "tv") and not is_style_key(k))),
+        "style": float(sum(v for k, v in terms.items() if is_style_key(k))),
     }
     if "tv" in terms:
         scores["tv"] = float(terms["tv"])
