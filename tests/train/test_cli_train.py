@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,14 +63,36 @@ def test_truncated_checkpoint_exits_2(tmp_path, capsys):
     assert "truncated, corrupt or not a lossnet checkpoint" in capsys.readouterr().err
 
 
+def _run_or_dump(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in its own process group; if it outlives ``timeout``, SIGABRT the whole group so that every
+    Python process in it (torchrun and its ranks, PYTHONFAULTHANDLER=1) prints where it hangs, and fail with that.
+
+    This run hung once in about 20 suites (rank 0 had written the model), and a bare timeout said nothing of where.
+    """
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+        pytest.fail(f"torchrun did not end within {timeout} s; where each process stood:\n{err[-8000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(tmp_path):
     """torchrun, 2 processes, gloo: each trains its shard; DDP must keep the weights equal."""
     out = tmp_path / "ddp"
     argv = tiny_flags("superres", out)
     argv[argv.index("--steps") + 1] = "3"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LOSSNET_OFFLINE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LOSSNET_OFFLINE": "1", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "lossnet", *argv]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
+    proc = _run_or_dump(cmd, env, Path(__file__).parent, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "run.json").read_text())
     checksums = summary["replica_checksums"]

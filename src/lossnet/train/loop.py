@@ -33,6 +33,7 @@ only rank 0 writes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -105,12 +106,17 @@ def train(
         InputError, DataUnavailableError, CheckpointError: bad config, data, output folder or checkpoint.
     """
     world = init_distributed(config.device)
+    run = None
     try:
         run = _Run(config, world, resume, progress, overwrite)  # checks and builds; writes nothing
         with hold_run_folder(Path(config.out_dir), world):
             run.claim(overwrite)
             return run.run()
     finally:
+        # The DDP wrapper must go before its process group: freed after it, its Reducer's gloo threads
+        # waited forever at exit, now and then (rank 1 of torchrun hung after rank 0 had finished).
+        del run
+        gc.collect()
         shutdown(world)
 
 
