@@ -56,3 +56,30 @@ def test_a_validation_image_too_small_for_val_size_is_refused(tiny, tmp_path):
         train(config.replace(image_size=512))
     # Large enough for the network's input (16 >= 64 / 4): accepted.
     assert train(config.replace(val_size=64, steps=1, val_every=1)).val["psnr"] > 0
+
+
+@pytest.mark.parametrize("task", ["superres", "restore", "colorize"])
+def test_validation_logs_the_baseline_beside_the_network(tiny, task, caplog):
+    """val.csv and the log line carry the baseline's scores on the same pairs, scored the same way."""
+    from lossnet.evaluation.scoring import headline_metrics, score
+    from lossnet.tasks import TASKS
+    from lossnet.train.validation import validation_pairs
+    from lossnet.train.inputs import image_dataset
+
+    config = tiny(task, steps=2, val_every=2)
+    with caplog.at_level(logging.INFO, logger="lossnet"):
+        result = train(config)
+    with open(result.out_dir / "val.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["step", "psnr", "ssim", "baseline_psnr", "baseline_ssim"]
+
+    # Independently: the task's baseline on the run's own validation pairs, through the shared scorer.
+    t = TASKS[task]
+    pairs = validation_pairs(image_dataset(config, None, "val", config.val_size, False, "val-data"), config)
+    base = torch.cat([t.baseline(x, config.scale) for x, _ in pairs])
+    psnr, ssim = headline_metrics(t)
+    expected = score(t, base, torch.cat([y for _, y in pairs]), scale=config.scale, metrics=[psnr, ssim])
+    assert float(rows[0]["baseline_psnr"]) == pytest.approx(float(expected[psnr.key]), abs=1e-4)
+    assert float(rows[0]["baseline_ssim"]) == pytest.approx(float(expected[ssim.key]), abs=1e-4)
+    name = {"superres": "bicubic", "restore": "JPEG", "colorize": "grey"}[task]
+    assert any(f"({name} {float(rows[0]['baseline_psnr']):.2f})" in r.getMessage() for r in caplog.records)

@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from lossnet.cli.common import BoolAction, bool_arg, layer_weights_arg
 from lossnet.data.tasks import TASKS
 from lossnet.errors import InputError
+from lossnet.train.validation import validation_summary
 
 # Fields set by the positional argument or with a flag of their own.
 _NOT_FLAGS = {"task"}
@@ -142,10 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not main:
         return 0
     if result.val:
-        if "psnr" in result.val:
-            print(f"validation: PSNR {result.val['psnr']:.2f} dB, SSIM {result.val['ssim']:.4f}", file=sys.stderr)
-        else:  # style: the weighted loss terms on the validation images
-            print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.val.items()), file=sys.stderr)
+        print(f"validation: {validation_summary(config.task, result.val)}", file=sys.stderr)
     if result.skipped_files:
         n = len(result.skipped_files)
         print(f"skipped {n} unreadable training file{'s' if n > 1 else ''} (listed in run.json)", file=sys.stderr)

@@ -353,13 +353,12 @@ class _Run:
         """Validation scores and a sample sheet (rank 0 only; others return {}); see :mod:`lossnet.train.validation`."""
         if not self.world.is_main or not self.val_pairs:
             return {}
-        c = self.config
-        outputs = validation_outputs(
-            self.model, self.val_pairs, self.runtime, self.device, self.memory_format, self.step
-        )
-        targets = [y for _, y in self.val_pairs]
+        c, pairs = self.config, self.val_pairs
+        outputs = validation_outputs(self.model, pairs, self.runtime, self.device, self.memory_format, self.step)
+        targets = [y for _, y in pairs]
         raw, tgt = torch.cat(outputs), torch.cat(targets)
-        scores, summary = validation_scores(c, raw, tgt, self.loss, self.device)
+        scores, summary = validation_scores(c, raw, tgt, self.loss, self.device, [x for x, _ in pairs])
+        log.info("validation, step %d: %s", self.step, summary)
         self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step)
         if self.collapse is not None:
             log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")

@@ -93,17 +93,50 @@ def validation_outputs(
 
 @torch.no_grad()
 def validation_scores(
-    c: TrainConfig, raw: torch.Tensor, targets: torch.Tensor, loss: nn.Module, device: torch.device
+    c: TrainConfig,
+    raw: torch.Tensor,
+    targets: torch.Tensor,
+    loss: nn.Module,
+    device: torch.device,
+    inputs: list[torch.Tensor] | None = None,
 ) -> tuple[dict[str, float], str]:
-    """The scores of the outputs ``raw`` against ``targets`` (both ``(N, 3, H, W)``), and a one-line summary."""
+    """The scores of the outputs ``raw`` against ``targets`` (both ``(N, 3, H, W)``), and a one-line summary.
+
+    Given the network's ``inputs`` (each ``(1, C, h, w)``), a task with a baseline (bicubic, the
+    JPEG, the grey input) is also scored by it, as ``baseline_psnr`` and ``baseline_ssim``, so
+    that whether training helped is visible in the log (see :func:`validation_summary`).
+    """
     task = TASKS[c.task]
     if not task.has_truth:
         scores = style_scores(loss, raw.to(device), targets.to(device))
-        return scores, ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        return scores, validation_summary(c.task, scores)
     psnr, ssim = headline_metrics(task)
     found = score(task, raw, targets, scale=c.scale, metrics=[psnr, ssim])
     scores = {"psnr": float(found[psnr.key]), "ssim": float(found[ssim.key])}  # type: ignore[arg-type]
-    return scores, f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
+    if inputs is not None and task.baseline_fn is not None:
+        base = torch.cat([task.baseline(x.float(), c.scale) for x in inputs])
+        found = score(task, base, targets, scale=c.scale, metrics=[psnr, ssim])
+        scores["baseline_psnr"], scores["baseline_ssim"] = float(found[psnr.key]), float(found[ssim.key])  # type: ignore
+    return scores, validation_summary(c.task, scores)
+
+
+def validation_summary(task: str, scores: dict[str, float]) -> str:
+    """One line for the log, the sample sheet and the CLI, with the baseline's scores beside the network's.
+
+    >>> validation_summary("superres", {"psnr": 27.314, "ssim": 0.8123, "baseline_psnr": 26.48, "baseline_ssim": 0.79})
+    'PSNR 27.31 dB (bicubic 26.48), SSIM 0.812 (bicubic 0.790)'
+    >>> validation_summary("style", {"content": 1.5, "style": 2.25, "total": 3.75})
+    'content 1.5, style 2.25, total 3.75'
+    """
+    if "psnr" not in scores:
+        return ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+    if "baseline_psnr" not in scores:
+        return f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
+    name = (TASKS[task].baseline_name or "baseline").split(" ")[0]  # 'JPEG q{quality}': the quality varies per image
+    return (
+        f"PSNR {scores['psnr']:.2f} dB ({name} {scores['baseline_psnr']:.2f}), "
+        f"SSIM {scores['ssim']:.3f} ({name} {scores['baseline_ssim']:.3f})"
+    )
 
 
 def style_scores(loss: nn.Module, out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
