@@ -59,7 +59,8 @@ def run(trunk: str, mode: str, content: torch.Tensor, style: torch.Tensor, steps
     m = measure_terms(objective.engine, fx, out.image)
     end = family_shares(m, {t.key: t.weight for t in objective.engine})
     row = {f"value {k}": v for k, v in end["value"].items()} | {f"grad {k}": v for k, v in end["gradient"].items()}
-    return row | {"PSNR to content": psnr(out.image, content), "colour (1=content)": colour_position(out.image, content, style)}
+    colour = colour_position(out.image, content, style)
+    return row | {"PSNR to content": psnr(out.image, content), "colour (1=content)": colour}
 
 
 def main() -> None:
@@ -85,8 +86,9 @@ def main() -> None:
     for mode in ("raw", "value", "gradient"):
         h, r = rows[(mode, "hed")], rows[(mode, "random")]
         gap = max(abs(h[k] - r[k]) for k in cols if k.startswith(("value", "grad")))
-        print(f"{mode}: largest share gap {gap:.0%}, PSNR gap {abs(h['PSNR to content'] - r['PSNR to content']):.2f} dB, "
-              f"colour gap {abs(h['colour (1=content)'] - r['colour (1=content)']):.2f}")
+        psnr_gap = abs(h["PSNR to content"] - r["PSNR to content"])
+        colour_gap = abs(h["colour (1=content)"] - r["colour (1=content)"])
+        print(f"{mode}: largest share gap {gap:.0%}, PSNR gap {psnr_gap:.2f} dB, colour gap {colour_gap:.2f}")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,8 @@ def sweep(
                 shares = {**config.shares, "style": float(ratio) * config.shares.get("style", 0.0)}
                 cell_config = replace(config, style_layers=row_layers, shares=shares)
             else:
-                cell_config = replace(config, style_layers=row_layers, style_weight=float(ratio) * config.content_weight)
+                style_weight = float(ratio) * config.content_weight
+                cell_config = replace(config, style_layers=row_layers, style_weight=style_weight)
             out = stylize(content, style, config=cell_config, callback=callback, extractor=fx)
             c, s = _scores(evaluation, out.image)
             kind = "style share x" if config.shares else "style/content "

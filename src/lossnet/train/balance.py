@@ -90,4 +90,6 @@ def measure_run_shares(
 def log_balance(balance: Balance) -> None:
     """Log the shares asked for and the weights they resolved to."""
     asked = ", ".join(f"{k} {v:.1%}" for k, v in balance.shares.items())
-    log.info("shares (%s rule, on the %s): %s; resolved weights %s", balance.rule, balance.where, asked, balance.keywords)
+    log.info(
+        "shares (%s rule, on the %s): %s; resolved weights %s", balance.rule, balance.where, asked, balance.keywords
+    )
