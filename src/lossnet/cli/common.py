@@ -12,7 +12,7 @@ from typing import Any
 import lossnet
 from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
-from lossnet.terms.registry import OPTIONS, Option, family_of, term_keywords
+from lossnet.terms.registry import FAMILIES, OPTIONS, Option, family_of, term_keywords
 
 
 def layer_weights_arg(text: str) -> dict[str, float]:
@@ -143,6 +143,47 @@ def term_arguments(args: argparse.Namespace, skip: Collection[str] = ()) -> dict
     return {name: value for name, value in given.items() if value is not None}
 
 
+#: ``--balance``: the term weights as given, or each family's share of the loss resolved to weights.
+BALANCE_CHOICES = ("weights", "shares")
+
+
+def share_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a share >= 0 such as 0.25; got {text!r}")
+    return value
+
+
+def add_share_options(g: argparse._ActionsContainer, where: str) -> None:
+    """``--balance`` and one ``--<family>-share`` per family of the table (:mod:`lossnet.terms.shares`)."""
+    g.add_argument(
+        "--balance",
+        choices=BALANCE_CHOICES,
+        help=f"weights: the term weights as given; shares: each family gets the share of the loss that its "
+        f"--FAMILY-share flag (or the preset) gives it, resolved to weights on this trunk, {where} (default: "
+        "shares when a --*-share flag is given, else weights)",
+    )
+    for name, family in FAMILIES.items():
+        g.add_argument(
+            f"--{name.replace('_', '-')}-share",
+            type=share_arg,
+            metavar="S",
+            help=f"share of the {family.help.split(' (')[0]} (any positive scale, normalised; 0 turns it off)",
+        )
+
+
+def share_arguments(args: argparse.Namespace) -> dict[str, float] | None:
+    """The ``--*-share`` flags given, or ``None`` when the weights are used as given (``--balance weights``)."""
+    given = {name: v for name in FAMILIES if (v := getattr(args, f"{name}_share", None)) is not None}
+    if args.balance == "weights" and given:
+        flag = f"--{next(iter(given)).replace('_', '-')}-share"
+        raise InputError(f"{flag} asks for shares, and --balance weights for the weights as given; drop one")
+    return given if given or args.balance == "shares" else None
+
+
 def add_loss_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("loss network and terms")
     g.add_argument("--preset", help=f"a published recipe (default none): {', '.join(lossnet.PRESETS)}")
@@ -160,10 +201,17 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
     )
     g = p.add_argument_group("terms (one flag per family of lossnet.terms.registry.FAMILIES)")
     add_term_options(g)
+    g = p.add_argument_group("recipes in shares (lossnet.terms.shares)")
+    add_share_options(g, "calibrated on the two images")
 
 
-def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossnet.PerceptualLoss:
+def build_loss(
+    args: argparse.Namespace, compute_dtype: object = None, shares: dict[str, float] | None = None
+) -> lossnet.PerceptualLoss:
     """The command's loss: the preset's terms (or relu2_2 features), then every term flag given.
+
+    With ``shares`` (the ``--*-share`` flags), the preset's shares are merged in, every family with a share
+    is built, and the merged shares are left in ``shares`` for the caller to calibrate with.
 
     A recipe that cannot run as asked (layers the trunk lacks, a trunk whose weights cannot be had
     offline) fails with one message that gives every flag that makes it run (:mod:`lossnet.losses.trunk`).
@@ -176,6 +224,14 @@ def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossne
     kwargs = preset | {k: getattr(args, k) for k in ("arch", "pooling") if getattr(args, k) is not None} | given
     arch, strict = kwargs.setdefault("arch", "vgg16"), not args.allow_uncalibrated
     recipe = f"--preset {args.preset}" if args.preset else "this loss"
+    if shares is not None:
+        from lossnet.losses.shares import merge_shares, with_shared_families
+
+        preset_shares = lossnet.losses.get_preset(args.preset).shares if args.preset else None
+        merged = merge_shares(preset_shares, shares, kwargs)
+        shares.clear()
+        shares.update(merged)
+        kwargs = with_shared_families(kwargs, merged)
     if args.preset:  # the preset's own layers (a layer flag given is checked, with suggestions, by the loss)
         own = {k: v for k, v in kwargs.items() if k not in given}
         check_trunk_layers(own, arch, recipe, uncalibrated=strict and args.weights != "imagenet")
@@ -191,18 +247,41 @@ def build_loss(args: argparse.Namespace, compute_dtype: object = None) -> lossne
         raise InputError(f"{err} {fix}") from None
 
 
-def print_terms(terms: dict[str, float]) -> None:
-    """Each weighted term, its share of the total, and a note on terms too small to matter."""
+def print_terms(terms: dict[str, float], gradient: dict[str, float] | None = None) -> None:
+    """Each weighted term, its share of the total value and of the gradient, and a note on terms that do not count.
+
+    ``gradient``: each term's share of the gradient at the prediction (:meth:`lossnet.PerceptualLoss.shares`);
+    a term with a large value share and almost no gradient share moves nothing.
+    """
     shares = lossnet.term_shares(terms)
     width = max(len(k) for k in terms)
-    print(f"{'term':<{width}}  {'weighted':>12}  {'share':>7}")
+    grad_col = f"  {'grad share':>10}" if gradient is not None else ""
+    print(f"{'term':<{width}}  {'weighted':>12}  {'share':>7}{grad_col}")
     for name, value in terms.items():
         if name == "total":
-            print("-" * (width + 23))
-            print(f"{name:<{width}}  {value:12.6g}  {'100%':>7}")
+            print("-" * (width + 23 + len(grad_col)))
+            print(f"{name:<{width}}  {value:12.6g}  {'100%':>7}" + (f"  {'100%':>10}" if gradient is not None else ""))
             continue
-        note = "  (under 0.1% of the total: raise its weight if it should count)" if shares[name] < 1e-3 else ""
-        print(f"{name:<{width}}  {value:12.6g}  {shares[name]:7.1%}{note}")
+        g = None if gradient is None else gradient.get(name, 0.0)
+        if g is not None and g < 1e-3 <= shares[name]:
+            note = "  (moves nothing: under 0.1% of the gradient)"
+        elif shares[name] < 1e-3 and (g is None or g < 1e-3):
+            note = "  (under 0.1% of the total: raise its weight if it should count)"
+        else:
+            note = ""
+        cell = f"  {g:10.1%}" if g is not None else ""
+        print(f"{name:<{width}}  {value:12.6g}  {shares[name]:7.1%}{cell}{note}")
+
+
+def print_balance(balance: Any) -> None:
+    """The shares asked for and the weights they resolved to (a :class:`lossnet.terms.shares.Balance`)."""
+    from lossnet.train.config import cli_value
+
+    asked = ", ".join(f"{name} {share:.1%}" for name, share in balance.shares.items())
+    print(f"shares ({balance.rule} rule, calibrated on the {balance.where}): {asked}")
+    for keyword, value in balance.keywords.items():
+        shown = {k: float(f"{v:.4g}") for k, v in value.items()} if isinstance(value, dict) else float(f"{value:.4g}")
+        print(f"  --{keyword.replace('_', '-')} {cli_value(shown)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 
 import lossnet
 from lossnet.cli.common import add_loss_options, add_weights_option, build_loss, check_output_dir, print_terms
+from lossnet.cli.common import print_balance, share_arguments
 from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
 
@@ -48,14 +49,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from lossnet.runtime import resolve
 
     runtime = resolve(args.precision, "cpu")  # the images are loaded on the CPU
-    loss = build_loss(args, runtime)
+    shares = share_arguments(args)
+    loss = build_loss(args, runtime, shares)
     print(
         f"weights: {loss.extractor.weights_description if loss.extractor else 'none (pixel/TV only)'}", file=sys.stderr
     )
     print(runtime.summary, file=sys.stderr)
+    if shares is not None:
+        balance = loss.calibrate(pred, target, shares)
+        print_balance(balance)
     with torch.no_grad():
         terms = {k: float(v) for k, v in loss.terms(pred, target).items()}
-    print_terms(terms)
+    print_terms(terms, loss.shares(pred, target)["gradient"])
     return 0
 
 

@@ -13,6 +13,9 @@ import sys
 import lossnet
 from lossnet.cli.common import (
     add_backbone_options,
+    add_share_options,
+    print_balance,
+    share_arguments,
     add_term_options,
     check_output_file,
     layer_weights_arg,
@@ -91,7 +94,19 @@ def _stylize_config(args: argparse.Namespace) -> lossnet.explore.StylizeConfig:
         seed=args.seed,
         optimize=_optimize_config(args),
         terms=term_arguments(args, skip=_OWN_TERM_FLAGS),
+        shares=_shares(args),
     )
+
+
+def _shares(args: argparse.Namespace) -> dict[str, float]:
+    """The ``--*-share`` flags (empty: the weights as given); ``--balance shares`` alone is an error here."""
+    shares = share_arguments(args)
+    if shares is not None and not shares:
+        raise InputError(
+            "--balance shares needs a share per family in use: e.g. --feature-share 0.5 --style-share 0.45 "
+            "--tv-share 0.05 (stylize has no preset to take them from)"
+        )
+    return shares or {}
 
 
 def _wrote(run: commands.CommandRun) -> None:
@@ -103,6 +118,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     config, setup = _stylize_config(args), _setup(args)
     with _Progress("stylize") as progress:
         run = commands.run_stylize(args.content, args.style, args.out, config, setup, args.curve, progress)
+    if run.result.balance is not None:
+        print_balance(run.result.balance)
     for name, value in run.result.optimization.final.items():
         print(f"{name:<18} {value:12.6g}")
     _wrote(run)
@@ -212,6 +229,8 @@ def _style_options(p: argparse.ArgumentParser) -> None:
         "style image, the others with the content image)"
     )
     add_term_options(g, skip=_OWN_TERM_FLAGS, default="off")
+    g = p.add_argument_group("recipe in shares (lossnet.terms.shares)")
+    add_share_options(g, "calibrated on the mean of the content and style images")
 
 
 def _checked(func, out_suffixes: tuple[str, ...] = IMAGE_SUFFIXES):  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ from lossnet.errors import InputError
 from lossnet.train.validation import validation_summary
 
 # Fields set by the positional argument or with a flag of their own.
-_NOT_FLAGS = {"task"}
+_NOT_FLAGS = {"task", "resolved_weights"}
 #: Fields whose flag is named like every other command's, ``{field: (flag, old spelling kept as an alias)}``.
 _FLAG_NAMES = {
     "loss_weights": ("--weights", "--loss-weights"),
@@ -124,8 +124,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     else:
         config = task_config(args.task, **given)
-    if args.print_config:
-        print(json.dumps(config.to_dict(), indent=2))
+    if args.print_config:  # a run in shares resolves them on its first batch first (resolved_weights)
+        from lossnet.train.plan import planned_config
+
+        print(json.dumps(planned_config(config).to_dict(), indent=2))
         return 0
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
     try:

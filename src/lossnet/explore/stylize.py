@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -24,6 +24,7 @@ from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import Callback, OptimizeConfig, OptimizeResult, optimize_image, resize, start_image
 from lossnet.runtime import Runtime
 from lossnet.terms import Term
+from lossnet.terms.shares import DEFAULT_RULE, SHARE_RULES, Balance, balance_engine
 from lossnet.terms.registry import FAMILIES, build_terms, check_options, is_style_key, split_keywords, term_layers
 from lossnet.validation import check_choice, check_image, check_weight
 
@@ -56,6 +57,10 @@ class StylizeConfig:
     preserve_color: bool = False  # luminance-only transfer (Gatys et al. 2016, arXiv:1606.05897)
     seed: int = 0  # seed of the noise start
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    # {family: share}: give each family this share of the loss instead of the weights above (their layers keep their
+    # ratios), calibrated on the inputs (lossnet.terms.shares); empty: the weights as given
+    shares: dict[str, float] = field(default_factory=dict)
+    share_rule: str = DEFAULT_RULE  # "gradient" (the norm of each family's pull on the image) or "value"
     # more terms, as PerceptualLoss keywords of any family of lossnet.terms.registry (mrf_layers={...}, ...), with
     # their weights as given (not scaled by content_weight/style_weight): a style family's compare with the style image
     terms: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +72,7 @@ class StylizeConfig:
         if not self.style_scale > 0:
             raise InputError(f"style_scale must be > 0; got {self.style_scale}")
         split_keywords(self.terms, "StylizeConfig.terms")
+        check_choice(self.share_rule, SHARE_RULES, "share_rule")
 
     @property
     def layers(self) -> list[str]:
@@ -97,12 +103,14 @@ class StylizeResult:
     Attributes:
         image: ``(1, 3, H, W)`` in [0, 1], the content's size.
         optimization: the optimisation's history and final terms.
-        config: the settings used.
+        config: the settings used (with shares, the weights they resolved to, and no shares).
+        balance: how the shares were resolved, or ``None`` when the weights were given.
     """
 
     image: torch.Tensor
     optimization: OptimizeResult
     config: StylizeConfig
+    balance: Balance | None = None
 
     @property
     def content_loss(self) -> float:
@@ -190,6 +198,11 @@ def stylize(
     style = resize(style, _longer_side(style, style_side))
     fx.check(content, "content image")
     fx.check(style, "style image")
+    balance = None
+    if config.shares:
+        config, balance = resolve_shares(config, fx, content, style)
+        content_layers, style_layers = config.weighted_layers()
+        extra = config.extra_terms(fx)
 
     def make_objective(size: tuple[int, int]) -> ImageObjective:
         scale = max(size) / max(content.shape[-2:])
@@ -201,7 +214,45 @@ def stylize(
     init = start_image(config.init, content, config.seed)
     result = optimize_image(make_objective, init, config.optimize, callback, min_size=fx.min_size)
     image = with_content_colour(result.image, colour_source) if config.preserve_color else result.image
-    return StylizeResult(image=image, optimization=result, config=config)
+    return StylizeResult(image=image, optimization=result, config=config, balance=balance)
+
+
+def resolve_shares(
+    config: StylizeConfig, extractor: FeatureExtractor, content: torch.Tensor, style: torch.Tensor
+) -> tuple[StylizeConfig, Balance]:
+    """The config with its shares resolved to weights on ``extractor``, and how (:mod:`lossnet.terms.shares`).
+
+    The calibration image is the mean of the content image and the style image resized to the content's
+    size: at the content image itself the content terms are 0 and pull nothing, so no weight gives them
+    a share there. The returned config has ``content_weight = style_weight = 1``, the resolved weights in
+    its layers, TV weight and extra terms, and no shares.
+
+    Args:
+        config: with :attr:`StylizeConfig.shares`.
+        extractor: the loss network, returning ``config.layers``.
+        content: ``(1, 3, H, W)`` in [0, 1].
+        style: ``(1, 3, H', W')`` in [0, 1], at the size the style terms compare with.
+    """
+    content_layers, style_layers = config.weighted_layers()
+    objective = ImageObjective(extractor, content, content_layers, style, style_layers, config.tv_weight,
+                               config.extra_terms(extractor))  # fmt: skip
+    probe = (content + resize(style, tuple(content.shape[-2:]))) / 2
+    balance = balance_engine(
+        objective.engine, extractor, probe, None, config.shares, config.share_rule, "mean of content and style"
+    )
+    resolved = balance.keywords
+    terms = {k: resolved.get(k, v) for k, v in config.terms.items()}
+    new = replace(
+        config,
+        content_layers=resolved.get("feature_layers", {}),
+        style_layers=resolved.get("style_layers", {}),
+        content_weight=1.0,
+        style_weight=1.0,
+        tv_weight=resolved.get("tv_weight", 0.0),
+        terms=terms,
+        shares={},
+    )
+    return new, balance
 
 
 def _longer_side(x: torch.Tensor, side: int) -> tuple[int, int]:

@@ -89,7 +89,9 @@ def sweep(
     """Stylise by optimisation over a grid: rows are style layer sets, columns style/content weight ratios.
 
     Each cell runs :func:`~lossnet.explore.stylize.stylize` with ``style_weight = ratio * content_weight``
-    (and, per row, the style layers of the set, each weighted 1), from the same start and seed.
+    (and, per row, the style layers of the set, each weighted 1), from the same start and seed. A config in
+    shares (:attr:`StylizeConfig.shares`) has its style share multiplied by the ratio instead, and each cell
+    calibrated on the inputs.
 
     Args:
         content: ``(1, 3, H, W)`` in [0, 1].
@@ -124,10 +126,16 @@ def sweep(
         row_layers = {name: 1.0 for name in check_layers(config.arch, names)}
         row = []
         for ratio in ratios:
-            cell_config = replace(config, style_layers=row_layers, style_weight=float(ratio) * config.content_weight)
+            if config.shares:  # in shares, the ratio multiplies the style share (each cell is calibrated)
+                shares = {**config.shares, "style": float(ratio) * config.shares.get("style", 0.0)}
+                cell_config = replace(config, style_layers=row_layers, shares=shares)
+            else:
+                style_weight = float(ratio) * config.content_weight
+                cell_config = replace(config, style_layers=row_layers, style_weight=style_weight)
             out = stylize(content, style, config=cell_config, callback=callback, extractor=fx)
             c, s = _scores(evaluation, out.image)
-            label = f"style/content {ratio:g}" + ("" if style_layer_sets is None else f"\n{_span(row_layers)}")
+            kind = "style share x" if config.shares else "style/content "
+            label = f"{kind}{ratio:g}" + ("" if style_layer_sets is None else f"\n{_span(row_layers)}")
             row.append(SweepCell(out.image, label, c, s))
         result.rows.append(row)
     return result

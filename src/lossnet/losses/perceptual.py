@@ -17,6 +17,7 @@ from lossnet.errors import InputError
 from lossnet.functional.reduction import REDUCTIONS
 from lossnet.runtime import Runtime
 from lossnet.terms import Term, TermEngine
+from lossnet.terms.shares import DEFAULT_RULE, Balance, apply_weights, balance_engine, family_shares, measure_terms
 from lossnet.terms.registry import (
     FAMILIES,
     OPTIONS,
@@ -227,6 +228,76 @@ class PerceptualLoss(nn.Module):
             target = self._check(target, "target")
             check_same_shape(pred, target)
         return self.engine(self.extractor, pred, target, self.reduction)
+
+    # -- shares ----------------------------------------------------------------------------------
+    def calibrate(
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor | None = None,
+        shares: Mapping[str, float] | None = None,
+        rule: str = DEFAULT_RULE,
+    ) -> Balance:
+        """Set the weights so that each family has its share of the loss at ``(pred, target)``.
+
+        Within a family the layers keep the ratios of their weights; the weighted total at ``pred`` stays
+        what it was (see :mod:`lossnet.terms.shares`). Costs one forward pass and one backward pass per term.
+
+        Args:
+            pred: the prediction ``(B, C, H, W)`` to calibrate at (a network's first output, say); it
+                must differ from the target at every family's layers.
+            target: as for :meth:`terms`.
+            shares: ``{family: share}`` for every family the loss has (:data:`lossnet.terms.registry.FAMILIES`
+                names), in any positive scale; 0 turns a family off.
+            rule: ``"gradient"`` (default: the norm of each family's gradient at ``pred``) or ``"value"``.
+
+        Returns:
+            The :class:`~lossnet.terms.shares.Balance`: the shares, the resolved weights (``.keywords`` as
+            this class's keywords) and the shares measured with them.
+
+        Example:
+            >>> loss = PerceptualLoss("vgg11", weights=None, feature_layers=["relu2_1"], pixel_weight=1.0)
+            >>> pred, target = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+            >>> balance = loss.calibrate(pred, target, {"feature": 0.8, "pixel": 0.2})
+            >>> {k: round(v, 3) for k, v in loss.shares(pred, target)["gradient"].items()}
+            {'pixel': 0.2, 'feature.relu2_1': 0.8}
+        """
+        pred, target = self._inputs(pred, target)
+        balance = balance_engine(self.engine, self.extractor, pred, target, shares or {}, rule, "given images")
+        self.reweight(balance.weights)
+        return balance
+
+    def reweight(self, weights: Mapping[str, float]) -> None:
+        """Set term weights from ``{term key: weight}`` (``{"feature.relu2_2": 0.5, "tv": 1e-6}``)."""
+        apply_weights(self.engine, weights)
+        for name, family in FAMILIES.items():
+            terms = [t for t in self.engine if t.key.split(".")[0].removesuffix("_like") == name]
+            if terms:
+                value = {t.key.split(".", 1)[1]: t.weight for t in terms} if family.layered else terms[0].weight
+                self.values[name] = value
+                setattr(self, family.keyword, value)
+
+    def shares(self, pred: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, dict[str, float]]:
+        """Each weighted term's share of the total value, and of the gradient with respect to ``pred``.
+
+        The gradient share of a term is ``||d (w * term) / d pred||`` as a fraction of the sum over the
+        terms: a term that moves nothing has 0 however large its value. One forward pass and one
+        backward pass per term.
+
+        Returns:
+            ``{"value": {key: share}, "gradient": {key: share}}``, each summing to 1.
+        """
+        pred, target = self._inputs(pred, target)
+        measurement = measure_terms(self.engine, self.extractor, pred, target)
+        return family_shares(measurement, {t.key: t.weight for t in self.engine}, by="term")
+
+    def _inputs(self, pred: torch.Tensor, target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pred = self._check(pred, "prediction")
+        if target is not None:
+            target = self._check(target, "target")
+            check_same_shape(pred, target)
+        elif self.engine.needs_target:
+            raise InputError("this loss needs a target image to measure its terms; pass one")
+        return pred, target
 
     def _check(self, x: torch.Tensor, name: str) -> torch.Tensor:
         # The extractor's check adds size and device checks to the image check.

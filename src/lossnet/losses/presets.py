@@ -6,8 +6,8 @@ all of it from relu1_2; ``johnson2016_superres`` ~5e2; ``fastai_feature_loss`` o
 ~4e-2, features ~3e1, Grams ~5e3 (99% of the total). A per-pixel MSE between such images is
 ~5e-3. :func:`lossnet.term_shares` gives the shares for your own images and weights.
 
->>> PRESETS["esrgan"].arch, PRESETS["esrgan"].feature_layers
-('vgg19', {'conv5_4': 1.0})
+>>> PRESETS["esrgan"].arch, PRESETS["esrgan"].feature_layers, PRESETS["esrgan"].shares
+('vgg19', {'conv5_4': 1.0}, {'pixel': 0.0051, 'feature': 0.99})
 
 The presets of the later term families are declared with their family, in the table of families
 (:data:`lossnet.terms.registry.FAMILIES`), and collected here.
@@ -35,6 +35,12 @@ class Preset:
             ``feature_layers``, ``style_layers``, ``pixel_weight``, ``criterion``, ``lpips_weight``, ...
             Each is also readable as an attribute (``preset.style_layers``), at its default when not set.
         pooling: ``"max"`` or ``"l2"``.
+        shares: the recipe in shares (``{family: share}``, :mod:`lossnet.terms.shares`), for ``--balance shares``
+            or :meth:`PerceptualLoss.calibrate`: the gradient shares its raw weights give on HED's VGG16 (a random
+            seeded VGG for the layers and poolings HED's VGG16 lacks: esrgan, contextual_superres, dists), between
+            a x4-blurred astronaut and the original at 128 px, with ihc as the style image. Put on another trunk,
+            they keep the balance the recipe has on the trunk lossnet has offline; the raw weights stay for
+            reproducing the papers.
         source: the paper or course it reproduces.
         notes: where lossnet departs from the source, and why.
     """
@@ -42,6 +48,7 @@ class Preset:
     arch: str
     terms: dict[str, Any] = field(default_factory=dict)
     pooling: str = "max"
+    shares: dict[str, float] = field(default_factory=dict)
     source: str = ""
     notes: str = ""
 
@@ -77,6 +84,7 @@ PRESETS: dict[str, Preset] = {
             style_layers={"relu1_2": 5.0, "relu2_2": 5.0, "relu3_3": 5.0, "relu4_3": 5.0},
             tv_weight=1e-6,
         ),
+        shares={"feature": 0.024, "style": 0.98, "tv": 1.2e-12},
         source="Johnson, Alahi & Fei-Fei 2016, arXiv:1603.08155, sec. 4.1 (style transfer); "
         "weights as in their released code (content 1, style 5, TV 1e-6)",
         notes="Those weights were set for Caffe-preprocessed inputs (0-255); with torch-preprocessed "
@@ -91,6 +99,7 @@ PRESETS: dict[str, Preset] = {
             tv_weight=1e-6,
             sliced_wasserstein_layers={"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0},
         ),
+        shares={"pixel": 0.063, "feature": 0.23, "tv": 1.1e-11, "sliced_wasserstein": 0.71},
         source="lossnet's style-transfer recipe (train style --loss perceptual): Johnson et al. 2016's network, "
         "content layer and TV; the style statistic of Heitz et al. 2021 (sliced Wasserstein) at Johnson's four "
         "style layers; a pixel term",
@@ -108,6 +117,7 @@ PRESETS: dict[str, Preset] = {
         terms=dict(
             feature_layers={"relu2_2": 1.0},
         ),
+        shares={"feature": 1.0},
         source="Johnson, Alahi & Fei-Fei 2016, arXiv:1603.08155, sec. 4.2 (single-image super-resolution)",
         notes="The paper adds TV with a strength tuned per run (1e-6 to 1e-4); set tv_weight to add it.",
     ),
@@ -117,6 +127,7 @@ PRESETS: dict[str, Preset] = {
             feature_layers={"relu2_2": 1.0},
             pixel_weight=1e5,
         ),
+        shares={"pixel": 0.48, "feature": 0.52},
         source="lossnet's x4 super-resolution recipe (train superres --loss perceptual): Johnson et al. 2016's "
         "relu2_2 feature term plus a per-pixel MSE term of about the same size",
         notes="Measured on HED's VGG16 (the offline trunk), 300 steps at 64 px, bf16: relu2_2 alone let the "
@@ -134,6 +145,7 @@ PRESETS: dict[str, Preset] = {
             pixel_weight=1.0,
             criterion="l1",
         ),
+        shares={"pixel": 1.3e-06, "feature": 0.0026, "style": 1.0},
         source="fastai course v3, lesson 7 (lesson7-superres): FeatureLoss(vgg16_bn, blocks[2:5], [5, 15, 2]), "
         "Gram term weighted w**2 * 5e3, plus L1 on pixels",
         notes="blocks[2:5] are the ReLUs just before fastai's max-pools with 0-based indices 2, 3 and 4, "
@@ -146,6 +158,7 @@ PRESETS: dict[str, Preset] = {
             feature_layers={"conv4_2": 1.0},
             style_layers={name: 1e3 / 5 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")},
         ),
+        shares={"feature": 0.021, "style": 0.98},
         source="Gatys, Ecker & Bethge 2016, 'Image Style Transfer Using CNNs' (CVPR): content conv4_2, "
         "style relu1_1..relu5_1 equally weighted",
         notes="The paper's Gram is unnormalised and its alpha/beta ratio (1e-3..1e-4) is tied to that; "
@@ -159,6 +172,7 @@ PRESETS: dict[str, Preset] = {
             pixel_weight=1e-2,
             criterion="l1",
         ),
+        shares={"pixel": 0.0051, "feature": 0.99},
         source="Wang et al. 2018, ESRGAN, arXiv:1809.00219: VGG19 conv5_4 features before activation, L1; "
         "pixel L1 weighted 1e-2",
         notes="The adversarial term (5e-3) is not part of a perceptual loss and is left out.",
@@ -170,6 +184,7 @@ PRESETS: dict[str, Preset] = {
             pixel_weight=2.0,
             criterion="l1",
         ),
+        shares={"pixel": 0.11, "lpips": 0.89},
         source="Rombach et al. 2022, latent diffusion (arXiv:2112.10752), autoencoder loss as in their "
         "LPIPSWithDiscriminator: L1 on pixels + LPIPS-VGG (Zhang et al. 2018, v0.1 heads) with weight 1",
         notes="Their L1 is on images in [-1, 1], twice the L1 on lossnet's [0, 1], hence pixel weight 2. The "
@@ -183,6 +198,7 @@ PRESETS: dict[str, Preset] = {
             dists_weight=1.0,
         ),
         pooling="l2",
+        shares={"dists": 1.0},
         source="Ding, Ma, Wang & Simoncelli 2020, 'Image Quality Assessment: Unifying Structure and Texture "
         "Similarity' (TPAMI, arXiv:2004.07728): DISTS as the objective of perceptual optimisation",
         notes="DISTS alone, on its L2-pooled VGG16 with the published alpha/beta. Published only on torchvision's "
@@ -196,6 +212,7 @@ PRESETS: dict[str, Preset] = {
             pixel_weight=1.0,
             criterion="l1",
         ),
+        shares={"pixel": 0.11, "contextual": 0.89},
         source="Mechrez, Talmi, Shama & Zelnik-Manor 2018, 'Maintaining Natural Image Statistics with the "
         "Contextual Loss' (ACCV, arXiv:1803.04626): contextual loss on VGG19 conv3_4 plus a pixel loss",
         notes="lossnet reads relu3_4 (the ReLU after conv3_4: contextual similarity needs the non-negative "

@@ -174,6 +174,7 @@ _ENTRIES = (
                     feature_layers={"conv4_2": 1.0},
                     sliced_wasserstein_layers={f"relu{i}_1": 1.0 for i in range(1, 6)},
                 ),
+                shares={"feature": 0.43, "sliced_wasserstein": 0.57},
                 source="Heitz, Vanhoey, Chambon & Belcour 2021, 'A Sliced Wasserstein Loss for Neural Texture "
                 "Synthesis' (CVPR, arXiv:2006.07229): VGG19 relu1_1..relu5_1, as many random directions as "
                 "channels, redrawn at every step",
@@ -199,6 +200,7 @@ _ENTRIES = (
                     feature_layers={"relu4_1": 1.0},
                     mean_std_layers={f"relu{i}_1": 10.0 for i in range(1, 5)},
                 ),
+                shares={"feature": 0.022, "mean_std": 0.98},
                 source="Huang & Belongie 2017, 'Arbitrary Style Transfer in Real-time with Adaptive Instance "
                 "Normalization' (ICCV, arXiv:1703.06868), eq. 11-12: mean/std of VGG19 relu1_1..relu4_1, content "
                 "at relu4_1, style weight 10 as in their released code",
@@ -226,6 +228,7 @@ _ENTRIES = (
             "random_net_style": dict(
                 arch="vgg16",
                 terms=dict(random_net_weight=1e6),
+                shares={"random_net": 1.0},
                 source="Ustyuzhaninov, Brendel, Gatys & Bethge 2017, 'What does it take to generate natural "
                 "textures?' (ICLR): Gram matrices of a random convolutional network synthesise textures; Amir & "
                 "Weiss 2021, 'Understanding and Simplifying Perceptual Distances' (CVPR): random-filter features "

@@ -89,7 +89,7 @@ class Family:
         reads: for a scalar family that reads trunk layers (LPIPS, DISTS), the layers it reads on an arch.
         check: called as ``check(arch, pooling)`` before the trunk is built; raises when the family cannot run.
         build: builds the family's terms when the default rule does not do (``build(value, context)``).
-        presets: ``{name: {"arch", "terms", "source", "notes"}}``, recipes that introduce the family.
+        presets: ``{name: {"arch", "terms", "shares", "source", "notes"}}``, recipes that introduce the family.
         exports: its public functions and modules, exported at the top level (``lossnet.X``).
         paper: where it comes from.
     """

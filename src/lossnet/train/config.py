@@ -22,12 +22,9 @@ paper's preset: ``johnson2016_style`` and ``johnson2016_superres``, the same as 
 U-Net tasks),
 ``'fastai'`` (``fastai_feature_loss``), or any :data:`lossnet.losses.PRESETS` name.
 
-Style departs from its paper: Johnson's Gram recipe, on the VGG16 that lossnet has offline (HED's),
-trains a network that outputs beige blobs with the content's sign lost (a flat image is closer to the
-style's Grams than the content image is), so ``lossnet_style`` replaces the Grams with a
-sliced-Wasserstein term and adds a pixel term that pins the content's layout. Super-resolution adds a
-pixel term to Johnson's relu2_2 (``lossnet_superres``): alone, relu2_2 on HED let the output drift darker,
-5 dB below bicubic.
+Style departs from its paper: Johnson's Grams on HED's VGG16 lose the content's sign, so ``lossnet_style``
+uses a sliced-Wasserstein term and a pixel term; super-resolution adds a pixel term to Johnson's relu2_2
+(``lossnet_superres``): alone, relu2_2 on HED let the output drift darker, 5 dB below bicubic.
 """
 
 from __future__ import annotations
@@ -45,7 +42,7 @@ from lossnet.models.registry import MODELS
 from lossnet.runtime import PRECISION_CHOICES
 from lossnet.tasks import TASKS, get_task
 from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, style_families, term_keywords
-from lossnet.validation import check_choice, suggest
+from lossnet.validation import check_choice, check_weight, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
 LOSS_KINDS = ("pixel", "perceptual", "paper", "fastai")
@@ -112,6 +109,11 @@ class _RunFields:
     """Override the recipe's loss network (``vgg16``, ``vgg16_bn``, ``vgg19``, ...); ``None`` keeps the recipe's."""
     # The loss's term fields (feature_layers, style_layers, pixel_weight, tv_weight, contextual_layers, criterion, ...)
     # are generated from the table of term families below the class (:func:`_term_fields`); each overrides the preset.
+    balance: str | None = None
+    """``weights`` (the term weights as given), ``shares`` (each family's ``--*-share``, or the recipe's shares,
+    resolved to weights on the first batch; see lossnet.terms.shares); none = shares when a share is given."""
+    resolved_weights: dict[str, Any] | None = None
+    """Set by the run, not a flag: the weights its shares resolved to on the first batch (kept on resume)."""
     allow_uncalibrated: bool = False
     """Allow LPIPS or DISTS terms (``--loss lpips_vgg``, ``dists``) on a trunk other than the ImageNet one they
     were published on (HED's VGG16 offline, say); they are then logged as ``lpips_like`` / ``dists_like``."""
@@ -163,9 +165,8 @@ class _RunFields:
         check_choice(self.device, DEVICES, "device")
         if self.loss_arch is not None:
             check_choice(self.loss_arch, list(ARCHS), "loss_arch")
-        for name in ("crop_size", "val_size", "val_images", "scale", "style_size", "batch_size", "steps"):
-            _positive_int(getattr(self, name), name)
-        for name in ("log_every", "val_every", "checkpoint_every"):
+        for name in ("crop_size", "val_size", "val_images", "scale", "style_size", "batch_size", "steps", "log_every",
+                     "val_every", "checkpoint_every"):  # fmt: skip
             _positive_int(getattr(self, name), name)
         for name in ("image_size", "stop_after"):
             if getattr(self, name) is not None:
@@ -190,6 +191,12 @@ class _RunFields:
             value, family = getattr(self, name, None), family_of(name)
             if value is not None:
                 family.value(value, None) if family else OPTIONS[name].check(value)
+        _ = self.balance is None or check_choice(self.balance, ("weights", "shares"), "balance")
+        shares = {n: v for n in FAMILIES if (v := getattr(self, f"{n}_share", None)) is not None}
+        if shares and self.balance == "weights":
+            raise InputError(f"--{next(iter(shares))}-share asks for shares, --balance weights for weights; drop one")
+        for name, value in {**shares, **(self.resolved_weights or {})}.items():
+            family_of(name).value(value, None) if family_of(name) else check_weight(value, f"{name}_share")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-compatible values (tuples become lists)."""
@@ -227,6 +234,9 @@ def _term_fields() -> list[tuple[str, Any, Any]]:
         else:
             continue
         out.append((name, kind, field(default=None, metadata={"help": help_})))
+    for family in FAMILIES.values():
+        help_ = f"Share of the {family.help.split(' (')[0]} with --balance shares; none = the recipe's."
+        out.append((f"{family.name}_share", float | None, field(default=None, metadata={"help": help_})))
     return out
 
 
@@ -295,14 +305,11 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             "criterion": "mse",
         }
     else:
-        task = TASKS[config.task]
-        name = {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}.get(
-            config.loss, config.loss
-        )
-        kwargs = PRESETS[name].kwargs()
+        kwargs = PRESETS[loss_preset(config)].kwargs()
     for key in term_keywords():
         if getattr(config, key, None) is not None:
             kwargs[key] = getattr(config, key)
+    kwargs |= config.resolved_weights or {}
     style = [FAMILIES[name] for name in style_families()]
     if TASKS[config.task].needs_style_image and not any(kwargs.get(f.keyword) for f in style):
         others = ", ".join(f.flag for f in style[1:])
@@ -311,6 +318,14 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             f"or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5 (or {others})"
         )
     return kwargs
+
+
+def loss_preset(config: TrainConfig) -> str:
+    """The loss preset a (non-pixel) config's ``loss`` names: the task's recipe, its paper's, fastai's or itself."""
+    task = TASKS[config.task]
+    return {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}.get(
+        config.loss, config.loss
+    )
 
 
 #: The fields a resumed run may change: how long to train (and so where the one-cycle schedule

@@ -1,33 +1,22 @@
 """The training loop: one function, :func:`train`, from a :class:`TrainConfig` to files on disk.
 
-A run writes into ``config.out_dir``:
+A run writes into ``config.out_dir``: ``config.json`` (the config as run); ``log.csv`` (step, epoch, learning
+rate, every weighted loss term and ``total``, means since the previous row, seconds per step); ``val.csv``
+(validation PSNR/SSIM, or for ``style`` the weighted training terms on the validation images: ``content``,
+``style``, ``tv``, ``total``); ``shares.csv`` (each term's value and gradient share at validation steps);
+``tensorboard/`` when installed; ``samples/step_XXXXXXX.png`` (input | output | target; for ``style``:
+content | output | style image); ``checkpoint.safetensors`` (weights, optimizer, scheduler, scaler and RNG
+states, for ``resume``); ``model.safetensors`` (the final weights, for ``lossnet apply``); ``run.json`` (a
+summary: steps, last validation, skipped files and why, replica checksums, the style image, and the weights
+a run in shares resolved to).
 
-- ``config.json``: the config as run;
-- ``log.csv``: step, epoch, learning rate, every weighted loss term and ``total`` (means
-  since the previous row), seconds per step; ``val.csv``: validation PSNR/SSIM, or for
-  ``style`` (where the content image is no target to score against) the training loss on
-  the validation images: ``content`` (the feature terms), ``style`` (the Gram terms), ``tv``
-  and ``total``, each weighted as in training;
-  ``tensorboard/`` too when tensorboard is installed;
-- ``samples/step_XXXXXXX.png``: input | output | target on validation images (for ``style``:
-  content | output | style image);
-- ``checkpoint.safetensors``: weights, optimizer, scheduler, scaler and RNG states, for
-  ``resume``; ``model.safetensors``: the final weights alone, for ``lossnet apply``;
-- ``run.json``: a summary (steps, last validation, each skipped file with its reason,
-  replica checksums, and the style image for ``style``).
+Runs never overwrite each other (:mod:`lossnet.train.runs`); a run locks its folder (:mod:`lossnet.train.lock`).
+The cheap checks (checkpoint, folder, style image, data) come first; a refused run leaves no file or folder.
 
-Runs never overwrite each other (:mod:`lossnet.train.runs`), and a run holds a lock on its
-folder while it runs (:mod:`lossnet.train.lock`): a second run into it is refused. The cheap checks
-(checkpoint, output folder, style image, data) come before the networks are built, all before the
-folder is touched (it is looked at again under the lock); a refused run leaves no file or folder.
+The pieces live beside this module: :mod:`~lossnet.train.runs` (the folder, resuming), :mod:`~lossnet.train.inputs`,
+:mod:`~lossnet.train.step`, :mod:`~lossnet.train.validation`, :mod:`~lossnet.train.balance` (recipes in shares).
 
-The pieces live beside this module: the run folder and resuming in :mod:`~lossnet.train.runs`,
-what a run reads in :mod:`~lossnet.train.inputs`, one optimisation step in
-:mod:`~lossnet.train.step` (public, :func:`~lossnet.train.step.train_step`), validation in
-:mod:`~lossnet.train.validation`.
-
-Under ``torchrun`` every process trains its shard with DistributedDataParallel and
-only rank 0 writes.
+Under ``torchrun`` every process trains its shard with DistributedDataParallel and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -52,6 +41,7 @@ from lossnet.errors import InputError
 from lossnet.models.registry import build_model, model_spec
 from lossnet.runtime import resolve
 from lossnet.tasks import TASKS
+from lossnet.train.balance import SHARES_CSV, calibrate_run, log_balance, measure_run_shares, run_shares
 from lossnet.train.batches import StepStream, step_batches
 from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, on_rank_0, shutdown
@@ -177,6 +167,11 @@ class _Run:
         self.loss_weights = self.loss.extractor.weights_id if self.loss.extractor else None
         if self.style_image is not None:
             self.loss.set_style_target(self.style_image.to(self.device))
+        self.balance, shares = None, run_shares(c)
+        if shares is not None:  # resolved once, on the first batch; a resumed run has its weights in its config
+            batch = next(iter(self._batches(0, 1)))
+            self.config, self.balance = c, _ = calibrate_run(c, self.model, self.loss, batch, self.runtime, shares)
+            log_balance(self.balance) if world.is_main else None
 
         self.optimizer = make_optimizer(c, self.model.parameters())
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
@@ -235,12 +230,13 @@ class _Run:
         c, world = self.config, self.world
         start = self.step
         stop = min(c.steps, c.stop_after) if c.stop_after is not None else c.steps
-        csv_log = val_log = tb = None
+        csv_log = val_log = shares_log = tb = None
         if world.is_main:
             log.info("%s", self.runtime.summary)
             open_run_folder(self.out, c, bool(self.to_clear), self.resume)
             resume_step = start if start else None
             csv_log, val_log = CsvLog(self.out / "log.csv", resume_step), CsvLog(self.out / "val.csv", resume_step)
+            shares_log = CsvLog(self.out / SHARES_CSV, resume_step)
             tb = TensorBoardLog(self.out, purge_step=start or None)
         bar = progress_bar(self.progress, f"train {c.task}", start, stop) if world.is_main else None
 
@@ -251,7 +247,7 @@ class _Run:
         batches = self._batches(start, stop)
         try:
             with contextlib.ExitStack() as stack:
-                for x in (csv_log, val_log):
+                for x in (csv_log, val_log, shares_log):
                     if x is not None:
                         stack.enter_context(x)
                 for x, y in batches:
@@ -281,6 +277,8 @@ class _Run:
                     if bar is not None:
                         bar.update(1)
                     if self.step % c.val_every == 0 or self.step == stop:
+                        if shares_log is not None:
+                            shares_log.write(measure_run_shares(self.model, self.loss, (x, y), self.runtime, self.step))
                         val = self._validate(val_log, tb)
                         if bar is not None and self.collapse is not None:
                             bar.set_description(f"train {c.task} (COLLAPSED? see log)", refresh=False)
@@ -331,6 +329,8 @@ class _Run:
                 "ignored_files": self.train_set.num_ignored,
                 "loss_weights": self.loss_weights,
                 "loss_network_note": self.loss_network_note,
+                **({"balance": self.balance.to_dict()} if self.balance else {}),
+                "resolved_weights": c.resolved_weights,
                 **({"style_image": self.style_source} if self.style_image is not None else {}),
                 "precision": self.runtime.to_dict(),
                 "replica_checksums": checksums,

@@ -24,6 +24,8 @@ from lossnet.errors import InputError, WeightsUnavailableError
 from lossnet.terms.registry import term_layers
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.losses.trunk import run_flags
+from lossnet.losses.shares import with_shared_families
+from lossnet.train.balance import run_shares
 from lossnet.train.config import TrainConfig, loss_kwargs
 
 logger = logging.getLogger("lossnet")
@@ -111,6 +113,9 @@ def _imagenet_weights(arch: str) -> LoadedWeights | None:
 def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
     """The run's :class:`PerceptualLoss` and the note on its loss network (empty when it is the recipe's)."""
     kwargs = loss_kwargs(config)
+    shares = run_shares(config)
+    if shares is not None:  # every family with a share is built; the shares set the weights on the first batch
+        kwargs = with_shared_families(kwargs, shares)
     if kwargs.get("lpips_weight") or kwargs.get("dists_weight"):
         kwargs["strict"] = not config.allow_uncalibrated
     layers = term_layers(kwargs.get("arch", ""), kwargs)

@@ -28,7 +28,7 @@ CHECKPOINT = "checkpoint.safetensors"
 FINAL_MODEL = "model.safetensors"
 #: The files a run writes at the top of its folder; with ``samples/step_*.png`` and
 #: ``tensorboard/events.out.tfevents.*`` they are what ``overwrite`` removes.
-RUN_FILES = (CHECKPOINT, FINAL_MODEL, "config.json", "log.csv", "val.csv", "run.json")
+RUN_FILES = (CHECKPOINT, FINAL_MODEL, "config.json", "log.csv", "val.csv", "shares.csv", "run.json")
 log = logging.getLogger("lossnet")
 _RUN_GLOBS = (("samples", "step_*.png"), ("tensorboard", "events.out.tfevents.*"))
 
