@@ -100,7 +100,7 @@ def apply_model(
     def write(y0: int, rows: Tensor, shape: tuple[int, ...]) -> None:
         if not out:
             out.append(torch.empty(shape, dtype=torch.float32, device=image.device))
-        out[0][..., y0 : y0 + rows.shape[-2], :] = rows
+        out[0][..., y0 : y0 + rows.shape[-2], :] = rows.clamp_(0.0, 1.0)  # a network may overshoot (Compact)
 
     run_tiled(model, image, tile, overlap, precision, write, on_tile)
     return out[0]
