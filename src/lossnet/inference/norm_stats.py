@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -77,7 +78,7 @@ def image_statistics(
     stats: dict[nn.Module, tuple[Tensor, Tensor]] = {}
     pending = set(norms)
     while pending:
-        sums: dict[nn.Module, list[Tensor]] = {}
+        sums: dict[nn.Module, tuple[Any, Any, int]] = {}  # per-image, per-channel sum, sum of squares, pixels
         owned: list[tuple[tuple[int, int], tuple[int, int], int, int]] = []
 
         def measure(module: nn.Module, args: tuple[Tensor, ...]) -> None:
@@ -86,10 +87,12 @@ def image_statistics(
             x = args[0]
             rows, cols, h, w = owned[0]
             part = x[..., _scaled(rows, x.shape[-2], h), _scaled(cols, x.shape[-1], w)].double()
-            acc = sums.setdefault(module, [x.new_zeros(x.shape[:2], dtype=torch.float64)] * 2 + [0])
-            acc[0] = acc[0] + part.sum((-2, -1))
-            acc[1] = acc[1] + part.square().sum((-2, -1))
-            acc[2] += part.shape[-2] * part.shape[-1]
+            total, squares, count = sums.get(module, (0.0, 0.0, 0))
+            sums[module] = (
+                total + part.sum((-2, -1)),
+                squares + part.square().sum((-2, -1)),
+                count + part.shape[-2] * part.shape[-1],
+            )
             raise _Stop
 
         handles = [m.register_forward_pre_hook(measure) for m in pending]
