@@ -64,7 +64,8 @@ def test_network_constraints():
     assert TASKS["superres"].network_kwargs("SuperResNet", 2) == {"scale": 2}
     assert TASKS["restore"].network_kwargs("UNet", 4) == {"in_channels": 3}
     assert TASKS["style"].network_kwargs("TransformerNet", 4) == {}
-    with pytest.raises(InputError, match=r"task 'superres' needs model SuperResNet \(the output is larger\)"):
+    needs = r"task 'superres' needs model SuperResNet or Compact \(the output is larger\)"
+    with pytest.raises(InputError, match=needs):
         TASKS["superres"].network_kwargs("UNet", 4)
     with pytest.raises(InputError, match="SuperResNet upscales, so it only fits task 'superres'"):
         TASKS["style"].network_kwargs("SuperResNet", 4)

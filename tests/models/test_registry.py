@@ -13,6 +13,7 @@ from lossnet.models import MODELS, build_model, model_spec
         model_spec("TransformerNet", channels=4, num_residual=1, output_range=(0.0, 1.0)),
         model_spec("SuperResNet", scale=2, channels=4, num_residual=1, head_kernel_size=3),
         model_spec("UNet", in_channels=1, depth=2, base_channels=4),
+        model_spec("Compact", scale=2, num_feat=4, num_conv=1),
     ],
 )
 def test_spec_survives_json_and_rebuilds_the_same_network(spec):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lossnet.errors import InputError
-from lossnet.models import SuperResNet, TransformerNet, UNet
+from lossnet.models import Compact, SuperResNet, TransformerNet, UNet
 
 NETWORKS = {
     "transformer": lambda: TransformerNet(channels=2, num_residual=1),
@@ -15,9 +15,10 @@ NETWORKS = {
     "unet-batch": lambda: UNet(depth=2, base_channels=2, norm="batch"),
     "unet-instance": lambda: UNet(depth=2, base_channels=2, norm="instance"),
     "unet-grey": lambda: UNet(in_channels=1, depth=3, base_channels=2),
+    "compact": lambda: Compact(scale=3, num_feat=2, num_conv=1),
 }
 # (size_multiple, min_size, in_channels, scale), from each network's layout: two stride-2 convs; reflection
-# padding of a 9x9 and a 3x3 head; 2**depth, twice that for instance norm's 2x2 bottleneck.
+# padding of a 9x9 and a 3x3 head; 2**depth, twice that for instance norm's 2x2 bottleneck; zero padding.
 DECLARED = {
     "transformer": (4, 8, 3, 1),
     "superres-k9": (1, 5, 3, 2),
@@ -25,6 +26,7 @@ DECLARED = {
     "unet-batch": (4, 4, 3, 1),
     "unet-instance": (4, 8, 3, 1),
     "unet-grey": (8, 8, 1, 1),
+    "compact": (1, 1, 3, 3),
 }
 
 

@@ -28,16 +28,21 @@ Consequences, measured in ``tests/inference/test_tiling.py``:
   receptive field reaches at most ``overlap / 4`` input pixels gives the whole-image output
   up to float rounding (measured: below 2e-7); with a larger receptive field the difference is
   confined to the cross-faded bands and shrinks as ``overlap`` grows;
-- a network with instance norm (``TransformerNet``'s default) normalises each tile by that
-  tile's own statistics, so tiled output differs from whole-image output everywhere by a
-  little (the cross-fade hides the seams). Use ``tile=None`` for the exact whole-image
-  result when memory allows.
+- a network with instance norm (``TransformerNet``'s default) would normalise each tile by that
+  tile's own statistics, and tiles of different content would meet in a hard seam. By default
+  (``norm_stats='image'``) every norm layer's statistics are first measured over the whole image,
+  tile by tile (:mod:`lossnet.inference.norm_stats`), and every tile uses them: the output is then
+  the whole image's up to the same context error as above (measured on a 427x640 photo cut into two
+  512 px tiles: the step in mean colour across the border within 4e-5 of the whole image's, against
+  0.078 with each tile's own statistics). It costs one partial pass over the tiles per norm layer,
+  4.4x to 6.9x the time of ``norm_stats='tile'`` (measured, fp32, 2-core AMD EPYC), which keeps the
+  old, seamed behaviour.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -46,8 +51,9 @@ from torch import Tensor, nn
 
 from lossnet.data.tasks import luminance
 from lossnet.errors import InputError, InputTypeError
+from lossnet.inference.norm_stats import NORM_STATS, Tile, frozen_statistics, image_statistics, per_image_norms
 from lossnet.runtime import Runtime, resolve
-from lossnet.validation import check_image
+from lossnet.validation import check_choice, check_image
 
 
 def apply_model(
@@ -58,6 +64,7 @@ def apply_model(
     overlap: int = 32,
     precision: str | Runtime = "fp32",
     on_tile: Callable[[int, int], None] | None = None,
+    norm_stats: str = "image",
 ) -> Tensor:
     """Run a network on images of any size, tile by tile when they are larger than ``tile``.
 
@@ -79,6 +86,10 @@ def apply_model(
             see :mod:`lossnet.runtime`; what ``lossnet apply`` uses), ``'bf16'`` or ``'fp16'``
             (autocast; output is float32), or a :class:`~lossnet.runtime.Runtime` already resolved.
         on_tile: called as ``on_tile(done, total)`` after each tile (for a progress bar).
+        norm_stats: how a tiled network with instance norm normalises: ``'image'`` (default) by the
+            whole image's statistics, measured tile by tile first (:mod:`lossnet.inference.norm_stats`),
+            so tiles join without seams; ``'tile'`` by each tile's own (one pass, faster, and a visible
+            step in colour where tiles meet). No effect without instance norm, or on a single tile.
 
     Returns:
         ``(B, C_out, scale H, scale W)`` float32 in [0, 1], on the image's device.
@@ -100,9 +111,9 @@ def apply_model(
     def write(y0: int, rows: Tensor, shape: tuple[int, ...]) -> None:
         if not out:
             out.append(torch.empty(shape, dtype=torch.float32, device=image.device))
-        out[0][..., y0 : y0 + rows.shape[-2], :] = rows
+        out[0][..., y0 : y0 + rows.shape[-2], :] = rows.clamp_(0.0, 1.0)  # a network may overshoot (Compact)
 
-    run_tiled(model, image, tile, overlap, precision, write, on_tile)
+    run_tiled(model, image, tile, overlap, precision, write, on_tile, norm_stats)
     return out[0]
 
 
@@ -208,6 +219,12 @@ def _final_rows(axis: _Axis, k: int, scale: int) -> int:
     return math.floor(scale * (axis.cuts[k] - axis.fade))
 
 
+def _owned(axis: _Axis, k: int) -> tuple[int, int]:
+    """The pixels tile ``k`` owns along the axis (the tiles' shares partition it), from its own start."""
+    bounds, start = (0, *axis.cuts, axis.size), axis.spans[k][0]
+    return bounds[k] - start, bounds[k + 1] - start
+
+
 def _pad_reflect(x: Tensor, bottom: int, right: int) -> Tensor:
     """Reflect-pad the bottom and right by any amount (reflecting again as often as needed; 1 pixel repeats)."""
     while bottom > 0 or right > 0:
@@ -244,12 +261,14 @@ def run_tiled(
     precision: str | Runtime,
     write: Callable[[int, Tensor, tuple[int, ...]], None],
     on_tile: Callable[[int, int], None] | None = None,
+    norm_stats: str = "image",
 ) -> None:
     """Run ``model`` over ``image`` tile by tile; hand each finished band of output rows to ``write``.
 
     ``write(y0, rows, shape)`` gets rows ``y0 .. y0 + len`` of the final output as a
     ``(B, C_out, len, scale W)`` float32 tensor on the network's device (a view it may
-    modify), and the output's full shape. ``on_tile(done, total)`` follows each tile.
+    modify), and the output's full shape. ``on_tile(done, total)`` follows each tile, the
+    instance-norm measuring passes' tiles included (``norm_stats`` as for :func:`apply_model`).
     """
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"model must be a torch.nn.Module (see load_model); got {type(model).__name__}")
@@ -274,45 +293,72 @@ def run_tiled(
     rows, cols = (_plan_axis(n, tile, overlap, multiple, min_len) for n in (h, w))
     col_weights = [_tile_weights(cols, j, scale, device) for j in range(len(cols.spans))]
     out_h, out_w = h * scale, w * scale
+    n_tiles = len(rows.spans) * len(cols.spans)
+
+    def prepare(row_span: tuple[int, int], col_span: tuple[int, int]) -> Tensor:
+        """The network's input for one tile: cropped, converted, reflect-padded and mapped to its range."""
+        crop, (dr, dc, pad_b, pad_r) = _crop(image, row_span, col_span)
+        x = crop.to(device=device, dtype=dtype, non_blocking=True)
+        if in_channels == 1 and x.shape[1] == 3:
+            x = luminance(x)
+        elif in_channels == 3 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = _pad_reflect(x, pad_b, pad_r)[..., dr:, dc:]
+        return in_lo + (in_hi - in_lo) * x if (in_lo, in_hi) != (0.0, 1.0) else x
+
+    def run(x: Tensor) -> Tensor:
+        with context:
+            return model(x)
+
+    # Instance norm: measure every layer's statistics over the whole image first, then use them in every tile.
+    norms = per_image_norms(model) if check_choice(norm_stats, NORM_STATS, "norm_stats") == "image" else []
+    stats: dict[nn.Module, tuple[Tensor, Tensor]] = {}
+    done_tiles, total = [0], n_tiles * (1 + len(norms))
+    if norms and n_tiles > 1:
+
+        def tiles() -> Iterator[Tile]:
+            for k, row_span in enumerate(rows.spans):
+                for j, col_span in enumerate(cols.spans):
+                    yield prepare(row_span, col_span), _owned(rows, k), _owned(cols, j)
+
+        def progress() -> None:
+            done_tiles[0] += 1
+            if on_tile is not None:
+                on_tile(done_tiles[0], total)
+
+        stats = image_statistics(norms, tiles, run, progress)
+    total = done_tiles[0] + n_tiles
 
     pending: Tensor | None = None  # rows of the previous band that later tiles still add to
     done = 0  # output rows handed to `write`
-    for k, row_span in enumerate(rows.spans):
-        top = row_span[0] * scale
-        row_weights = _tile_weights(rows, k, scale, device)[:, None]
-        band: Tensor | None = None
-        for j, col_span in enumerate(cols.spans):
-            crop, (dr, dc, pad_b, pad_r) = _crop(image, row_span, col_span)
-            x = crop.to(device=device, dtype=dtype, non_blocking=True)
-            if in_channels == 1 and x.shape[1] == 3:
-                x = luminance(x)
-            elif in_channels == 3 and x.shape[1] == 1:
-                x = x.expand(-1, 3, -1, -1)
-            x = _pad_reflect(x, pad_b, pad_r)[..., dr:, dc:]
-            if (in_lo, in_hi) != (0.0, 1.0):
-                x = in_lo + (in_hi - in_lo) * x
-            with context:
-                y = model(x)
-            y = y.float()
-            if (out_lo, out_hi) != (0.0, 1.0):
-                y = (y - out_lo) / (out_hi - out_lo)
-            expected = (x.shape[-2] * scale, x.shape[-1] * scale)
-            if tuple(y.shape[-2:]) != expected:
-                raise InputError(
-                    f"the network turned a {tuple(x.shape[-2:])} tile into {tuple(y.shape[-2:])}, expected "
-                    f"{expected} (scale {scale}); a network of another kind should declare its `scale`"
-                )
-            # Out of place first: the output may be a view of the input (an identity), or of the image.
-            y = y.mul(row_weights).mul_(col_weights[j])
-            if band is None:
-                band = y.new_zeros(batch, y.shape[1], y.shape[-2], cols.size * scale)
-            band[..., col_span[0] * scale : col_span[1] * scale] += y
-            if on_tile is not None:
-                on_tile(k * len(cols.spans) + j + 1, len(rows.spans) * len(cols.spans))
-        if pending is not None:
-            band[..., done - top : done - top + pending.shape[-2], :] += pending
-        final = _final_rows(rows, k, scale)
-        if done < min(final, out_h):
-            stop = min(final, out_h)
-            write(done, band[..., done - top : stop - top, :out_w], (batch, band.shape[1], out_h, out_w))
-        pending, done = band[..., final - top :, :], final
+    with frozen_statistics(stats):
+        for k, row_span in enumerate(rows.spans):
+            top = row_span[0] * scale
+            row_weights = _tile_weights(rows, k, scale, device)[:, None]
+            band: Tensor | None = None
+            for j, col_span in enumerate(cols.spans):
+                x = prepare(row_span, col_span)
+                y = run(x).float()
+                if (out_lo, out_hi) != (0.0, 1.0):
+                    y = (y - out_lo) / (out_hi - out_lo)
+                expected = (x.shape[-2] * scale, x.shape[-1] * scale)
+                if tuple(y.shape[-2:]) != expected:
+                    raise InputError(
+                        f"the network turned a {tuple(x.shape[-2:])} tile into {tuple(y.shape[-2:])}, expected "
+                        f"{expected} (scale {scale}); a network of another kind should declare its `scale`"
+                    )
+                # Out of place first: the output may be a view of the input (an identity), or of the image.
+                y = y.mul(row_weights).mul_(col_weights[j])
+                if band is None:
+                    band = y.new_zeros(batch, y.shape[1], y.shape[-2], cols.size * scale)
+                band[..., col_span[0] * scale : col_span[1] * scale] += y
+                done_tiles[0] += 1
+                if on_tile is not None:
+                    on_tile(done_tiles[0], total)
+            if pending is not None:
+                band[..., done - top : done - top + pending.shape[-2], :] += pending
+            final = _final_rows(rows, k, scale)
+            if done < min(final, out_h):
+                stop = min(final, out_h)
+                write(done, band[..., done - top : stop - top, :out_w], (batch, band.shape[1], out_h, out_w))
+            pending, done = band[..., final - top :, :], final

@@ -3,6 +3,8 @@
 - :class:`TransformerNet`: fast style transfer (Johnson, Alahi & Fei-Fei 2016).
 - :class:`SuperResNet`: x2 / x4 / x8 single-image super-resolution, residual over bicubic.
 - :class:`UNet`: general image-to-image (colorisation, restoration) with ICNR pixel-shuffle upsampling.
+- :class:`Compact`: Real-ESRGAN's compact super-resolution network (SRVGGNetCompact), with the published
+  weight names, so upscaler apps load it (:func:`compact_hyperparameters` reads its sizes from its weights).
 
 Every network takes and returns images in a declared range, ``(0, 1)`` by default
 (``output_range=(-1, 1)`` or ``(0, 255)`` otherwise), and raises
@@ -15,6 +17,7 @@ torch.Size([1, 3, 16, 16])
 """
 
 from lossnet.models.blocks import NORMS, ResidualBlock
+from lossnet.models.compact import Compact, compact_hyperparameters
 from lossnet.models.registry import MODELS, build_model, model_spec
 from lossnet.models.super_res_net import SCALES, SuperResNet
 from lossnet.models.transformer_net import TransformerNet
@@ -26,6 +29,7 @@ __all__ = [
     "MODELS",
     "NORMS",
     "SCALES",
+    "Compact",
     "PixelShuffleICNR",
     "ResidualBlock",
     "ResizeConv",
@@ -34,6 +38,7 @@ __all__ = [
     "TransformerNet",
     "UNet",
     "build_model",
+    "compact_hyperparameters",
     "icnr_",
     "model_spec",
 ]

@@ -14,13 +14,19 @@ from typing import Any
 from torch import nn
 
 from lossnet.errors import InputError, InputTypeError
+from lossnet.models.compact import Compact
 from lossnet.models.super_res_net import SuperResNet
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.models.unet import UNet
 from lossnet.validation import check_choice
 
 #: The networks a spec can name.
-MODELS: dict[str, type[nn.Module]] = {"TransformerNet": TransformerNet, "SuperResNet": SuperResNet, "UNet": UNet}
+MODELS: dict[str, type[nn.Module]] = {
+    "TransformerNet": TransformerNet,
+    "SuperResNet": SuperResNet,
+    "UNet": UNet,
+    "Compact": Compact,
+}
 
 
 def model_spec(name: str, **kwargs: Any) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class _RunFields:
     """``style``: longer side of the style image when its Grams are computed."""
     # -- network
     model: str = "SuperResNet"
-    """``TransformerNet``, ``SuperResNet`` or ``UNet``."""
+    """``TransformerNet``, ``SuperResNet``, ``UNet`` or ``Compact`` (Real-ESRGAN's, for ``superres``)."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the network (``scale`` and ``in_channels`` follow the task)."""
     # -- loss
