@@ -1,0 +1,1 @@
+"""Export trained networks for use outside lossnet."""
