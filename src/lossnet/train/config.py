@@ -280,6 +280,19 @@ def model_kwargs(config: TrainConfig) -> dict[str, Any]:
     return {**defaults, **fixed, **config.model_kwargs}
 
 
+def loss_preset(config: TrainConfig) -> str | None:
+    """The loss preset a config trains with (``None`` for ``loss='pixel'``).
+
+    >>> loss_preset(task_config("superres")), loss_preset(task_config("style", loss="paper"))
+    ('lossnet_superres', 'johnson2016_style')
+    """
+    if config.loss == "pixel":
+        return None
+    task = TASKS[config.task]
+    named = {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}
+    return named.get(config.loss, config.loss)
+
+
 def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
     """The :class:`~lossnet.losses.PerceptualLoss` arguments for a config (weights excluded).
 
@@ -295,11 +308,7 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             "criterion": "mse",
         }
     else:
-        task = TASKS[config.task]
-        name = {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}.get(
-            config.loss, config.loss
-        )
-        kwargs = PRESETS[name].kwargs()
+        kwargs = PRESETS[loss_preset(config)].kwargs()  # type: ignore[index]
     for key in term_keywords():
         if getattr(config, key, None) is not None:
             kwargs[key] = getattr(config, key)
