@@ -73,6 +73,7 @@ def test_metadata_states_task_scale_range_layout_and_version(tmp_path) -> None:
     assert props["lossnet.version"] == lossnet.__version__ and props["lossnet.dtype"] == "float32"
     assert (props["lossnet.size_multiple"], props["lossnet.min_size"]) == ("1", str(net.min_size))
     assert report.opset == DEFAULT_OPSET and len(report.checks) == 2 and report.checks[1][0][0] == 2
+    assert lossnet.export_onnx is export_onnx  # the library call, at the top level
 
 
 def test_the_callers_module_is_left_as_it_was(tmp_path) -> None:

@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+import lossnet
+
 from lossnet.errors import ExportError
 from lossnet.export import export_torchscript
 from tests.export.networks import CASES, image, network, relative, sizes
@@ -57,6 +59,7 @@ def test_the_extra_file_holds_the_interface_and_the_card(tmp_path) -> None:
     assert props["lossnet.channel_layout"] == "NCHW; input: 1 channel, BT.601 luma; output: RGB"
     assert json.loads(props["lossnet.card"]) == card
     assert report.format == "torchscript" and report.opset is None and "lossnet.opset" not in props
+    assert lossnet.export_torchscript is export_torchscript  # the library call, at the top level
 
 
 class _FrozenShape(nn.Module):

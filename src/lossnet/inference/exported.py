@@ -11,7 +11,7 @@ alpha, 16-bit, grey, ICC and error handling.
   has it and the device asks for it. It computes in the file's own dtype: ``precision`` does not
   apply (autocast has no effect on it).
 - **TorchScript** runs in PyTorch: ``torch.jit.load`` builds the traced graph (TorchScript
-  operators, no Python code, no unpickling of Python objects). A TorchScript file without
+  operators; no Python code from the file runs). A TorchScript file without
   lossnet's metadata is refused before it is loaded.
 """
 
