@@ -4,12 +4,12 @@
 exporter (``dynamo=True``). lossnet uses the TorchScript-based one (``dynamo=False``) with
 ``dynamic_axes``, for these reasons, measured on lossnet's three networks:
 
-- both give correct outputs at sizes other than the traced one (checked at 64x64, 68x92 and
-  128x200, batch 1 and 2; within 1e-6 of PyTorch in onnxruntime);
-- the ``torch.export`` path needs every dynamic dimension declared with its constraints
-  (``Dim`` with a minimum, and a multiple for the U-Net), so each network's size rule would
-  have to be restated for it, and a rule it cannot prove raises at export time; the trace
-  needs none: batch, height and width are free axes, and the size rule goes into the metadata;
+- both gave correct outputs at sizes other than the traced one, dynamic batch included (tried
+  on a TransformerNet, a x2 SuperResNet and a one-channel U-Net at 64x64, 68x92 and 128x200,
+  batch 1 and 2: within 1e-6 of PyTorch in onnxruntime for both), so correctness does not decide;
+- the ``torch.export`` path needs every dynamic dimension declared as a ``Dim`` with its bounds
+  (the networks' minimum sizes), restating each network's size rule for the exporter; the trace
+  needs none: batch, height and width are named free axes, and the size rule goes into the metadata;
 - the ``torch.export`` path took 8x longer (10.5 s against 1.3 s for a depth-4 U-Net on 2 CPU
   cores), prints progress to stdout and logs a warning per missing torchvision operator (a library
   must not print), and raised a ``FutureWarning`` from inside torch (an error under lossnet's tests).
