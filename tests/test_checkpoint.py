@@ -141,7 +141,7 @@ def test_unstorable_objects_raise_and_write_nothing(tmp_path) -> None:
 def test_model_meta_round_trips_through_a_checkpoint(tmp_path) -> None:
     spec = {"name": "SuperResNet", "kwargs": {"scale": 2, "channels": 4}}
     meta = model_meta(spec, task="superres", scale=2, step=12, config={"lr": 0.1}, loss_weights="hed")
-    assert set(meta) == {"model", "task", "scale", "step", "config", "loss_weights"}
+    assert set(meta) == {"model", "task", "scale", "step", "config", "loss_weights", "card"}
     save_checkpoint(tmp_path / "m.safetensors", {"w": torch.ones(1)}, meta)
     info = model_info(load_checkpoint(tmp_path / "m.safetensors").meta, tmp_path / "m.safetensors")
     assert info == ModelInfo("SuperResNet", {"scale": 2, "channels": 4}, "superres", 2, 12, "hed")

@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lossnet"
 #: Bottom-layer modules: they import only each other.
-BOTTOM = {"errors", "validation", "atomic", "hardware", "runtime", "checkpoint", "viz", "_version", "precision", "offline"}
+BOTTOM = {"errors", "validation", "atomic", "hardware", "runtime", "checkpoint", "card", "viz", "_version", "precision", "offline"}
 _BASE = {"functional"}
 _FEATURES = _BASE | {"backbones"}
 _COMPARE = _FEATURES | {"terms"}
@@ -28,6 +28,7 @@ ALLOWED = {
     "evaluation": _LIBRARY | {"tasks", "inference"},
     "explore": _LIBRARY | {"tasks", "inference"},
     "train": _LIBRARY | {"tasks", "inference", "evaluation"},
+    "export": _LIBRARY | {"tasks", "inference"},
     "demo": _LIBRARY | {"tasks", "inference", "evaluation", "explore", "train"},
 }
 

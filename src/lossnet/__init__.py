@@ -8,6 +8,7 @@
 from lossnet import data, explore, losses, models, train
 from lossnet._version import __version__
 from lossnet.inference import apply_files, apply_model, load_model
+from lossnet.export import export_onnx, export_torchscript
 from lossnet.backbones import ALL_ARCHS, ARCHS, FeatureExtractor, layer_names, load_weights
 from lossnet.errors import (
     CheckpointError,
@@ -85,6 +86,8 @@ __all__ = [
     "apply_model",
     "data",
     "explore",
+    "export_onnx",
+    "export_torchscript",
     "losses",
     "models",
     "feature_loss",

@@ -23,7 +23,14 @@ nothing else:
 - ``scale``: the upscaling factor of a super-resolution network, else ``None`` or absent;
 - ``step``: the training step the weights come from;
 - ``config``: the training config (``TrainConfig.to_dict()``);
-- ``loss_weights``: the loss network's weight id during training (informational).
+- ``loss_weights``: the loss network's weight id during training (informational);
+- ``card``: the model card, what a person or an app reads about the network (:func:`model_card`
+  builds it; ``lossnet export`` copies it into ONNX and TorchScript files, and ``lossnet info``
+  prints it from all three). Its keys: ``task``; ``network`` (``name``, ``kwargs``, ``scale``,
+  ``in_channels`` and the size rule ``size_multiple`` and ``min_size``); ``loss`` (``recipe``, and
+  ``weights``: each term's resolved weight); ``trunk`` (``arch`` and its ``weights`` id); ``steps``;
+  ``data`` (the training folder's name, or ``"embedded default"``); ``validation`` (the last
+  scores); ``lossnet_version``. What the trainer did not record is ``None``.
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ class ModelInfo:
             :func:`lossnet.inference.read_model_info` fills it in).
         step: the training step the weights come from, or ``None``.
         loss_weights: the loss network's weights during training (informational), or ``None``.
+        format: the file's format: ``'safetensors'`` (a checkpoint), ``'onnx'`` or ``'torchscript'``
+            (written by ``lossnet export``; :mod:`lossnet.card` reads what they say).
     """
 
     name: str
@@ -67,6 +76,7 @@ class ModelInfo:
     scale: int | None = 1
     step: int | None = None
     loss_weights: str | None = None
+    format: str = "safetensors"
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -75,7 +85,8 @@ class ModelInfo:
 
     def __str__(self) -> str:
         what = self.name + (f" x{self.scale}" if self.scale not in (None, 1) else "")
-        details = [d for d in (self.task, None if self.step is None else f"step {self.step}") if d]
+        fmt = None if self.format == "safetensors" else self.format
+        details = [d for d in (self.task, None if self.step is None else f"step {self.step}", fmt) if d]
         return what + (f" ({', '.join(details)})" if details else "")
 
 
@@ -87,8 +98,11 @@ def model_meta(
     step: int | None = None,
     config: Mapping[str, Any] | None = None,
     loss_weights: str | None = None,
+    network: Mapping[str, int] | None = None,
+    loss: Mapping[str, Any] | None = None,
+    validation: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The metadata of a trained network's checkpoint, for :func:`save_checkpoint`.
+    """The metadata of a trained network's checkpoint, for :func:`save_checkpoint`, with its model card.
 
     Args:
         spec: the network, ``{"name": ..., "kwargs": {...}}`` (:func:`lossnet.models.model_spec`).
@@ -97,6 +111,10 @@ def model_meta(
         step: the training step.
         config: the training config as a JSON-compatible dict.
         loss_weights: the loss network's weight id.
+        network: what the built network declares: ``scale``, ``in_channels``, ``size_multiple``, ``min_size``.
+        loss: the loss as run: ``recipe`` (its name), ``weights`` (``{term: resolved weight}``) and
+            ``arch`` (the trunk, ``None`` for a pixel-only loss).
+        validation: the last validation scores.
 
     Example:
         >>> meta = model_meta({"name": "SuperResNet", "kwargs": {"scale": 2}}, task="superres", scale=2, step=10)
@@ -104,13 +122,58 @@ def model_meta(
         >>> info.task, info.scale, str(info)
         ('superres', 2, 'SuperResNet x2 (superres, step 10)')
     """
-    return {
+    meta = {
         "model": dict(spec),
         "task": task,
         "scale": scale,
         "step": step,
         "config": None if config is None else dict(config),
         "loss_weights": loss_weights,
+    }
+    return {**meta, "card": _card(meta, network or {}, loss or {}, validation)}
+
+
+def model_card(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The model card of a checkpoint's metadata (see the schema in the module docstring).
+
+    A checkpoint written before cards existed gets the card its metadata allows (the network's
+    declared size rule, the resolved loss weights and the validation scores are then ``None``).
+
+    Example:
+        >>> meta = model_meta({"name": "UNet", "kwargs": {"depth": 2}}, task="restore", step=5,
+        ...                   config={"data": "photos/train", "loss": "perceptual"}, loss_weights="hed",
+        ...                   network={"scale": 1, "in_channels": 3, "size_multiple": 4, "min_size": 4},
+        ...                   loss={"recipe": "perceptual", "weights": {"pixel": 1.0}, "arch": "vgg16"},
+        ...                   validation={"psnr": 30.5})
+        >>> card = model_card(meta)
+        >>> card["network"]["size_multiple"], card["data"], card["trunk"], card["validation"]
+        (4, 'train', {'arch': 'vgg16', 'weights': 'hed'}, {'psnr': 30.5})
+        >>> model_card({"model": {"name": "UNet"}, "step": 1, "config": {"data": None}})["data"]
+        'embedded default'
+    """
+    card = meta.get("card")
+    return dict(card) if isinstance(card, Mapping) else _card(meta, {}, {}, None)
+
+
+def _card(meta: Mapping[str, Any], network: Mapping[str, int], loss: Mapping[str, Any], val: Any) -> dict[str, Any]:
+    """Build the card from the metadata and what only the trainer knows (the built network, the loss, the scores)."""
+    spec, config = meta.get("model") or {}, meta.get("config") or {}
+    data = config.get("data") if "data" in config else False
+    weights = loss.get("weights")
+    return {
+        "task": meta.get("task"),
+        "network": {
+            "name": spec.get("name"),
+            "kwargs": dict(spec.get("kwargs") or {}),
+            **{k: network.get(k) for k in ("scale", "in_channels", "size_multiple", "min_size")},
+            **({} if "scale" in network else {"scale": meta.get("scale")}),
+        },
+        "loss": {"recipe": loss.get("recipe", config.get("loss")), "weights": None if weights is None else dict(weights)},
+        "trunk": {"arch": loss.get("arch"), "weights": meta.get("loss_weights")},
+        "steps": meta.get("step"),
+        "data": None if data is False else "embedded default" if data is None else Path(str(data)).name,
+        "validation": None if val is None else {k: float(v) for k, v in val.items()},
+        "lossnet_version": meta.get("lossnet_version", __version__),
     }
 
 

@@ -66,3 +66,11 @@ class LpipsUnavailableError(WeightsUnavailableError):
 
 class DistsUnavailableError(WeightsUnavailableError):
     """DISTS cannot be computed here: its ImageNet VGG16 (or its alpha/beta file) cannot be had."""
+
+
+class ExportError(LossnetError, ValueError):
+    """A network cannot be exported, or its exported file would not compute what the network computes."""
+
+
+class MissingExtraError(LossnetError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names the ``pip install`` line."""

@@ -13,7 +13,6 @@ from lossnet.checkpoint import load_checkpoint
 from lossnet.cli import main
 from lossnet.data.defaults import default_image_path
 from lossnet.data.io import load_image, save_image
-from lossnet.export.spandrel import export_spandrel
 from lossnet.inference import load_model
 from lossnet.losses.presets import PRESETS
 from lossnet.models import Compact, compact_hyperparameters
@@ -70,7 +69,10 @@ def test_train_stop_resume_apply_tiled_and_export(tmp_path, capsys) -> None:
     assert (written - expected).abs().max() <= ONE_PIXEL / 2 + 1e-6  # 8-bit rounding only
 
     # The export upscaler apps load holds the trained weights under the published names.
-    weights = load_file(export_spandrel(model, tmp_path / "compact_x4.safetensors"))
+    assert main(["export", "--model", str(part / "model.safetensors"), "--format", "spandrel",
+                 "--output", str(tmp_path / "compact_x4.safetensors")]) == 0  # fmt: skip
+    assert "upscaler apps detect it" in capsys.readouterr().out
+    weights = load_file(tmp_path / "compact_x4.safetensors")
     assert compact_hyperparameters(weights) == {"scale": 4, "in_channels": 3, "out_channels": 3, **TINY_COMPACT,
                                                 "act_type": "prelu"}  # fmt: skip
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())

@@ -2,7 +2,7 @@
 
 Each module here registers the subcommands of one concern: :mod:`~lossnet.cli.core`
 (``layers``, ``compare``, ``demo``, ``setup-offline``), :mod:`~lossnet.cli.train` (``train``),
-:mod:`~lossnet.cli.apply` (``apply``), :mod:`~lossnet.cli.evaluate` (``eval``),
+:mod:`~lossnet.cli.apply` (``apply``), :mod:`~lossnet.cli.export` (``export``, ``info``), :mod:`~lossnet.cli.evaluate` (``eval``),
 :mod:`~lossnet.cli.explore` (``stylize``, ``invert``, ``activations``, ``sweep``, ``report``);
 :mod:`~lossnet.cli.common` holds the options they share.
 """
@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 
 import lossnet
-from lossnet.cli import apply, core, evaluate, explore, train
+from lossnet.cli import apply, core, evaluate, explore, export, train
 from lossnet.cli.common import cli_wording, os_error_line
 from lossnet.errors import LossnetError
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = (core, train, apply, evaluate, explore)
+COMMAND_MODULES = (core, train, apply, export, evaluate, explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,7 +65,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         f"wrote {len(summary.written)} image{'s' if len(summary.written) != 1 else ''} to {args.output} "
         f"with {summary.model}" + (f"; {', '.join(extra)}" if extra else "")
     )
-    print(runtime.summary)
+    if summary.model is not None and summary.model.format == "onnx":
+        print("onnxruntime: computes in the file's own dtype (--precision applies to .safetensors and TorchScript)")
+    else:
+        print(runtime.summary)
     return 0 if summary.ok else 1
 
 
@@ -76,12 +79,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "apply",
-        help="run a trained network (a lossnet train checkpoint) on images",
+        help="run a trained network (a lossnet train checkpoint, or its ONNX or TorchScript export) on images",
         description="Run a trained network on image files or folders (searched recursively). Exit status: "
         "0 if every image was written, 1 if some failed (each is reported), 2 for a usage error "
         "(a missing or unreadable checkpoint, say).",
     )
-    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint written by `lossnet train`")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL",
+        help="checkpoint written by `lossnet train`, or a .onnx or TorchScript file written by `lossnet export`",
+    )
     p.add_argument("inputs", nargs="*", metavar="PATH", help="image files and/or folders")
     p.add_argument(
         "--input",

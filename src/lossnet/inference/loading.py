@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lossnet.card import read_model_file
 from lossnet.checkpoint import ModelInfo, load_checkpoint, model_info
 from lossnet.errors import CheckpointError, LossnetError
+from lossnet.inference.exported import exported_info, is_exported, load_exported
 from lossnet.models import build_model
 from lossnet.runtime import pick_device
 
@@ -43,6 +45,8 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
         >>> info.task, info.scale, str(info)
         ('superres', 2, 'SuperResNet x2 (superres, step 10)')
     """
+    if is_exported(path):
+        return exported_info(read_model_file(path))
     path = Path(path)
     info = model_info(load_checkpoint(path).meta, path)
     if info.scale is not None:
@@ -61,7 +65,8 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
 
     Args:
         path: a ``.safetensors`` checkpoint written by ``lossnet train`` (or
-            :func:`~lossnet.checkpoint.save_checkpoint` with a ``"model"`` spec in ``meta``).
+            :func:`~lossnet.checkpoint.save_checkpoint` with a ``"model"`` spec in ``meta``), or an
+            ONNX or TorchScript file written by ``lossnet export`` (:mod:`lossnet.inference.exported`).
         device: ``'cpu'`` (default), ``'cuda'``, ``'cuda:1'``, ... or ``'auto'`` (CUDA when available).
 
     Returns:
@@ -103,6 +108,8 @@ def load_model_with_info(
     Raises:
         as :func:`load_model`; also CheckpointError when the metadata's scale is not the network's.
     """
+    if is_exported(path):
+        return load_exported(path, device)
     target = pick_device(device)
     path = Path(path)
     checkpoint = load_checkpoint(path)

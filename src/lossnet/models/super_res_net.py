@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from lossnet.errors import InputError, InputTypeError
 from lossnet.models.blocks import NORMS, ResidualBlock, conv, conv_norm_relu
 from lossnet.models.upsampling import PixelShuffleICNR, ResizeConv
-from lossnet.models.value_range import ClampST, ScaledTanh, check_ranges, from_signed, to_signed
+from lossnet.models.value_range import ScaledTanh, clamp_st, check_ranges, from_signed, to_signed
 from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Upscaling factors SuperResNet offers.
@@ -155,7 +155,7 @@ class SuperResNet(nn.Module):
         if not self.residual_bicubic:
             return self.to_range(y)
         base = F.interpolate(z, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return from_signed(ClampST.apply(base + self.residual_gain * y), self.output_range)
+        return from_signed(clamp_st(base + self.residual_gain * y), self.output_range)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
         # Checkpoints from before residual_gain: their head was trained with an implicit gain of 1.

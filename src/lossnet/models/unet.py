@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from lossnet.models.blocks import NORMS, conv, conv_norm_relu
 from lossnet.models.upsampling import PixelShuffleICNR
 from lossnet.errors import InputError
-from lossnet.models.value_range import ClampST, ScaledTanh, check_ranges, from_signed, to_signed
+from lossnet.models.value_range import ScaledTanh, clamp_st, check_ranges, from_signed, to_signed
 from lossnet.validation import check_choice, check_model_input, check_positive_int
 
 #: Downsampling layers UNet offers.
@@ -179,7 +179,7 @@ class UNet(nn.Module):
         if not self.residual:
             return self.to_range(self.head(y))
         base = z.expand(-1, self.out_channels, -1, -1) if self.in_channels == 1 else z
-        return from_signed(ClampST.apply(base + self.residual_gain * self.head(y)), self.output_range)
+        return from_signed(clamp_st(base + self.residual_gain * self.head(y)), self.output_range)
 
     def extra_repr(self) -> str:
         return (

@@ -91,3 +91,17 @@ class ClampST(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return grad
+
+
+def clamp_st(x: torch.Tensor) -> torch.Tensor:
+    """Clamp to ``[-1, 1]``: through :class:`ClampST` where autograd records, a plain clamp otherwise.
+
+    Both give the same values. Without autograd (inference, and the trace that
+    ``lossnet export`` records under ``no_grad``) the plain clamp is used, because a traced
+    custom autograd function is a Python call that TorchScript cannot store.
+
+    >>> x = torch.tensor([-3.0, 0.5, 2.0])
+    >>> clamp_st(x), clamp_st(x.requires_grad_()).grad_fn.name()
+    (tensor([-1.0000,  0.5000,  1.0000]), 'ClampSTBackward')
+    """
+    return ClampST.apply(x) if x.requires_grad else x.clamp(-1.0, 1.0)

@@ -290,6 +290,19 @@ def model_kwargs(config: TrainConfig) -> dict[str, Any]:
     return {**defaults, **fixed, **config.model_kwargs}
 
 
+def loss_preset(config: TrainConfig) -> str | None:
+    """The loss preset a config trains with (``None`` for ``loss='pixel'``).
+
+    >>> loss_preset(task_config("superres")), loss_preset(task_config("style", loss="paper"))
+    ('lossnet_superres', 'johnson2016_style')
+    """
+    if config.loss == "pixel":
+        return None
+    task = TASKS[config.task]
+    named = {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}
+    return named.get(config.loss, config.loss)
+
+
 def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
     """The :class:`~lossnet.losses.PerceptualLoss` arguments for a config (weights excluded).
 
@@ -305,7 +318,7 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             "criterion": "mse",
         }
     else:
-        kwargs = PRESETS[loss_preset(config)].kwargs()
+        kwargs = PRESETS[loss_preset(config)].kwargs()  # type: ignore[index]
     for key in term_keywords():
         if getattr(config, key, None) is not None:
             kwargs[key] = getattr(config, key)
@@ -320,31 +333,13 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
-def loss_preset(config: TrainConfig) -> str:
-    """The loss preset a (non-pixel) config's ``loss`` names: the task's recipe, its paper's, fastai's or itself."""
-    task = TASKS[config.task]
-    return {"perceptual": task.recipe_loss, "paper": task.paper_loss, "fastai": "fastai_feature_loss"}.get(
-        config.loss, config.loss
-    )
-
-
 #: The fields a resumed run may change: how long to train (and so where the one-cycle schedule
 #: ends), the peak learning rate, how often to report, where to write and on what hardware.
 #: Every other field (task, network, loss, data, crops, batch, seed, optimizer, ...) defines
 #: the run, and a resume that changes it is refused.
 RESUME_CHANGEABLE = (
-    "steps",
-    "stop_after",
-    "lr",
-    "log_every",
-    "val_every",
-    "checkpoint_every",
-    "num_workers",
-    "cache_images",
-    "device",
-    "precision",
-    "channels_last",
-    "out_dir",
+    *("steps", "stop_after", "lr", "log_every", "val_every", "checkpoint_every", "num_workers", "cache_images"),
+    *("device", "precision", "channels_last", "out_dir"),
 )
 
 

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from lossnet.atomic import write_text
-from lossnet.checkpoint import Checkpoint, model_meta, rng_state, save_checkpoint, set_rng_state
+from lossnet.checkpoint import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.data.tasks import PairDataset
 from lossnet.errors import InputError
 from lossnet.models.registry import build_model, model_spec
@@ -43,6 +43,7 @@ from lossnet.runtime import resolve
 from lossnet.tasks import TASKS
 from lossnet.train.balance import SHARES_CSV, calibrate_run, log_balance, measure_run_shares, run_shares
 from lossnet.train.batches import StepStream, step_batches
+from lossnet.train.card import run_meta
 from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, on_rank_0, shutdown
 from lossnet.train.health import CollapseWatch
@@ -178,6 +179,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.runtime.grad_scaler)
 
         self.watch, self.collapse = CollapseWatch(), None
+        self.last_val: dict[str, float] | None = None
         self.step = 0
         if ckpt is not None:
             self._restore(ckpt)
@@ -362,6 +364,7 @@ class _Run:
         self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step)
         if self.collapse is not None:
             log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")
+        self.last_val = scores  # for the model card
         if val_log is not None:
             val_log.write({"step": self.step, **scores})
         if tb is not None:
@@ -379,15 +382,7 @@ class _Run:
     def _save(self, name: str, with_state: bool) -> Path | None:
         if not self.world.is_main:
             return None
-        c = self.config
-        meta = model_meta(
-            self.spec,
-            task=c.task,
-            scale=c.scale if c.task == "superres" else None,
-            step=self.step,
-            config=c.to_dict(),
-            loss_weights=self.loss_weights,
-        )
+        meta = run_meta(self.spec, self.config, self.step, self.model, self.loss, self.last_val)
         state = None
         if with_state:
             state = {
