@@ -81,3 +81,24 @@ def test_resize_conv_is_conv_of_nearest_resize() -> None:
     expected = layer.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
     torch.testing.assert_close(layer(x), expected)
     assert layer(x).shape == (1, 2, 8, 10)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_blur_equals_fastai_replicate_pad_then_2x2_average_with_its_gradient(memory_format) -> None:
+    """The depthwise form is the AvgPool2d(2, 1) after ReplicationPad2d((1, 0, 1, 0)) it replaced, in value and grad."""
+    from lossnet.models.upsampling import Blur2x2
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 9, dtype=torch.float64).to(memory_format=memory_format).requires_grad_()
+    g = torch.randn(2, 5, 7, 9, dtype=torch.float64)
+    ref_x = x.detach().clone().requires_grad_()
+    out = Blur2x2(5)(x)
+    ref = nn.AvgPool2d(2, stride=1)(nn.ReplicationPad2d((1, 0, 1, 0))(ref_x))
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    out.backward(g)
+    ref.backward(g)
+    torch.testing.assert_close(x.grad, ref_x.grad, rtol=0, atol=1e-12)
+    # the top-left pixel averages itself four times; an interior one its 2x2 up-left neighbourhood
+    assert float(out[0, 0, 0, 0]) == pytest.approx(float(x[0, 0, 0, 0]))
+    assert float(out[0, 0, 3, 4]) == pytest.approx(float(x[0, 0, 2:4, 3:5].mean()))
+    assert Blur2x2(5).state_dict() == {}  # checkpoints written before it load unchanged

