@@ -50,27 +50,28 @@ def test_baselines_against_independent_computations():
     assert torch.equal(low, downscale(x, 4))
     up = torch.nn.functional.interpolate(low, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
     assert torch.allclose(TASKS["superres"].baseline(low, 4), up)
-    inp, _ = TASKS["restore"].pair(x, jpeg_quality=20)
+    inp, _ = TASKS["restore"].pair(x, jpeg_quality=20, text=False)
     assert torch.equal(inp, jpeg_compress(x, 20)) and torch.equal(TASKS["restore"].baseline(inp), inp)
     grey, _ = TASKS["colorize"].pair(x)
     expected = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
     assert torch.allclose(TASKS["colorize"].baseline(grey), expected)
-    assert [TASKS[t].method_name(4, 30) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30"]
+    options = {"superres": {"scale": 4}, "restore": {"jpeg_quality": 30}}
+    assert [TASKS[t].method_name(options.get(t)) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30"]
     with pytest.raises(InputError, match="no baseline"):
         TASKS["style"].baseline(x)
 
 
 def test_network_constraints():
-    assert TASKS["superres"].network_kwargs("SuperResNet", 2) == {"scale": 2}
-    assert TASKS["restore"].network_kwargs("UNet", 4) == {"in_channels": 3}
-    assert TASKS["style"].network_kwargs("TransformerNet", 4) == {}
+    assert TASKS["superres"].network_kwargs("SuperResNet", {"scale": 2}) == {"scale": 2}
+    assert TASKS["restore"].network_kwargs("UNet") == {"in_channels": 3}
+    assert TASKS["style"].network_kwargs("TransformerNet") == {}
     needs = r"task 'superres' needs model SuperResNet or Compact \(the output is larger\)"
     with pytest.raises(InputError, match=needs):
-        TASKS["superres"].network_kwargs("UNet", 4)
+        TASKS["superres"].network_kwargs("UNet")
     with pytest.raises(InputError, match="SuperResNet upscales, so it only fits task 'superres'"):
-        TASKS["style"].network_kwargs("SuperResNet", 4)
+        TASKS["style"].network_kwargs("SuperResNet")
     with pytest.raises(InputError, match="task 'colorize' takes one input channel, so it needs model UNet"):
-        TASKS["colorize"].network_kwargs("TransformerNet", 4)
+        TASKS["colorize"].network_kwargs("TransformerNet")
     TASKS["colorize"].check_model(UNet(in_channels=1, depth=1))
     with pytest.raises(InputError, match="takes one input channel; the network takes 3 input channels"):
         TASKS["colorize"].check_model(UNet(depth=1))

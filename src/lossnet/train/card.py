@@ -15,6 +15,7 @@ from torch import nn
 from lossnet.checkpoint import model_meta
 from lossnet.inference.tiling import size_rule
 from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.tasks import TASKS
 from lossnet.train.config import TrainConfig, loss_preset
 
 
@@ -45,7 +46,7 @@ def run_meta(
         >>> card["network"]["size_multiple"], card["loss"], card["trunk"], card["data"]
         (4, {'recipe': 'pixel', 'weights': {'pixel': 1.0}}, {'arch': None, 'weights': None}, 'embedded default')
     """
-    preset = loss_preset(config)
+    preset, task = loss_preset(config), TASKS[config.task]
     recipe = config.loss if preset in (None, config.loss) else f"{config.loss} ({preset})"
     multiple, min_size = size_rule(model)
     network = {
@@ -57,7 +58,7 @@ def run_meta(
     return model_meta(
         spec,
         task=config.task,
-        scale=config.scale if config.task == "superres" else None,
+        scale=task.scale(config.task_options) if task.upscales else None,
         step=step,
         config=config.to_dict(),
         loss_weights=loss.extractor.weights_id if loss.extractor else None,

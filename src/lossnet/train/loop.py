@@ -149,9 +149,7 @@ class _Run:
                 log.info("style image: %s, %dx%d px", self.style_source, w, h)
         self.train_set = image_dataset(c, c.data, "train", c.crop_size, c.flip, "data")
         self.train_set[0]  # at least one image decodes (else InputError naming every file tried)
-        self.pairs = PairDataset(
-            self.train_set, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed
-        )
+        self.pairs = PairDataset(self.train_set, TASKS[c.task].pair_maker, options=c.options, seed=c.seed)
         self.val_pairs = validation_pairs(image_dataset(c, c.val_data, "val", c.val_size, False, "val-data"), c)
         self.shard = math.ceil(len(self.pairs) / world.size)  # images per process and epoch
         self.skipped_logged = 0

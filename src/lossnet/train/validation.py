@@ -37,8 +37,9 @@ def check_val_sizes(files: list[Path], c: TrainConfig) -> None:
     image must have at least ``val_size / scale`` pixels on its shorter side, so that the
     input is no blur of fewer pixels; for the other tasks, ``val_size``.
     """
-    sr = TASKS[c.task].upscales
-    need = math.ceil(c.val_size / c.scale) if sr else c.val_size
+    scale = TASKS[c.task].scale(c.task_options)
+    sr = scale != 1
+    need = math.ceil(c.val_size / scale)
     for path in files:
         w, h = image_size(path)
         resized = ""
@@ -47,10 +48,10 @@ def check_val_sizes(files: list[Path], c: TrainConfig) -> None:
             h, w = max(1, round(h * f)), max(1, round(w * f))
             resized = f" after --image-size {c.image_size}"
         if min(h, w) < need:
-            largest = min(h, w) * (c.scale if sr else 1)
+            largest = min(h, w) * scale
             raise InputError(
                 f"validation image {path} is {w}x{h} pixels{resized}, smaller than the {need} px its shorter side "
-                f"needs for --val-size {c.val_size}" + (f" at --scale {c.scale} ({c.val_size}/{c.scale})" if sr else "")
+                f"needs for --val-size {c.val_size}" + (f" at --scale {scale} ({c.val_size}/{scale})" if sr else "")
                 + f"; its scores would measure an upscaled blur. Use --val-size {largest} or less, or larger "
                 "validation images (--val-data DIR)"
             )
@@ -59,7 +60,7 @@ def check_val_sizes(files: list[Path], c: TrainConfig) -> None:
 def validation_pairs(val: ImageFolder, c: TrainConfig) -> Pairs:
     """The first ``val_images`` validation pairs ``(1, C, H, W)``, fixed for the whole run (seeded ``seed + 1``)."""
     check_val_sizes(val.files[: c.val_images], c)
-    pairs = PairDataset(val, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed + 1)
+    pairs = PairDataset(val, TASKS[c.task].pair_maker, options=c.options, seed=c.seed + 1)
     return [tuple(t[None] for t in pairs[i]) for i in range(min(c.val_images, len(val)))]  # type: ignore[misc]
 
 
@@ -107,15 +108,16 @@ def validation_scores(
     that whether training helped is visible in the log (see :func:`validation_summary`).
     """
     task = TASKS[c.task]
+    scale = task.scale(c.task_options)
     if not task.has_truth:
         scores = style_scores(loss, raw.to(device), targets.to(device))
         return scores, validation_summary(c.task, scores)
     psnr, ssim = headline_metrics(task)
-    found = score(task, raw, targets, scale=c.scale, metrics=[psnr, ssim])
+    found = score(task, raw, targets, scale=scale, metrics=[psnr, ssim])
     scores = {"psnr": float(found[psnr.key]), "ssim": float(found[ssim.key])}  # type: ignore[arg-type]
     if inputs is not None and task.baseline_fn is not None:
-        base = torch.cat([task.baseline(x.float(), c.scale) for x in inputs])
-        found = score(task, base, targets, scale=c.scale, metrics=[psnr, ssim])
+        base = torch.cat([task.baseline(x.float(), scale) for x in inputs])
+        found = score(task, base, targets, scale=scale, metrics=[psnr, ssim])
         scores["baseline_psnr"], scores["baseline_ssim"] = float(found[psnr.key]), float(found[ssim.key])  # type: ignore
     return scores, validation_summary(c.task, scores)
 
