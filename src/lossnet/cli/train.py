@@ -84,7 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         kind = hints[name]
         alias = f"(alias: {', '.join(aliases)})" if aliases else ""
         help_ = " ".join(filter(None, [docs.get(name, ""), _syntax(kind), f"(default: {_default(name)})", alias]))
-        if _unwrap(kind)[0] is bool:
+        if list[str] in typing.get_args(kind):  # one value, or several with the flag repeated
+            g.add_argument(
+                flag, *aliases, dest=name, action="append", default=argparse.SUPPRESS, metavar="VALUE",
+                help=f"{help_} (repeat the flag for several)",
+            )
+        elif _unwrap(kind)[0] is bool:
             g.add_argument(flag, action=BoolAction, type=_parser(kind), default=argparse.SUPPRESS, help=help_)
             g.add_argument(
                 "--no-" + flag[2:],

@@ -4,14 +4,17 @@ A :class:`Task` says everything the rest of lossnet needs to know about one
 image-transformation task, so that training, evaluation, inference and the demo read the
 same answer:
 
-==========  =======================  ===============  ==================  =============================
-task        pair (input -> target)   recipe network   baseline            scored on
-==========  =======================  ===============  ==================  =============================
-superres    x``scale`` downscale     SuperResNet      ``bicubic``         luma, ``scale`` px shaved
-restore     JPEG (+ a drawn number)  UNet (3 -> 3)    ``JPEG qN`` input   whole image
-colorize    BT.601 luma (1 channel)  UNet (1 -> 3)    ``grey`` (to RGB)   whole image
-style       the image itself         TransformerNet   none                no ground truth
-==========  =======================  ===============  ==================  =============================
+===========  =======================  ===============  ==================  =============================
+task         pair (input -> target)   recipe network   baseline            scored on
+===========  =======================  ===============  ==================  =============================
+superres     x``scale`` downscale     SuperResNet      ``bicubic``         luma, ``scale`` px shaved
+restore      JPEG (+ a drawn number)  UNet (3 -> 3)    ``JPEG qN`` input   whole image
+colorize     BT.601 luma (1 channel)  UNet (1 -> 3)    ``grey`` (to RGB)   whole image
+style        the image itself         TransformerNet   none                no ground truth
+style_multi  the image, and a style   MultiStyleNet    none                no ground truth
+===========  =======================  ===============  ==================  =============================
+
+(``style_multi``: each item draws one of the style images; the network holds them all.)
 
 Each entry names its pair maker and that maker's options dataclass (:mod:`lossnet.data.pairs`, the
 data layer, below this one): the options' fields are the task's command-line flags and the one
@@ -43,8 +46,8 @@ from lossnet.validation import check_choice
 def guess_task(model: nn.Module) -> str | None:
     """The task a network without a recorded one was most likely trained for, or ``None``.
 
-    An upscaling network is ``superres``, a one-channel input ``colorize``, a
-    :class:`~lossnet.models.TransformerNet` ``style``; a 3-channel U-Net could be anything.
+    An upscaling network is ``superres``, a one-channel input ``colorize``, a network of several styles
+    ``style_multi``, a :class:`~lossnet.models.TransformerNet` ``style``; a 3-channel U-Net could be anything.
 
     >>> from lossnet.models import UNet
     >>> guess_task(UNet(in_channels=1, depth=2)), guess_task(UNet(depth=2))
@@ -54,6 +57,8 @@ def guess_task(model: nn.Module) -> str | None:
         return "superres"
     if int(getattr(model, "in_channels", 3)) == 1:
         return "colorize"
+    if hasattr(model, "num_styles"):
+        return next(t.name for t in TASKS.values() if t.multi_style)
     return "style" if isinstance(model, TransformerNet) else None
 
 
@@ -168,6 +173,32 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             baseline_name="JPEG q{jpeg_quality}",
             baseline_description="the JPEG (quality {jpeg_quality}) input itself",
             baseline_fn=lambda x, scale: x,
+        ),
+        "style_multi": Task(
+            name="style_multi",
+            title="multi-style transfer",
+            in_channels=3,
+            upscales=False,
+            has_truth=False,
+            colour_output=True,
+            needs_style_image=True,
+            multi_style=True,
+            y_channel=False,
+            paper_loss="johnson2016_style",  # Dumoulin et al. 2017 train with Johnson's Gram loss on VGG
+            perceptual_loss="lossnet_style",
+            pair_maker=identity_pair,
+            recipe=_frozen(
+                {
+                    "model": "MultiStyleNet",
+                    "style_image": ["brick", "ihc"],
+                    "optimizer": "adam",
+                    "lr": 1e-3,
+                    "batch_size": 4,
+                    "crop_size": 256,
+                    "steps": 40_000,
+                    "schedule": "constant",
+                }
+            ),
         ),
     }
 )

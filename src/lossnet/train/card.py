@@ -7,7 +7,7 @@ with the rest, to :func:`lossnet.checkpoint.model_meta`, which decides the check
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -26,6 +26,7 @@ def run_meta(
     model: nn.Module,
     loss: PerceptualLoss,
     validation: Mapping[str, float] | None,
+    styles: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The metadata of a run's checkpoint at ``step``, with its model card.
 
@@ -36,6 +37,7 @@ def run_meta(
         model: the network (its declared ``scale``, ``in_channels`` and size rule go into the card).
         loss: the run's loss (its terms' resolved weights and its trunk go into the card).
         validation: the last validation scores, or ``None`` before the first validation.
+        styles: a multi-style network's style images, by index (``None`` otherwise).
 
     Example:
         >>> from lossnet.models import build_model, model_spec
@@ -69,4 +71,5 @@ def run_meta(
             "arch": loss.arch if loss.extractor else None,
         },
         validation=validation,
+        styles=styles,
     )

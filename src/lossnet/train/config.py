@@ -42,6 +42,7 @@ from lossnet.runtime import PRECISION_CHOICES
 from lossnet.tasks import TASKS, get_task
 from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, style_families, term_keywords
 from lossnet.train.changes import RESUME_CHANGEABLE, cli_value, resume_changes
+from lossnet.train.styles import style_sources
 from lossnet.train.task_options import fold_options
 from lossnet.validation import check_choice, check_weight, suggest
 
@@ -86,8 +87,9 @@ class _RunFields:
     task_options: dict[str, Any] = field(default_factory=dict)
     """The task's options (``superres``: ``scale``; ``restore``: ``jpeg_quality``, ``text``), one flag each;
     the task's defaults fill in the rest. Read one as ``config.jpeg_quality``, all as ``config.options``."""
-    style_image: str = "brick"
-    """``style``: a default image name (see ``lossnet.data.DEFAULT_IMAGES``) or an image file."""
+    style_image: str | list[str] = "brick"
+    """The style: a default image name (see ``lossnet.data.DEFAULT_IMAGES``) or an image file; ``style_multi``:
+    several (the flag repeated) or a folder of them."""
     style_size: int = 256
     """``style``: longer side of the style image when its Grams are computed."""
     # -- network
@@ -175,6 +177,12 @@ class _RunFields:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
+        if isinstance(self.style_image, (list, tuple)) and len(self.style_image) == 1:
+            self.style_image = self.style_image[0]  # one style image is a name, as it always was
+        names = [self.style_image] if isinstance(self.style_image, str) else self.style_image
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
+            raise InputTypeError(f"style_image must be a name or file, or a list of them; got {self.style_image!r}")
+        self.style_image = self.style_image if isinstance(self.style_image, str) else list(self.style_image)
         if not isinstance(self.task_options, dict):
             raise InputTypeError(f"task_options must be a dict; got {type(self.task_options).__name__}")
         self.task_options = TASKS[self.task].options_dict(self.task_options)
@@ -299,7 +307,8 @@ def model_kwargs(config: TrainConfig) -> dict[str, Any]:
     {'residual': True, 'in_channels': 1}
     """
     task = TASKS[config.task]
-    fixed = task.network_kwargs(config.model, config.task_options)
+    styles = len(style_sources(config.style_image)) if task.multi_style else 1
+    fixed = task.network_kwargs(config.model, config.task_options, styles)
     clash = {k for k in fixed if k in config.model_kwargs and config.model_kwargs[k] != fixed[k]}
     if clash:
         k = sorted(clash)[0]
