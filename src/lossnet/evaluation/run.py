@@ -59,6 +59,7 @@ from torch import nn
 
 from lossnet import metrics
 from lossnet.checkpoint import ModelInfo
+from lossnet.data.pairs import options_from
 from lossnet.inference import apply_model, load_model_with_info
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
@@ -168,6 +169,9 @@ def evaluate(
     if task_options is not None and not isinstance(task_options, Mapping):
         raise InputTypeError(f"task_options must be a dict such as {{'jpeg_quality': 20}}; got {task_options!r}")
     legacy = {k: v for k, v in (("scale", scale), ("jpeg_quality", jpeg_quality)) if v is not None}
+    for key, value in (task_options or {}).items():  # a bad value fails before any network is loaded
+        for cls in {TASKS[t].options for t in EVAL_TASKS if key in TASKS[t].options_dict()}:
+            options_from(cls, {key: value})
     task, options = _common_task(methods, task, legacy, dict(task_options or {}))
     scale = task.scale(options)
     baseline = task.method_name(options)

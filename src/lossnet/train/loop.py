@@ -252,7 +252,7 @@ class _Run:
                     if x is not None:
                         stack.enter_context(x)
                 for batch in batches:
-                    terms = self._train_step(batch)
+                    terms = self._train_step(*batch)
                     self.step += 1
                     for k, v in terms.items():
                         sums[k] = sums.get(k, 0.0) + v
@@ -345,8 +345,9 @@ class _Run:
         stream = StepStream(self.pairs, c.seed, world.rank, world.size)
         return step_batches(stream, c.batch_size, start, stop, c.num_workers, self.device, self.memory_format)
 
-    def _train_step(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, *condition: torch.Tensor) -> dict[str, torch.Tensor]:
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
+        batch = (x, y, *condition)
         terms = train_step(self.net, self.loss, self.optimizer, batch, self.runtime, self.scaler, step=self.step + 1)
         self.scheduler.step()
         return terms
