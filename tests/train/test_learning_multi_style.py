@@ -1,9 +1,9 @@
 """Learning check of style_multi: the recipe's network, 2 styles (brick, ihc), 100 steps of 64 px crops.
 
 Reuses tests/train/test_learning.py's layout correlation. What such a short run shows (measured on a 2-core
-AMD EPYC, AVX-512 BF16, seed 0): both styles keep the content's layout (correlation 0.83-0.91 in bf16), and the
-two styles' outputs already differ; but they differ far less from each other (RMS 0.02-0.03) than from the
-content (0.12-0.30): in 100 steps the shared convolutions learn the change common to both styles, while each
+AMD EPYC, AVX-512 BF16, seed 0): both styles keep the content's layout (correlation 0.83-0.91 in bf16, 0.79-0.83
+in fp32 on the AVX2 path), and the two styles' outputs already differ; but they differ far less from each other
+(RMS 0.023-0.027 bf16, 0.028-0.034 fp32) than from the content (0.12-0.30 bf16, 0.12-0.31 fp32): in 100 steps the shared convolutions learn the change common to both styles, while each
 style's own parameters (its norms' scales and shifts, started equal) have moved little. The issue's criterion,
 outputs farther from each other than from the content, is kept below as a known gap.
 """
@@ -45,8 +45,8 @@ def test_each_style_keeps_the_content_and_the_styles_differ(outputs) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known gap: after 100 steps the two styles' outputs are nearer each other (RMS 0.023-0.027) than the "
-    "content (0.12-0.30), bf16, seed 0, 2-core AMD EPYC; see the module docstring",
+    reason="known gap: after 100 steps the two styles' outputs are nearer each other (RMS 0.023-0.034) than the "
+    "content (0.12-0.31), bf16 and fp32 (AVX2 path), seed 0, 2-core AMD EPYC; see the module docstring",
 )
 def test_the_styles_are_farther_apart_than_from_the_content(outputs) -> None:
     content, a, b = outputs
