@@ -254,7 +254,7 @@ CASES = [
     Case(
         "eval-jpeg-quality",
         ["eval", "--model", "style.safetensors", "--task", "restore", "--jpeg-quality", "0", "--out", "out"],
-        ("--jpeg-quality must be an int in 1-100",),
+        ("--jpeg-quality must lie in 1-100",),
     ),
     Case("compare-size-zero", ["compare", "img.png", "img.png", "--size", "0"], ("--size must be a positive",)),
     Case("demo-size-zero", ["demo", "--no-train", "--size", "0", "--out", "out"], ("--size must be at least 1",)),

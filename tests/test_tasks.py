@@ -17,7 +17,8 @@ from lossnet.train.config import PAPER_PRESET, PERCEPTUAL_PRESET, TASK_MODEL_DEF
 
 
 def test_every_task_is_one_entry_that_the_old_tables_read():
-    assert set(TASKS) == set(lossnet.data.TASKS) == {"superres", "restore", "colorize", "style"}
+    assert set(TASKS) == {"superres", "restore", "colorize", "style", "style_multi"}
+    assert set(lossnet.data.TASKS) == set(TASKS) - {"style_multi"}  # make_pair's names; style_multi reuses style's
     assert lossnet.train.TASK_PRESETS is TASK_PRESETS
     for name, task in TASKS.items():
         assert task.name == name
@@ -28,7 +29,7 @@ def test_every_task_is_one_entry_that_the_old_tables_read():
         TrainConfig(task=name, **task.recipe)  # every recipe is a valid config
     assert EVAL_TASKS == ("superres", "colorize", "restore")
     # only Johnson's two recipes depart from their paper's loss (both fail on the offline trunk)
-    assert {n for n, t in TASKS.items() if t.recipe_loss != t.paper_loss} == {"style", "superres"}
+    assert {n for n, t in TASKS.items() if t.recipe_loss != t.paper_loss} == {"style", "style_multi", "superres"}
 
 
 def test_the_recipes_are_the_papers():
@@ -41,7 +42,7 @@ def test_scoring_rule():
     assert [TASKS[t].shave(4) for t in ("superres", "restore", "colorize")] == [4, 0, 0]
     assert TASKS["superres"].y_channel and not TASKS["restore"].y_channel
     assert not TASKS["style"].has_truth and TASKS["style"].needs_style_image
-    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style"}
+    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style", "style_multi"}
 
 
 def test_baselines_against_independent_computations():
@@ -50,27 +51,28 @@ def test_baselines_against_independent_computations():
     assert torch.equal(low, downscale(x, 4))
     up = torch.nn.functional.interpolate(low, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
     assert torch.allclose(TASKS["superres"].baseline(low, 4), up)
-    inp, _ = TASKS["restore"].pair(x, jpeg_quality=20)
+    inp, _ = TASKS["restore"].pair(x, jpeg_quality=20, text=False)
     assert torch.equal(inp, jpeg_compress(x, 20)) and torch.equal(TASKS["restore"].baseline(inp), inp)
     grey, _ = TASKS["colorize"].pair(x)
     expected = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
     assert torch.allclose(TASKS["colorize"].baseline(grey), expected)
-    assert [TASKS[t].method_name(4, 30) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30"]
+    options = {"superres": {"scale": 4}, "restore": {"jpeg_quality": 30}}
+    assert [TASKS[t].method_name(options.get(t)) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30", None]
     with pytest.raises(InputError, match="no baseline"):
         TASKS["style"].baseline(x)
 
 
 def test_network_constraints():
-    assert TASKS["superres"].network_kwargs("SuperResNet", 2) == {"scale": 2}
-    assert TASKS["restore"].network_kwargs("UNet", 4) == {"in_channels": 3}
-    assert TASKS["style"].network_kwargs("TransformerNet", 4) == {}
+    assert TASKS["superres"].network_kwargs("SuperResNet", {"scale": 2}) == {"scale": 2}
+    assert TASKS["restore"].network_kwargs("UNet") == {"in_channels": 3}
+    assert TASKS["style"].network_kwargs("TransformerNet") == {}
     needs = r"task 'superres' needs model SuperResNet or Compact \(the output is larger\)"
     with pytest.raises(InputError, match=needs):
-        TASKS["superres"].network_kwargs("UNet", 4)
+        TASKS["superres"].network_kwargs("UNet")
     with pytest.raises(InputError, match="SuperResNet upscales, so it only fits task 'superres'"):
-        TASKS["style"].network_kwargs("SuperResNet", 4)
+        TASKS["style"].network_kwargs("SuperResNet")
     with pytest.raises(InputError, match="task 'colorize' takes one input channel, so it needs model UNet"):
-        TASKS["colorize"].network_kwargs("TransformerNet", 4)
+        TASKS["colorize"].network_kwargs("TransformerNet")
     TASKS["colorize"].check_model(UNet(in_channels=1, depth=1))
     with pytest.raises(InputError, match="takes one input channel; the network takes 3 input channels"):
         TASKS["colorize"].check_model(UNet(depth=1))

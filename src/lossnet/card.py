@@ -281,6 +281,8 @@ def card_lines(model: ModelFile) -> list[str]:
         f"validation: {', '.join(f'{k} {v:.4g}' for k, v in scores.items()) if scores else 'unrecorded'}",
         f"lossnet version: {_or_unrecorded(c.get('lossnet_version'))}",
     ]
+    if c.get("styles"):
+        lines.insert(4, "styles: " + ", ".join(f"{k} {name}" for k, name in enumerate(c["styles"])))
     if model.interface is not None:
         lines.append(f"interface: {model.interface.describe()}")
     return lines

@@ -30,7 +30,8 @@ nothing else:
   ``in_channels`` and the size rule ``size_multiple`` and ``min_size``); ``loss`` (``recipe``, and
   ``weights``: each term's resolved weight); ``trunk`` (``arch`` and its ``weights`` id); ``steps``;
   ``data`` (the training folder's name, or ``"embedded default"``); ``validation`` (the last
-  scores); ``lossnet_version``. What the trainer did not record is ``None``.
+  scores); ``lossnet_version``; and, for a network of several styles only, ``styles`` (the style
+  images' names, in the order of the style indices). What the trainer did not record is ``None``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class ModelInfo:
         loss_weights: the loss network's weights during training (informational), or ``None``.
         format: the file's format: ``'safetensors'`` (a checkpoint), ``'onnx'`` or ``'torchscript'``
             (written by ``lossnet export``; :mod:`lossnet.card` reads what they say).
+        styles: a multi-style network's style images, by index, or ``None``.
     """
 
     name: str
@@ -77,6 +79,7 @@ class ModelInfo:
     step: int | None = None
     loss_weights: str | None = None
     format: str = "safetensors"
+    styles: tuple[str, ...] | None = None
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -101,6 +104,7 @@ def model_meta(
     network: Mapping[str, int] | None = None,
     loss: Mapping[str, Any] | None = None,
     validation: Mapping[str, float] | None = None,
+    styles: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The metadata of a trained network's checkpoint, for :func:`save_checkpoint`, with its model card.
 
@@ -115,6 +119,7 @@ def model_meta(
         loss: the loss as run: ``recipe`` (its name), ``weights`` (``{term: resolved weight}``) and
             ``arch`` (the trunk, ``None`` for a pixel-only loss).
         validation: the last validation scores.
+        styles: a multi-style network's style images, by index (they go into the card).
 
     Example:
         >>> meta = model_meta({"name": "SuperResNet", "kwargs": {"scale": 2}}, task="superres", scale=2, step=10)
@@ -130,7 +135,8 @@ def model_meta(
         "config": None if config is None else dict(config),
         "loss_weights": loss_weights,
     }
-    return {**meta, "card": _card(meta, network or {}, loss or {}, validation)}
+    card = _card(meta, network or {}, loss or {}, validation)
+    return {**meta, "card": card if styles is None else {**card, "styles": [str(s) for s in styles]}}
 
 
 def model_card(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,6 +203,7 @@ def model_info(meta: Mapping[str, Any], path: str | os.PathLike[str]) -> ModelIn
     name, kwargs = spec["name"], dict(spec.get("kwargs") or {})
     scale = meta.get("scale") or kwargs.get("scale")  # a spec may leave scale to the constructor's default
     step, weights = meta.get("step"), meta.get("loss_weights")
+    styles = (meta.get("card") or {}).get("styles") if isinstance(meta.get("card"), Mapping) else None
     return ModelInfo(
         name=name,
         kwargs=kwargs,
@@ -204,6 +211,7 @@ def model_info(meta: Mapping[str, Any], path: str | os.PathLike[str]) -> ModelIn
         scale=None if scale is None else int(scale),
         step=None if step is None else int(step),
         loss_weights=None if weights is None else str(weights),
+        styles=None if not isinstance(styles, list) else tuple(str(s) for s in styles),
     )
 
 

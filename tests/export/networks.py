@@ -15,6 +15,7 @@ from tests.inference.checkpoints import perturbed
 #: (test id, registry name, constructor arguments): every network lossnet trains, in its variants.
 CASES: list[tuple[str, str, dict]] = [
     ("style-instance", "TransformerNet", {"channels": 4, "num_residual": 1}),
+    ("style-multi-one-style", "MultiStyleNet", {"num_styles": 1, "channels": 4, "num_residual": 1}),
     ("style-batch-transposed", "TransformerNet", {"channels": 4, "num_residual": 1, "norm": "batch", "upsample": "transposed"}),
     ("superres-x2", "SuperResNet", {"scale": 2, "channels": 4, "num_residual": 1, "head_kernel_size": 3}),
     ("superres-x4-resize-tanh", "SuperResNet",

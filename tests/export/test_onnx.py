@@ -10,6 +10,7 @@ from lossnet.card import EXPORT_FORMAT
 from lossnet.errors import ExportError, InputError, InputTypeError
 from lossnet.export import DEFAULT_OPSET, export_onnx
 from tests.export.networks import CASES, image, network, relative, sizes
+from lossnet.models import MultiStyleNet, StyleChoice
 
 ort = pytest.importorskip("onnxruntime", reason="the export extra (pip install 'lossnet[export]') is not installed")
 onnx = pytest.importorskip("onnx", reason="the export extra (pip install 'lossnet[export]') is not installed")
@@ -115,6 +116,7 @@ class _OddRule(nn.Module):
         (_DictOut(), "_DictOut turns a \\(1, 3, 40, 41\\) input into dict"),
         (_Fft(), "_Fft cannot be exported to ONNX: UnsupportedOperatorError: .*'aten::fft_fft2'"),
         (_OddRule(), "_OddRule declares size_multiple=2.5"),
+        (MultiStyleNet(num_styles=2, channels=4, num_residual=1), "MultiStyleNet holds 2 styles .*StyleChoice"),
     ],
 )
 def test_a_network_that_cannot_be_exported_is_one_line_and_no_file(tmp_path, capsys, module, message) -> None:
@@ -138,3 +140,15 @@ def test_bad_path_and_model(tmp_path) -> None:
         export_onnx(network("TransformerNet", {"channels": 4, "num_residual": 1}), tmp_path / "m.bin")
     with pytest.raises(InputTypeError, match="torch.nn.Module or a .safetensors path"):
         export_onnx(42, tmp_path / "m.onnx")  # type: ignore[arg-type]
+
+
+def test_a_multi_style_network_exports_one_style_at_a_time(tmp_path) -> None:
+    import onnxruntime as ort
+
+    net = network("MultiStyleNet", {"num_styles": 2, "channels": 4, "num_residual": 1})
+    x = torch.rand(1, 3, 32, 36)
+    for k in (0, 1):
+        export_onnx(StyleChoice(net, k), tmp_path / f"style{k}.onnx")
+        session = ort.InferenceSession(str(tmp_path / f"style{k}.onnx"), providers=["CPUExecutionProvider"])
+        (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+        assert float((torch.from_numpy(got) - net(x, k)).abs().max()) < 1e-4, k

@@ -146,9 +146,9 @@ def test_registered_for_superres_with_the_task_fixing_the_scale() -> None:
     from lossnet.tasks import TASKS
 
     assert MODELS["Compact"] is Compact
-    assert TASKS["superres"].network_kwargs("Compact", 2) == {"scale": 2, "in_channels": 3}
+    assert TASKS["superres"].network_kwargs("Compact", {"scale": 2}) == {"scale": 2, "in_channels": 3}
     with pytest.raises(InputError, match="upscales"):
-        TASKS["style"].network_kwargs("Compact", 1)
+        TASKS["style"].network_kwargs("Compact")
     net = build_model(model_spec("Compact", scale=2, num_feat=4, num_conv=1))
     assert (net.size_multiple, net.min_size, net.in_channels, net.scale) == (1, 1, 3, 2)
     assert net(torch.rand(1, 3, 1, 1)).shape == (1, 3, 2, 2)  # zero padding: any size down to 1x1

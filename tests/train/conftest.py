@@ -6,6 +6,7 @@ from lossnet.train.config import task_config
 TINY_MODELS = {
     "superres": {"channels": 8, "num_residual": 1, "head_kernel_size": 3},
     "style": {"channels": 4, "num_residual": 1},
+    "style_multi": {"channels": 4, "num_residual": 1},
     "colorize": {"depth": 2, "base_channels": 4},
     "restore": {"depth": 2, "base_channels": 4},
 }

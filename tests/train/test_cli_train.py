@@ -26,7 +26,7 @@ def test_flags_override_the_recipe(tmp_path, capsys):
     argv = ["train", "restore", "--print-config", "--lr", "0.01", "--jpeg-quality", "30", "--no-text"]
     assert main(argv + ["--feature-layers", "relu1_2=2", "--tv-weight", "none"]) == 0
     config = json.loads(capsys.readouterr().out)
-    assert config["lr"] == 0.01 and config["jpeg_quality"] == [30, 30] and config["text"] is False
+    assert config["lr"] == 0.01 and config["task_options"] == {"jpeg_quality": [30, 30], "text": False}
     assert config["feature_layers"] == {"relu1_2": 2.0} and config["tv_weight"] is None
     assert config["optimizer"] == "adamw"  # the rest is the recipe's
 

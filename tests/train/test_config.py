@@ -41,7 +41,7 @@ def test_fastai_recipe_is_one_cycle_adamw():
 
 
 def test_every_task_has_a_recipe_and_a_paper_loss():
-    assert set(TASK_PRESETS) == set(PERCEPTUAL_PRESET) == {"style", "superres", "colorize", "restore"}
+    assert set(TASK_PRESETS) == set(PERCEPTUAL_PRESET) == {"style", "superres", "colorize", "restore", "style_multi"}
 
 
 def test_pixel_loss_has_no_loss_network_term():
@@ -92,11 +92,33 @@ def test_json_round_trip():
         ({"loss": "perceptul"}, "Did you mean 'perceptual'"),
         ({"crop_size": 30}, "multiple of scale"),
         ({"jpeg_quality": (50, 10)}, "low <= high"),
+        ({"scale": 0}, "scale must be an int >= 1"),
     ],
 )
 def test_bad_values_are_explained(overrides, message):
     with pytest.raises(InputError, match=message):
-        task_config("superres", **overrides)
+        task_config("restore" if "jpeg_quality" in overrides else "superres", **overrides)
+
+
+def test_task_options_are_one_field_and_the_old_top_level_keys_still_load():
+    c = task_config("superres", scale=2, crop_size=64)
+    assert c.task_options == {"scale": 2} and c.scale == 2 and c.options.scale == 2
+    assert "scale" not in c.to_dict() and TrainConfig.from_dict(c.to_dict()) == c
+    # a config.json written before task_options: every task's keys at the top level, at their defaults
+    old = {**task_config("restore").to_dict(), "scale": 4, "jpeg_quality": [20, 30], "text": False}
+    del old["task_options"]
+    back = TrainConfig.from_dict(old)
+    assert back.task_options == {"jpeg_quality": [20, 30], "text": False} and back.jpeg_quality == (20, 30)
+    assert back.scale == 1  # the output's scale, for every task
+    with pytest.raises(AttributeError):
+        task_config("superres").text  # noqa: B018 - superres has no text option
+    # an option of another task is refused when asked for, and when an old config sets it off its default
+    with pytest.raises(InputError, match="--scale is an option of superres, not of task 'restore'"):
+        task_config("restore", scale=4)
+    with pytest.raises(InputError, match="--scale is an option of superres"):
+        TrainConfig.from_dict({**old, "scale": 2})
+    with pytest.raises(InputError, match="task 'style' has no option 'text'"):
+        task_config("style", task_options={"text": True})
 
 
 def test_unknown_field_suggests():

@@ -52,6 +52,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             progress=progress,
             on_tile=on_tile,
             bit_depth=args.bit_depth if args.bit_depth == "match" else int(args.bit_depth),
+            style=args.style if args.style_mix is None else args.style_mix,
         )
     finally:
         for bar in tile_bar:  # an image that failed mid-way
@@ -110,6 +111,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="match",
         help="bits per sample of the output: match (default: 16-bit PNG for 16-bit input) | 8 | 16 (PNG only)",
     )
+    g = p.add_argument_group("style (a style_multi network: `lossnet info MODEL` lists its styles)")
+    pick = g.add_mutually_exclusive_group()
+    pick.add_argument("--style", type=int, metavar="K", help="apply style K (0, 1, ...)")
+    pick.add_argument(
+        "--style-mix", type=_mix, metavar="W,W,...",
+        help="blend the styles: one weight per style, summing to 1, e.g. 0.3,0.7",
+    )
     g = p.add_argument_group("inference")
     g.add_argument(
         "--tile", type=int, default=512, help="largest tile side in input pixels; 0 = whole image (default 512)"
@@ -124,3 +132,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=PRECISION_HELP,
     )
     p.set_defaults(func=cmd_apply)
+
+
+def _mix(text: str) -> list[float]:
+    """``0.3,0.7`` -> ``[0.3, 0.7]`` (checked against the network's styles when it is loaded)."""
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected weights such as 0.3,0.7; got {text!r}") from None

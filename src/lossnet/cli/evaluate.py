@@ -27,9 +27,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         models,
         args.data,
         task=args.task,
-        scale=args.scale,
+        task_options={name: getattr(args, name) for name in args.task_option_flags if getattr(args, name) is not None},
         size=args.size,
-        jpeg_quality=args.jpeg_quality,
         feature_arch=args.feature_arch,
         feature_layers=args.feature_layers or None,  # '' gives {}: no feature column
         feature_weights=args.weights,
@@ -48,8 +47,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``eval`` to the subcommands."""
-    from lossnet.evaluation import DEFAULT_JPEG_QUALITY, EVAL_TASKS
+    from lossnet.cli.train import add_option_flags, cli_value
+    from lossnet.evaluation import EVAL_TASKS
     from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
+    from lossnet.tasks import TASKS
 
     p = sub.add_parser(
         "eval",
@@ -77,14 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="outputs/eval", metavar="DIR", help="where eval.csv and eval.md go (default outputs/eval)")
     g = p.add_argument_group("inputs")
     g.add_argument("--task", choices=EVAL_TASKS, help="the task, when the checkpoint does not record it")
-    g.add_argument("--scale", type=int, help="superres: the factor (must be the network's; default: the network's)")
     g.add_argument("--size", type=int, help="resize each image's longer side to SIZE first (default: keep)")
-    g.add_argument(
-        "--jpeg-quality",
-        type=int,
-        default=DEFAULT_JPEG_QUALITY,
-        help=f"restore: JPEG quality of the inputs (default {DEFAULT_JPEG_QUALITY})",
-    )
+    defaults = {"scale": "the network's, which it must be"}
+    defaults |= {k: cli_value(v) for t in EVAL_TASKS for k, v in TASKS[t].eval_options.items()}
+    p.set_defaults(task_option_flags=add_option_flags(g, list(EVAL_TASKS), defaults))
     g = p.add_argument_group("metrics")
     g.add_argument("--feature-arch", default="vgg16", help="VGG of the feature distance (default vgg16)")
     g.add_argument(

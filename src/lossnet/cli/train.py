@@ -1,7 +1,9 @@
 """``lossnet train TASK``: every :class:`~lossnet.train.config.TrainConfig` field is a flag.
 
 The flags are generated from the dataclass, so a new field is on the command line the
-moment it exists, with its docstring as help and each task's default. A flag given
+moment it exists, with its docstring as help and each task's default; the tasks' options
+(``--scale``, ``--jpeg-quality``, ``--text``) come from each task's options dataclass
+(:data:`lossnet.train.task_options.OPTION_FIELDS`) and fill the config's ``task_options``. A flag given
 overrides the task's recipe (or, with ``--resume``, the config stored in the checkpoint,
 where only the fields of :data:`~lossnet.train.config.RESUME_CHANGEABLE` may change); a
 flag left out keeps it. Boolean flags take ``true/false``, ``yes/no`` or ``1/0`` (``--flip``
@@ -25,12 +27,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from lossnet.cli.common import BoolAction, bool_arg, layer_weights_arg
-from lossnet.data.tasks import TASKS
 from lossnet.errors import InputError
+from lossnet.tasks import TASKS
 from lossnet.train.validation import validation_summary
 
-# Fields set by the positional argument or with a flag of their own.
-_NOT_FLAGS = {"task", "resolved_weights"}
+# Fields set by the positional argument or with a flag of their own (task_options: one flag per option).
+_NOT_FLAGS = {"task", "resolved_weights", "task_options"}
 #: Fields whose flag is named like every other command's, ``{field: (flag, old spelling kept as an alias)}``.
 _FLAG_NAMES = {
     "loss_weights": ("--weights", "--loss-weights"),
@@ -42,6 +44,7 @@ _FLAG_NAMES = {
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` to the subcommands."""
     from lossnet.train.config import TASK_PRESETS, TrainConfig
+    from lossnet.train.task_options import OPTION_FIELDS
 
     p = sub.add_parser(
         "train",
@@ -51,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Under torchrun --nproc_per_node=N the same command trains with DistributedDataParallel.",
     )
     p.error = _one_line_error  # type: ignore[method-assign]
-    p.add_argument("task", choices=TASKS, help="what to train: " + ", ".join(f"{t}" for t in TASK_PRESETS))
+    p.add_argument("task", choices=list(TASKS), help="what to train: " + ", ".join(f"{t}" for t in TASK_PRESETS))
     p.add_argument(
         "--resume",
         nargs="?",
@@ -71,19 +74,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     docs = {name: text for cls in TrainConfig.__mro__[::-1] for name, text in _field_docs(cls).items()}
     docs |= {f.name: f.metadata["help"].replace("%", "%%") for f in fields(TrainConfig) if "help" in f.metadata}
     hints = typing.get_type_hints(TrainConfig)
+    docs |= {name: f.metadata.get("help", "").replace("%", "%%") for name, (f, _, _) in OPTION_FIELDS.items()}
+    hints |= {name: kind for name, (_, kind, _) in OPTION_FIELDS.items()}
     g = p.add_argument_group("config (defaults: the task's recipe; see --print-config)")
-    for f in fields(TrainConfig):
-        if f.name in _NOT_FLAGS:
+    for name in [f.name for f in fields(TrainConfig)] + list(OPTION_FIELDS):
+        if name in _NOT_FLAGS:
             continue
-        flag, *aliases = _FLAG_NAMES.get(f.name, ("--" + f.name.replace("_", "-"),))
-        kind = hints[f.name]
+        flag, *aliases = _FLAG_NAMES.get(name, ("--" + name.replace("_", "-"),))
+        kind = hints[name]
         alias = f"(alias: {', '.join(aliases)})" if aliases else ""
-        help_ = " ".join(filter(None, [docs.get(f.name, ""), _syntax(kind), f"(default: {_default(f.name)})", alias]))
-        if _unwrap(kind)[0] is bool:
+        help_ = " ".join(filter(None, [docs.get(name, ""), _syntax(kind), f"(default: {_default(name)})", alias]))
+        if list[str] in typing.get_args(kind):  # one value, or several with the flag repeated
+            g.add_argument(
+                flag, *aliases, dest=name, action="append", default=argparse.SUPPRESS, metavar="VALUE",
+                help=f"{help_} (repeat the flag for several)",
+            )
+        elif _unwrap(kind)[0] is bool:
             g.add_argument(flag, action=BoolAction, type=_parser(kind), default=argparse.SUPPRESS, help=help_)
             g.add_argument(
                 "--no-" + flag[2:],
-                dest=f.name,
+                dest=name,
                 action="store_const",
                 const=False,
                 default=argparse.SUPPRESS,
@@ -91,10 +101,33 @@ def register(sub: argparse._SubParsersAction) -> None:
             )
         else:
             g.add_argument(
-                flag, *aliases, dest=f.name, type=_parser(kind), default=argparse.SUPPRESS, metavar=_metavar(kind),
+                flag, *aliases, dest=name, type=_parser(kind), default=argparse.SUPPRESS, metavar=_metavar(kind),
                 help=help_,
             )
     p.set_defaults(func=cmd_train)
+
+
+def add_option_flags(group: argparse._ArgumentGroup, tasks: list[str], defaults: dict[str, str]) -> list[str]:
+    """One flag per option of ``tasks``' options dataclasses (``--scale``, ``--jpeg-quality``, ...), each
+    defaulting to ``None`` (the task's own); ``defaults`` gives each one's default as help text. Returns the dests."""
+    from lossnet.train.task_options import OPTION_FIELDS
+
+    dests = []
+    for name, (f, kind, owners) in OPTION_FIELDS.items():
+        if not set(owners) & set(tasks):
+            continue
+        flag = "--" + name.replace("_", "-")
+        help_ = f"{f.metadata.get('help', '')} {_syntax(kind)} (default: {defaults.get(name, cli_value(f.default))})"
+        group.add_argument(flag, type=_parser(kind), metavar=_metavar(kind), help=help_.replace("%", "%%"))
+        dests.append(name)
+    return dests
+
+
+def cli_value(value: Any) -> str:
+    """A value as the command line spells it (see :func:`lossnet.train.config.cli_value`)."""
+    from lossnet.train.changes import cli_value as spell
+
+    return spell(value)
 
 
 def _one_line_error(message: str) -> NoReturn:
@@ -109,9 +142,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lossnet.train.runs import CHECKPOINT, TrainingInterrupted, checkpoint_path, resume_config
 
     # Only the flags given are in args (their default is SUPPRESS), so "--tv-weight none" can set None.
-    given = {
-        f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in _NOT_FLAGS and hasattr(args, f.name)
-    }
+    from lossnet.train.task_options import OPTION_FIELDS
+
+    names = [f.name for f in fields(TrainConfig) if f.name not in _NOT_FLAGS] + list(OPTION_FIELDS)
+    given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     resume = None
     if args.resume is not None:
         default = Path(given.get("out_dir", f"runs/{args.task}")) / CHECKPOINT
@@ -167,8 +201,12 @@ def _resume_command(task: str, checkpoint: Path) -> str:
 def _default(name: str) -> str:
     """The default of a config field for each task, as the command line spells it."""
     from lossnet.train.config import TASK_PRESETS, cli_value, task_config
+    from lossnet.train.task_options import OPTION_FIELDS
 
-    values = {task: getattr(task_config(task), name) for task in TASK_PRESETS}
+    if name in OPTION_FIELDS:  # a task's option: the default of the tasks that take it
+        values = {task: task_config(task).task_options[name] for task in OPTION_FIELDS[name][2]}
+    else:
+        values = {task: getattr(task_config(task), name) for task in TASK_PRESETS}
     if name == "out_dir":
         return "runs/TASK"
     groups: dict[str, list[str]] = {}

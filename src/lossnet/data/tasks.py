@@ -8,46 +8,42 @@
   channel; target = the image.
 - ``style``: input = target = the image (the style image lives in the loss).
 
-:func:`make_pair` makes one pair; :class:`PairDataset` wraps a dataset of images
-(such as :class:`lossnet.data.folder.ImageFolder`) and makes a pair per item,
-reproducibly.
+The makers and their options are in :mod:`lossnet.data.pairs`; the task registry
+(:mod:`lossnet.tasks`) names one of them per task. :func:`make_pair` makes one pair by task name
+(the four tasks above); :class:`PairDataset` wraps a dataset of images (such as
+:class:`lossnet.data.folder.ImageFolder`) and makes a pair per item, reproducibly, with a task's
+name or with any pair maker and its options.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
-import numpy as np
 import torch
-from PIL import ImageDraw, ImageFont
 
-from lossnet.data.degradations import downscale, jpeg_compress
 from lossnet.data.folder import PAIR_STREAM, check_index, item_generator
-from lossnet.data.io import to_pil
+from lossnet.data.pairs import (
+    BT601, NoOptions, PairMaker, RestoreOptions, SuperResOptions, check_jpeg_quality, colorize_pair, identity_pair,
+    luminance, options_from, restore_pair, superres_pair,
+)
 from lossnet.errors import InputError, InputTypeError
 from lossnet.validation import check_choice, check_image, check_positive_int
 
+#: The pair maker and options class of each task :func:`make_pair` knows by name.
+PAIR_MAKERS: Mapping[str, tuple[PairMaker, type]] = MappingProxyType(
+    {
+        "superres": (superres_pair, SuperResOptions),
+        "restore": (restore_pair, RestoreOptions),
+        "colorize": (colorize_pair, NoOptions),
+        "style": (identity_pair, NoOptions),
+    }
+)
 #: The tasks :func:`make_pair` knows.
-TASKS = ("superres", "restore", "colorize", "style")
+TASKS = tuple(PAIR_MAKERS)
 
-#: ITU-R BT.601 luma weights for R, G, B.
-BT601 = (0.299, 0.587, 0.114)
-
-
-def luminance(x: torch.Tensor) -> torch.Tensor:
-    """ITU-R BT.601 luma of ``(B, 3, H, W)`` in [0, 1], as ``(B, 1, H, W)`` in [0, 1].
-
-    ``Y' = 0.299 R + 0.587 G + 0.114 B``, on the gamma-encoded (sRGB) values as they
-    are stored, as JPEG and PIL's ``convert("L")`` do.
-
-    >>> luminance(torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)).flatten()
-    tensor([0.2990])
-    """
-    check_image(x, "image")
-    if x.shape[1] != 3:
-        raise InputError(f"luminance needs RGB, (B, 3, H, W); got {tuple(x.shape)}")
-    w = torch.tensor(BT601, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(dim=1, keepdim=True)
+__all__ = ["BT601", "PAIR_MAKERS", "TASKS", "PairDataset", "apply_pair", "check_pair_options", "luminance", "make_pair"]
 
 
 def make_pair(
@@ -88,76 +84,44 @@ def make_pair(
     ...
     lossnet.errors.InputError: unknown task 'restor'; expected one of ['superres', 'restore', 'colorize', 'style']. Did you mean 'restore'?
     """
-    check_choice(task, TASKS, "task")
-    scale, quality = check_pair_options(scale, jpeg_quality, text)
+    maker, options = _named(task, scale=scale, jpeg_quality=jpeg_quality, text=text)
+    return apply_pair(maker, image, options, generator)
+
+
+def apply_pair(
+    maker: PairMaker, image: torch.Tensor, options: Any, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, ...]:
+    """``maker``'s pair for one image ``(C, H, W)`` or a batch ``(B, C, H, W)`` in [0, 1] (checked here)."""
     if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"image must be (C, H, W) or (B, C, H, W) in [0, 1]; got {shape}")
     single = image.ndim == 3
-    x = check_image(image[None] if single else image, "image")
-
-    if task == "superres":
-        h, w = x.shape[-2:]
-        if h < scale or w < scale:
-            raise InputError(f"superres by {scale} needs an image of at least {scale}x{scale}; got {h}x{w}")
-        target = x[..., : h - h % scale, : w - w % scale]
-        inp = downscale(target, scale)
-    elif task == "restore":
-        inp = torch.cat([_crappify(img[None], quality, text, generator) for img in x])
-        target = x
-    elif task == "colorize":
-        if x.shape[1] != 3:
-            raise InputError(f"colorize needs an RGB image, C = 3; got {tuple(image.shape)}")
-        inp, target = luminance(x), x
-    else:  # style
-        inp = target = x
-    return (inp[0], target[0]) if single else (inp, target)
+    pair = maker(check_image(image[None] if single else image, "image"), options, generator)
+    return tuple(t[0] for t in pair) if single else tuple(pair)
 
 
-def _crappify(x: torch.Tensor, quality: tuple[int, int], text: bool, g: torch.Generator | None) -> torch.Tensor:
-    """JPEG-compress ``(1, C, H, W)`` at a quality drawn from ``quality``, after drawing a number on it."""
-    q = int(torch.randint(quality[0], quality[1] + 1, (), generator=g))
-    if not text:
-        return jpeg_compress(x, q)
-    im = to_pil(x)
-    h, w = x.shape[-2:]
-    digits = int(torch.randint(1, 4, (), generator=g))
-    number = str(int(torch.randint(0, 10**digits, (), generator=g)))
-    font = ImageFont.load_default(size=max(6, min(h, w) // 4))  # a bitmap font where FreeType is missing
-    left = int(torch.randint(0, max(1, w * 3 // 4), (), generator=g))
-    top = int(torch.randint(0, max(1, h * 3 // 4), (), generator=g))
-    ImageDraw.Draw(im).text((left, top), number, fill=255 if im.mode == "L" else (255, 255, 255), font=font)
-    arr = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)
-    drawn = (arr.permute(2, 0, 1) if arr.ndim == 3 else arr[None])[None]
-    return jpeg_compress(drawn, q).to(x.device, x.dtype)
+def _named(task: str, **legacy: Any) -> tuple[PairMaker, Any]:
+    """The maker of a task named in :data:`TASKS`, and its options from the keywords it takes (all are checked)."""
+    check_choice(task, TASKS, "task")
+    check_pair_options(legacy["scale"], legacy["jpeg_quality"], legacy["text"])
+    maker, cls = PAIR_MAKERS[task]
+    names = {f for f in cls.__dataclass_fields__}
+    return maker, options_from(cls, {k: v for k, v in legacy.items() if k in names})
 
 
 def check_pair_options(scale: object, jpeg_quality: object, text: object) -> tuple[int, tuple[int, int]]:
     """Check make_pair's ``scale``, ``jpeg_quality`` and ``text``; return ``(scale, (low, high))``."""
     scale = check_positive_int(scale, "scale")
-    if isinstance(jpeg_quality, int) and not isinstance(jpeg_quality, bool):
-        jpeg_quality = (jpeg_quality, jpeg_quality)
-    if not (
-        isinstance(jpeg_quality, Sequence)
-        and len(jpeg_quality) == 2
-        and all(isinstance(q, int) and not isinstance(q, bool) for q in jpeg_quality)
-    ):
-        raise InputTypeError(f"jpeg_quality must be an int or a (low, high) pair of ints; got {jpeg_quality!r}")
-    lo, hi = jpeg_quality
-    if not 1 <= lo <= hi <= 100:
-        raise InputError(
-            f"jpeg_quality must lie in 1-100 with low <= high; got {(lo, hi)}. Lower qualities compress harder, "
-            "e.g. (10, 70)."
-        )
+    quality = check_jpeg_quality(jpeg_quality)
     if not isinstance(text, bool):
         raise InputTypeError(f"text must be True or False; got {text!r}")
-    return scale, (lo, hi)
+    return scale, quality
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """Wrap a dataset of images ``(C, H, W)`` in [0, 1] so that it yields ``(input, target)`` for ``task``.
+    """Wrap a dataset of images ``(C, H, W)`` in [0, 1] so that it yields ``(input, target)`` for a task.
 
-    The pair's random draws (the ``restore`` quality and text) come from
+    The pair's random draws (the ``restore`` quality and text, a condition) come from
     :func:`lossnet.data.folder.item_generator` seeded with ``(seed, epoch, index)``
     on a stream of their own, so they are reproducible and independent of the crops.
     Options are checked here, before any training starts.
@@ -166,8 +130,11 @@ class PairDataset(torch.utils.data.Dataset):
         dataset: yields ``(C, H, W)`` tensors, such as an :class:`~lossnet.data.folder.ImageFolder`.
             With ``superres``, give it a ``crop_size`` divisible by ``scale`` so that
             every target keeps its full size.
-        task: one of :data:`TASKS`.
-        scale, jpeg_quality, text: as for :func:`make_pair`.
+        task: one of :data:`TASKS`, or a pair maker (:mod:`lossnet.data.pairs`) with its ``options``.
+        options: the maker's options (a task name takes them from ``scale``, ``jpeg_quality``, ``text``).
+        scale, jpeg_quality, text: as for :func:`make_pair`, with a task name.
+        conditions: with ``N > 0``, each item also draws a condition, an index in ``[0, N)`` (the style
+            of a multi-style network), and yields ``(input, target, index)`` (a 0-d int64 tensor).
         seed: base seed; ``None`` takes ``dataset.seed`` (0 if it has none).
 
     >>> from lossnet.data.folder import default_dataset
@@ -180,17 +147,24 @@ class PairDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         dataset: torch.utils.data.Dataset,
-        task: str,
+        task: str | PairMaker,
         *,
+        options: Any = None,
         scale: int = 4,
         jpeg_quality: int | tuple[int, int] = (10, 70),
         text: bool = False,
+        conditions: int = 0,
         seed: int | None = None,
     ) -> None:
         self.dataset = dataset
-        self.task = check_choice(task, TASKS, "task")
-        self.scale, self.jpeg_quality = check_pair_options(scale, jpeg_quality, text)
-        self.text = text
+        if isinstance(task, str):
+            self.task = task
+            self.maker, self.options = _named(task, scale=scale, jpeg_quality=jpeg_quality, text=text)
+        elif callable(task):
+            self.task, self.maker, self.options = getattr(task, "__name__", "pair"), task, options
+        else:
+            raise InputTypeError(f"task must be a task name or a pair maker; got {type(task).__name__}")
+        self.conditions = check_index(conditions, "conditions")
         self.seed = check_index(getattr(dataset, "seed", 0) if seed is None else seed, "seed")
         self.epoch = getattr(dataset, "epoch", 0)
 
@@ -203,7 +177,7 @@ class PairDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image = self.dataset[index]
         if not isinstance(image, torch.Tensor):
             raise InputTypeError(
@@ -211,7 +185,10 @@ class PairDataset(torch.utils.data.Dataset):
                 "For (image, label) datasets, wrap one that returns the image alone."
             )
         g = item_generator(self.seed, self.epoch, index % len(self), PAIR_STREAM)
-        return make_pair(self.task, image, self.scale, self.jpeg_quality, self.text, generator=g)
+        pair = apply_pair(self.maker, image, self.options, generator=g)
+        if not self.conditions:
+            return pair
+        return (*pair, torch.randint(self.conditions, (), generator=g))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.dataset!r}, task={self.task!r})"

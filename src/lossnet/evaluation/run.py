@@ -4,7 +4,7 @@
 ground-truth images, and for every image:
 
 1. builds the input the networks' task gives them, as the trainer does
-   (:func:`lossnet.data.tasks.make_pair`), but deterministically:
+   (the task's pair maker, :attr:`lossnet.tasks.Task.pair_maker`), but deterministically:
 
    ==========  ===========================================  =====================================
    task        input                                        baseline (the method to beat)
@@ -12,12 +12,13 @@ ground-truth images, and for every image:
    superres    the image cropped (top-left) to multiples    ``bicubic``: the input upsampled with
                of ``scale``, antialiased-bicubic downscaled  bicubic interpolation, clamped to [0, 1]
    restore     the image through JPEG at ``jpeg_quality``   ``JPEG qN``: the degraded input itself
-               (no text overlay)
+               (30 unless told; no text overlay)
    colorize    BT.601 luma, one channel                     ``grey``: the luma repeated to RGB
    ==========  ===========================================  =====================================
 
-   (the task registry, :mod:`lossnet.tasks`, says each task's input and baseline). A ``style``
-   network has no ground truth to be compared with, so it is refused.
+   (the task registry, :mod:`lossnet.tasks`, says each task's input, baseline and the options
+   it is evaluated with, :attr:`~lossnet.tasks.Task.eval_options`). A network of a task without
+   ground truth (``style``) has nothing to be compared with, so it is refused.
 2. runs each network with :func:`lossnet.inference.apply_model` (any size, tiled if large);
 3. scores the baseline and every network against the image with
    :func:`lossnet.evaluation.scoring.score`, the one scoring function that the trainer's
@@ -58,6 +59,7 @@ from torch import nn
 
 from lossnet import metrics
 from lossnet.checkpoint import ModelInfo
+from lossnet.data.pairs import options_from
 from lossnet.inference import apply_model, load_model_with_info
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
@@ -69,8 +71,8 @@ from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
 from lossnet.tasks import EVAL_TASKS, TASKS, Task, guess_task
 from lossnet.validation import check_choice, check_positive_int
 
-#: The JPEG quality of the ``restore`` inputs unless told otherwise.
-DEFAULT_JPEG_QUALITY = 30
+#: The JPEG quality of the ``restore`` inputs unless told otherwise (its :attr:`~lossnet.tasks.Task.eval_options`).
+DEFAULT_JPEG_QUALITY = int(TASKS["restore"].eval_options["jpeg_quality"])
 
 ModelArg = str | os.PathLike[str] | nn.Module
 
@@ -91,9 +93,10 @@ def evaluate(
     data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     *,
     task: str | None = None,
+    task_options: Mapping[str, Any] | None = None,
     scale: int | None = None,
     size: int | None = None,
-    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    jpeg_quality: int | None = None,
     feature_arch: str = "vgg16",
     feature_layers: Mapping[str, float] | Iterable[str] | None = ("relu2_2",),
     feature_weights: str | os.PathLike[str] | LoadedWeights | None = "auto",
@@ -117,9 +120,12 @@ def evaluate(
             ``SuperResNet`` is ``superres``, a one-channel network ``colorize`` (and a
             ``TransformerNet`` ``style``, refused), see :func:`lossnet.tasks.guess_task`; otherwise it
             must be said. A recorded task that differs is an error.
-        scale: ``superres`` only: the factor, which must be the networks' own (``None`` takes it).
+        task_options: the task's options (:attr:`lossnet.tasks.Task.options`), over its
+            :attr:`~lossnet.tasks.Task.eval_options`: ``{"jpeg_quality": 20}`` for ``restore``; a
+            ``scale`` must be the networks' own (left out, it is theirs).
+        scale, jpeg_quality: the same as ``task_options={"scale": ...}`` or ``{"jpeg_quality": ...}``,
+            where the task has that option (ignored otherwise).
         size: resize each image's longer side to this first (``None`` keeps the file's size).
-        jpeg_quality: ``restore``: the JPEG quality of the inputs, 1-100 (default 30).
         feature_arch, feature_layers, feature_weights: the feature distance's VGG, its layers
             (``{layer: weight}`` or names) and weights (``'auto'``, the default: ImageNet where it
             can be had, else HED, logged; ``'hed'``, ``'imagenet'``, a path, ``None`` for random,
@@ -154,13 +160,21 @@ def evaluate(
     """
     if not isinstance(precision, Runtime):
         check_choice(precision, PRECISION_CHOICES, "precision")
-    if isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int) or not 1 <= jpeg_quality <= 100:
+    if jpeg_quality is not None and (isinstance(jpeg_quality, bool) or not isinstance(jpeg_quality, int)
+                                     or not 1 <= jpeg_quality <= 100):  # fmt: skip
         raise InputError(f"jpeg_quality must be an int in 1-100; got {jpeg_quality!r}. Lower compresses harder.")
     if size is not None:
         size = check_positive_int(size, "size")
     methods = _load_methods(models, device)
-    task, scale = _common_task(methods, task, scale)
-    baseline = task.method_name(scale, jpeg_quality)
+    if task_options is not None and not isinstance(task_options, Mapping):
+        raise InputTypeError(f"task_options must be a dict such as {{'jpeg_quality': 20}}; got {task_options!r}")
+    legacy = {k: v for k, v in (("scale", scale), ("jpeg_quality", jpeg_quality)) if v is not None}
+    for key, value in (task_options or {}).items():  # a bad value fails before any network is loaded
+        for cls in {TASKS[t].options for t in EVAL_TASKS if key in TASKS[t].options_dict()}:
+            options_from(cls, {key: value})
+    task, options = _common_task(methods, task, legacy, dict(task_options or {}))
+    scale = task.scale(options)
+    baseline = task.method_name(options)
     if baseline in {m.name for m in methods}:
         raise InputError(f"a network is named {baseline!r}, the baseline's name; give it another name")
 
@@ -169,7 +183,7 @@ def evaluate(
     precision = resolve(precision, metric_device)  # once, for every network and image
     result = EvalResult(task=task.name, scale=scale, shave=task.shave(scale), images=names, methods=[baseline])
     result.methods += [m.name for m in methods]
-    result.models[baseline] = task.describe_baseline(scale, jpeg_quality)
+    result.models[baseline] = task.describe_baseline(options)
     for m in methods:
         result.models[m.name] = f"{m.source}" + (f" ({m.info})" if m.info is not None else "")
 
@@ -194,7 +208,7 @@ def evaluate(
 
     indices = list(range(len(names)))
     for i in progress(indices) if progress is not None else indices:
-        inp, truth = _pair(task, dataset[i][None], scale, jpeg_quality)
+        inp, truth = _pair(task, dataset[i][None], options)
         outputs = {baseline: task.baseline(inp, scale)}
         for m in methods:
             outputs[m.name] = apply_model(m.model, inp, tile=tile, precision=precision)
@@ -258,8 +272,11 @@ def _default_name(model: ModelArg, index: int) -> str:
     return path.stem or str(path)
 
 
-def _common_task(methods: list[_Method], task: str | None, scale: int | None) -> tuple[Task, int]:
-    """The task and scale the networks share; each network must fit its task (:meth:`Task.check_model`)."""
+def _common_task(
+    methods: list[_Method], task: str | None, legacy: dict[str, Any], given: dict[str, Any]
+) -> tuple[Task, Any]:
+    """The task the networks share and the options they are evaluated with; each network must fit its task
+    (:meth:`Task.check_model`), and a ``scale`` asked for must be theirs."""
     if task is not None:
         check_choice(task, EVAL_TASKS, "task")
     tasks: dict[str, str] = {}
@@ -294,7 +311,11 @@ def _common_task(methods: list[_Method], task: str | None, scale: int | None) ->
             f"networks compared side by side must share the scale; got {listed}. Evaluate each scale separately."
         )
     (own,) = set(scales.values())
-    if scale is not None:
+    found_task = TASKS[found]
+    takes = set(found_task.options_dict())
+    given = {**{k: v for k, v in legacy.items() if k in takes}, **given}  # a task option it lacks: an error below
+    scale = given.get("scale")
+    if scale is not None and "scale" in takes:
         check_positive_int(scale, "scale")
         if scale != own:
             what = f"upscale by {own}" if own != 1 else "do not upscale"
@@ -303,8 +324,10 @@ def _common_task(methods: list[_Method], task: str | None, scale: int | None) ->
                 f"a network's scale is fixed by its training: leave scale out (or pass {own})"
             )
     for m in methods:
-        TASKS[found].check_model(m.model, f"{m.name} ({m.source})")
-    return TASKS[found], own
+        found_task.check_model(m.model, f"{m.name} ({m.source})")
+    # the legacy keywords (scale, jpeg_quality) apply where the task has them; the network decides the scale
+    chosen = {**found_task.eval_options, **given}
+    return found_task, found_task.make_options({**chosen, **({"scale": own} if "scale" in takes else {})})
 
 
 def _images(
@@ -327,14 +350,16 @@ def _images(
     return dataset, names, list(dataset.skipped)
 
 
-def _pair(task: Task, truth: torch.Tensor, scale: int, jpeg_quality: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input, ground truth)`` for one image ``(1, 3, H, W)``; deterministic (no draw is random)."""
-    if task.upscales:
+def _pair(task: Task, truth: torch.Tensor, options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input, ground truth)`` for one image ``(1, 3, H, W)``; deterministic (the evaluation options draw nothing,
+    and any draw would come from a fixed seed)."""
+    scale = task.scale(options)
+    if scale != 1:
         h, w = truth.shape[-2:]
         if h < 2 * scale or w < 2 * scale:
             raise InputError(f"x{scale} super-resolution needs images of at least {2 * scale} px a side; got {h}x{w}")
-    g = torch.Generator().manual_seed(0)  # the quality range is one value and text is off: nothing is drawn
-    return task.pair(truth, scale=scale, jpeg_quality=jpeg_quality, text=False, generator=g)
+    inp, target, *_ = task.pair(truth, options, generator=torch.Generator().manual_seed(0))
+    return inp, target
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -81,7 +81,8 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
     Raises:
         InputTypeError: neither a path nor a module.
         CheckpointError: the path is not a ``.safetensors`` checkpoint.
-        ExportError: the network declares a size rule or range that is not whole numbers and a pair.
+        ExportError: the network declares a size rule or range that is not whole numbers and a pair, or holds
+            several styles (a multi-style network exports once its style is fixed).
     """
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
@@ -97,6 +98,11 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
     else:
         raise InputTypeError(f"model must be a torch.nn.Module or a .safetensors path; got {type(model).__name__}")
     net = net.float().eval().requires_grad_(False)
+    if int(getattr(net, "num_styles", 1)) > 1:
+        raise ExportError(
+            f"{name} holds {net.num_styles} styles and takes the style as a second input, which export does not "
+            "write yet; export one style with lossnet.models.StyleChoice(net, K) (a one-input network)"
+        )
     declared = _declared(net, name)
     interface = Interface(
         in_channels=declared["in_channels"],

@@ -44,6 +44,7 @@ from lossnet.data.walk import walk_files
 from lossnet.errors import InputError, InputTypeError, LossnetError
 from lossnet.inference.loading import load_model_with_info
 from lossnet.inference.tiling import check_tiling, run_tiled, size_rule
+from lossnet.models.multi_style_net import StyleChoice
 from lossnet.runtime import PRECISION_CHOICES, Runtime, pick_device, resolve
 from lossnet.tasks import TASKS, guess_task
 from lossnet.validation import check_choice
@@ -96,6 +97,7 @@ def apply_files(
     progress: Callable[[list[Any]], Iterable[Any]] | None = None,
     on_tile: Callable[[Path, int, int], None] | None = None,
     bit_depth: str | int = "match",
+    style: int | Sequence[float] | None = None,
 ) -> ApplySummary:
     """Apply a network to image files and folders, writing one output image per input.
 
@@ -123,6 +125,8 @@ def apply_files(
         on_tile: called as ``on_tile(source, done, total)`` after each tile of each image.
         bit_depth: ``'match'`` (default: 16-bit PNG out for 16-bit input, else 8-bit), ``8`` or
             ``16`` (PNG only). JPEG output is always 8-bit.
+        style: a multi-style network's style: an index, or a mix (one weight per style, summing to 1);
+            required for such a network, refused for any other (see :func:`choose_style`).
 
     Returns:
         an :class:`ApplySummary`.
@@ -147,6 +151,7 @@ def apply_files(
         net, info = model, None
     else:
         net, info = load_model_with_info(model, device)
+    net = choose_style(net, style, info.styles if info is not None else None)
     check_tiling(tile, overlap, *size_rule(net))  # a bad option fails before any image is read
     param = next(net.parameters(), None)
     precision = resolve(precision, param.device if param is not None else "cpu")  # once, for every file
@@ -169,6 +174,29 @@ def apply_files(
         else:
             summary.written.append((source, target))
     return summary
+
+
+def choose_style(model: nn.Module, style: int | Sequence[float] | None, names: Sequence[str] | None) -> nn.Module:
+    """``model`` with its style fixed (:class:`~lossnet.models.StyleChoice`) when it holds several; else ``model``.
+
+    Raises:
+        InputError: a network of several styles and no style (the message lists them, by ``names``), a style
+            for a network of one, or a style out of range.
+    """
+    count = getattr(model, "num_styles", None)
+    if count is None:
+        if style is not None:
+            raise InputError("--style / --style-mix pick among a multi-style network's styles; this network has one")
+        return model
+    if style is None and count == 1:
+        return model
+    if style is None:
+        listed = ", ".join(f"{k} {n}" for k, n in enumerate(names)) if names else f"0 to {count - 1}"
+        raise InputError(
+            f"this network holds {count} styles ({listed}); pick one with --style K or blend them with "
+            f"--style-mix {','.join(['0.5'] * 2 + ['0'] * (count - 2))}"
+        )
+    return StyleChoice(model, style)
 
 
 def _check_bit_depth(bit_depth: object, fmt: str) -> int | None:

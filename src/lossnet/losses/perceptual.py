@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -187,11 +187,24 @@ class PerceptualLoss(nn.Module):
             image: ``(1, C, H, W)`` (or ``(B, C, H, W)`` matching the batch) in ``input_range``;
                 its size may differ from the predictions'.
         """
+        self.set_style_targets([image])
+
+    def set_style_targets(self, images: Sequence[torch.Tensor]) -> None:
+        """Fix several style images, one per style of a multi-style network (each any size).
+
+        :meth:`terms` then compares item ``i`` with style ``target_index[i]``; without a
+        ``target_index`` every item is compared with the first. One image is :meth:`set_style_target`.
+
+        Args:
+            images: ``(1, C, H, W)`` each, in ``input_range``.
+        """
         if not any(self.values[name] for name in style_families()):
             names = " or ".join(FAMILIES[name].keyword for name in style_families())
             raise InputError(f"set_style_target needs {names}; this loss has none")
-        image = self._check(image, "style target")
-        self.engine.fix_target(self.extractor, image, _style_term)
+        if isinstance(images, torch.Tensor) or not images:
+            raise InputError("set_style_targets takes a list of style images, (1, C, H, W) each; got none or a tensor")
+        checked = [self._check(image, f"style target {k}") for k, image in enumerate(images)]
+        self.engine.fix_targets(self.extractor, checked, _style_term)
 
     def clear_style_target(self) -> None:
         """Forget the fixed style image; style is then taken from each call's target."""
@@ -203,12 +216,19 @@ class PerceptualLoss(nn.Module):
         return None if fixed is None else fixed["gram"]
 
     # -- evaluation ------------------------------------------------------------------------
-    def forward(self, pred: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor | None = None, target_index: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Return the weighted total (scalar, or ``(B,)`` for ``reduction='none'``)."""
-        return self.terms(pred, target)["total"]
+        return self.terms(pred, target, target_index)["total"]
 
-    def terms(self, pred: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def terms(
+        self, pred: torch.Tensor, target: torch.Tensor | None = None, target_index: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Every term, weighted, from one pass over the prediction and one over the target.
+
+        ``target_index``, int64 ``(B,)``, picks each item's style among :meth:`set_style_targets`'
+        images (``None``: the first, for every item).
 
         Returns:
             ``{"pixel", "feature.<layer>", ..., "style.<layer>", ..., "tv", "total"}`` with only the
@@ -227,7 +247,9 @@ class PerceptualLoss(nn.Module):
         else:
             target = self._check(target, "target")
             check_same_shape(pred, target)
-        return self.engine(self.extractor, pred, target, self.reduction)
+        if target_index is not None:
+            target_index = _check_index(target_index, pred.shape[0], self.engine.bank_size)
+        return self.engine(self.extractor, pred, target, self.reduction, target_index=target_index)
 
     # -- shares ----------------------------------------------------------------------------------
     def calibrate(
@@ -342,6 +364,18 @@ def term_shares(terms: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
     values = {k: float(torch.as_tensor(v, dtype=torch.float64).mean()) for k, v in terms.items() if k != "total"}
     total = sum(values.values())
     return {k: (v / total if total else 0.0) for k, v in values.items()}
+
+
+def _check_index(index: object, batch: int, styles: int) -> torch.Tensor:
+    """``index`` as int64 ``(batch,)`` in ``[0, styles)``, or an InputError saying what is wrong."""
+    if not isinstance(index, torch.Tensor) or index.is_floating_point() or tuple(index.shape) != (batch,):
+        got = tuple(index.shape) if isinstance(index, torch.Tensor) else type(index).__name__
+        raise InputError(f"target_index must be int64 ({batch},), one style per item; got {got}")
+    if styles == 0:
+        raise InputError("target_index picks among fixed style images; call set_style_targets first")
+    if batch and (int(index.min()) < 0 or int(index.max()) >= styles):
+        raise InputError(f"target_index must lie in 0..{styles - 1} (the style images set); got {index.tolist()}")
+    return index.long()
 
 
 def _style_term(term: Term) -> bool:

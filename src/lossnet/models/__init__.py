@@ -1,6 +1,8 @@
 """Image-transformation networks to train with perceptual losses.
 
 - :class:`TransformerNet`: fast style transfer (Johnson, Alahi & Fei-Fei 2016).
+- :class:`MultiStyleNet`: TransformerNet with conditional instance norm, several styles in one network
+  (Dumoulin, Shlens & Kudlur 2017), picked by index or blended.
 - :class:`SuperResNet`: x2 / x4 / x8 single-image super-resolution, residual over bicubic.
 - :class:`UNet`: general image-to-image (colorisation, restoration) with ICNR pixel-shuffle upsampling.
 - :class:`Compact`: Real-ESRGAN's compact super-resolution network (SRVGGNetCompact), with the published
@@ -18,6 +20,7 @@ torch.Size([1, 3, 16, 16])
 
 from lossnet.models.blocks import NORMS, ResidualBlock
 from lossnet.models.compact import Compact, compact_hyperparameters
+from lossnet.models.multi_style_net import MultiStyleNet, StyleChoice
 from lossnet.models.registry import MODELS, build_model, model_spec
 from lossnet.models.super_res_net import SCALES, SuperResNet
 from lossnet.models.transformer_net import TransformerNet
@@ -30,10 +33,12 @@ __all__ = [
     "NORMS",
     "SCALES",
     "Compact",
+    "MultiStyleNet",
     "PixelShuffleICNR",
     "ResidualBlock",
     "ResizeConv",
     "ScaledTanh",
+    "StyleChoice",
     "SuperResNet",
     "TransformerNet",
     "UNet",

@@ -15,6 +15,7 @@ from torch import nn
 
 from lossnet.errors import InputError, InputTypeError
 from lossnet.models.compact import Compact
+from lossnet.models.multi_style_net import MultiStyleNet
 from lossnet.models.super_res_net import SuperResNet
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.models.unet import UNet
@@ -26,6 +27,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "SuperResNet": SuperResNet,
     "UNet": UNet,
     "Compact": Compact,
+    "MultiStyleNet": MultiStyleNet,
 }
 
 

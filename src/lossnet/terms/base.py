@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -68,6 +68,7 @@ class Term(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._fixed_keys: tuple[str, ...] = ()
+        self._bank_size = 0
 
     # -- what the term keeps of a target ---------------------------------------------------------
     def target_statistics(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> Statistics:
@@ -80,25 +81,39 @@ class Term(nn.Module):
             return {"image": image}
         return {name: features[name] for name in self.layers}
 
-    def fix(self, statistics: Statistics) -> None:
-        """Keep a fixed target's statistics as non-persistent buffers (they follow ``.to()``)."""
+    def fix(self, statistics: Statistics | Sequence[Statistics]) -> None:
+        """Keep a fixed target's statistics as non-persistent buffers (they follow ``.to()``).
+
+        A sequence keeps a bank of targets (one per style of a multi-style network): target 0 is
+        :attr:`fixed`, and a call's ``target_index`` picks each item's (see :attr:`fixed_bank`).
+        """
+        bank = [statistics] if isinstance(statistics, Mapping) else list(statistics)
         self.unfix()
-        for name, value in statistics.items():
-            self.register_buffer(f"fixed_{name}", value.detach().clone(), persistent=False)
-        self._fixed_keys = tuple(statistics)
+        for k, stats in enumerate(bank):
+            for name, value in stats.items():
+                self.register_buffer(_buffer(k, name), value.detach().clone(), persistent=False)
+        self._fixed_keys, self._bank_size = tuple(bank[0]), len(bank)
 
     def unfix(self) -> None:
-        """Forget the fixed target; the target is then taken from each call."""
-        for name in self._fixed_keys:
-            self._buffers.pop(f"fixed_{name}", None)
-        self._fixed_keys = ()
+        """Forget the fixed target(s); the target is then taken from each call."""
+        for k in range(self._bank_size):
+            for name in self._fixed_keys:
+                self._buffers.pop(_buffer(k, name), None)
+        self._fixed_keys, self._bank_size = (), 0
 
     @property
     def fixed(self) -> Statistics | None:
-        """The fixed target's statistics, or ``None`` when the target comes with each call."""
+        """The fixed target's statistics (the first of a bank), or ``None`` when the target comes with each call."""
         if not self._fixed_keys:
             return None
-        return {name: getattr(self, f"fixed_{name}") for name in self._fixed_keys}
+        return {name: getattr(self, _buffer(0, name)) for name in self._fixed_keys}
+
+    @property
+    def fixed_bank(self) -> list[Statistics] | None:
+        """Every fixed target's statistics, in the order fixed, or ``None`` when there is none."""
+        if not self._fixed_keys:
+            return None
+        return [{name: getattr(self, _buffer(k, name)) for name in self._fixed_keys} for k in range(self._bank_size)]
 
     # -- the comparison --------------------------------------------------------------------------
     def per_sample(
@@ -121,4 +136,10 @@ class Term(nn.Module):
         raise NotImplementedError(f"the {self.key} term has no spatial map")
 
     def extra_repr(self) -> str:
-        return f"key={self.key!r}, weight={self.weight}" + (", fixed target" if self._fixed_keys else "")
+        fixed = "" if not self._fixed_keys else ", fixed target" if self._bank_size == 1 else f", {self._bank_size} fixed targets"
+        return f"key={self.key!r}, weight={self.weight}{fixed}"
+
+
+def _buffer(k: int, name: str) -> str:
+    """The buffer name of target ``k``'s statistic ``name`` (target 0 keeps the one-target name)."""
+    return f"fixed_{name}" if k == 0 else f"fixed{k}_{name}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -103,11 +103,27 @@ class TermEngine(nn.Module):
         The target's pass stops at the deepest layer those terms read. Later calls compare with these
         statistics (broadcast over the batch when ``image`` has batch 1), not with the call's target.
         """
+        self.fix_targets(extractor, [image], which)
+
+    def fix_targets(self, extractor: Backbone | None, images: Sequence[torch.Tensor], which: Selector = None) -> None:
+        """Fix a bank of targets (each image's statistics, one pass each, any sizes); a call's ``target_index``
+        ``(B,)`` then picks each item's target. One image is :meth:`fix_target`."""
+        if not images:
+            raise InputError("fix_targets needs at least one target image")
         chosen = [t for t in self.terms if t.needs_target and _selected(t, which)]
         with torch.no_grad():
-            features = run_backbone(extractor, image, _union(chosen))
-            for term in chosen:
-                term.fix(term.target_statistics(image, features))
+            bank: list[list[Statistics]] = [[] for _ in chosen]
+            for image in images:
+                features = run_backbone(extractor, image, _union(chosen))
+                for stats, term in zip(bank, chosen, strict=True):
+                    stats.append(term.target_statistics(image, features))
+            for stats, term in zip(bank, chosen, strict=True):
+                term.fix(stats)
+
+    @property
+    def bank_size(self) -> int:
+        """How many fixed targets the terms hold (0: none, 1: one, as :meth:`fix_target` sets)."""
+        return max((len(t.fixed_bank or ()) for t in self.terms), default=0)
 
     def clear_fixed_target(self, which: Selector = None) -> None:
         """Forget the fixed target of the selected terms."""
@@ -137,6 +153,7 @@ class TermEngine(nn.Module):
         pred: torch.Tensor,
         target: torch.Tensor | None = None,
         target_grad: bool = False,
+        target_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``{key: (B,)}``: every term, unweighted and unreduced.
 
@@ -146,9 +163,18 @@ class TermEngine(nn.Module):
             target: the target image, or ``None`` when every term has a fixed target or needs none.
             target_grad: run the target's pass with autograd as the caller's context decides (for a
                 metric of two images); by default it runs under ``no_grad``.
+            target_index: int64 ``(B,)``: which fixed target of a bank each item is compared with
+                (checked by the caller); ``None`` compares every item with the first.
         """
         features, statistics = self._prepare(extractor, pred, target, target_grad)
-        return {t.key: t.per_sample(pred, features, statistics[t.key]) for t in self.terms}
+        out = {}
+        for t in self.terms:
+            bank = t.fixed_bank if target_index is not None else None
+            if bank is None or len(bank) == 1:
+                out[t.key] = t.per_sample(pred, features, statistics[t.key])
+            else:
+                out[t.key] = _per_target(t, bank, pred, features, target_index)  # type: ignore[arg-type]
+        return out
 
     def forward(
         self,
@@ -157,6 +183,7 @@ class TermEngine(nn.Module):
         target: torch.Tensor | None = None,
         reduction: str = "mean",
         target_grad: bool = False,
+        target_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``{key: weight * reduce(term), ..., "total": their sum}``.
 
@@ -164,7 +191,7 @@ class TermEngine(nn.Module):
         batch (``'none'`` keeps ``(B,)``), then multiplied by its weight; ``total`` is the sum.
         """
         check_choice(reduction, REDUCTIONS, "reduction")
-        values = self.per_sample(extractor, pred, target, target_grad)
+        values = self.per_sample(extractor, pred, target, target_grad, target_index)
         out = {t.key: t.weight * reduce(values[t.key], reduction) for t in self.terms}
         out["total"] = torch.stack(list(out.values())).sum(0)
         return out
@@ -179,3 +206,16 @@ class TermEngine(nn.Module):
         """``{key: (B, 1, h, w)}``: the unweighted map of every term (each term must have one)."""
         features, statistics = self._prepare(extractor, pred, target, target_grad)
         return {t.key: t.spatial(pred, features, statistics[t.key]) for t in self.terms}
+
+
+def _per_target(
+    term: Term, bank: list[Statistics], pred: torch.Tensor, features: Mapping[str, torch.Tensor], index: torch.Tensor
+) -> torch.Tensor:
+    """``(B,)``: the term of each item against its own fixed target ``bank[index[i]]``, one call per target used."""
+    out: torch.Tensor | None = None
+    for k in index.unique().tolist():
+        rows = (index == k).nonzero().squeeze(1)
+        value = term.per_sample(pred[rows], {n: f[rows] for n, f in features.items()}, bank[k])
+        out = value.new_zeros(index.shape[0]) if out is None else out
+        out = out.index_put((rows,), value)
+    return out  # type: ignore[return-value]

@@ -46,12 +46,13 @@ def run_shares(config: TrainConfig) -> dict[str, float] | None:
     return merge_shares(recipe, given, loss_kwargs(config))
 
 
-def _output(model: nn.Module, x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
-    """The network's output on ``x`` in training mode, leaving its batch-norm statistics as they were."""
+def _output(model: nn.Module, x: torch.Tensor, runtime: Runtime, *condition: torch.Tensor) -> torch.Tensor:
+    """The network's output on ``x`` (and a batch's condition, the style indices of a multi-style run) in
+    training mode, leaving its batch-norm statistics as they were."""
     buffers = {name: b.clone() for name, b in model.named_buffers()}
     model.train()
     with torch.no_grad(), runtime.autocast():
-        out = model(x)
+        out = model(x, *condition)
     with torch.no_grad():
         for name, b in model.named_buffers():
             b.copy_(buffers[name])
@@ -66,9 +67,12 @@ def calibrate_run(
     runtime: Runtime,
     shares: dict[str, float],
 ) -> tuple[TrainConfig, Balance]:
-    """Resolve ``shares`` on the first batch and set ``loss``'s weights; the config with ``resolved_weights``."""
-    x, y = batch
-    balance = loss.calibrate(_output(model, x, runtime), y, shares)
+    """Resolve ``shares`` on the first batch and set ``loss``'s weights; the config with ``resolved_weights``.
+
+    A multi-style batch is measured against the first style image for every item (the shares are a
+    property of the loss's families, which the styles share)."""
+    x, y, *condition = batch
+    balance = loss.calibrate(_output(model, x, runtime, *condition), y, shares)
     balance.where = "first batch"
     return config.replace(resolved_weights=balance.keywords), balance
 
@@ -77,8 +81,8 @@ def measure_run_shares(
     model: nn.Module, loss: PerceptualLoss, batch: tuple[torch.Tensor, torch.Tensor], runtime: Runtime, step: int
 ) -> dict[str, Any]:
     """``{"step", "value.<term>", "grad.<term>"}``: each term's share of the loss and of its gradient at ``batch``."""
-    x, y = batch
-    shares = loss.shares(_output(model, x, runtime), y)
+    x, y, *condition = batch
+    shares = loss.shares(_output(model, x, runtime, *condition), y)
     row: dict[str, Any] = {"step": step}
     row |= {f"value.{k}": round(v, 6) for k, v in shares["value"].items()}
     row |= {f"grad.{k}": round(v, 6) for k, v in shares["gradient"].items()}

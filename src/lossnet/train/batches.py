@@ -90,7 +90,8 @@ def step_batches(
     device: torch.device,
     memory_format: torch.memory_format,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The batches of steps ``start + 1 .. stop`` from ``stream``, on ``device`` in ``memory_format``."""
+    """The batches of steps ``start + 1 .. stop`` from ``stream``, on ``device`` in ``memory_format``: ``(x, y)``,
+    or ``(x, y, index)`` for a stream of conditioned pairs (the index ``(B,)`` as it is)."""
     loader = DataLoader(
         stream,
         batch_size=batch_size,
@@ -98,8 +99,8 @@ def step_batches(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
     )
-    for x, y in loader:
-        yield (
-            x.to(device, non_blocking=True, memory_format=memory_format),
-            y.to(device, non_blocking=True, memory_format=memory_format),
+    for batch in loader:
+        yield tuple(
+            t.to(device, non_blocking=True, memory_format=memory_format) if t.ndim == 4 else t.to(device)
+            for t in batch
         )

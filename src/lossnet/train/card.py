@@ -7,7 +7,7 @@ with the rest, to :func:`lossnet.checkpoint.model_meta`, which decides the check
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -15,6 +15,7 @@ from torch import nn
 from lossnet.checkpoint import model_meta
 from lossnet.inference.tiling import size_rule
 from lossnet.losses.perceptual import PerceptualLoss
+from lossnet.tasks import TASKS
 from lossnet.train.config import TrainConfig, loss_preset
 
 
@@ -25,6 +26,7 @@ def run_meta(
     model: nn.Module,
     loss: PerceptualLoss,
     validation: Mapping[str, float] | None,
+    styles: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The metadata of a run's checkpoint at ``step``, with its model card.
 
@@ -35,6 +37,7 @@ def run_meta(
         model: the network (its declared ``scale``, ``in_channels`` and size rule go into the card).
         loss: the run's loss (its terms' resolved weights and its trunk go into the card).
         validation: the last validation scores, or ``None`` before the first validation.
+        styles: a multi-style network's style images, by index (``None`` otherwise).
 
     Example:
         >>> from lossnet.models import build_model, model_spec
@@ -45,7 +48,7 @@ def run_meta(
         >>> card["network"]["size_multiple"], card["loss"], card["trunk"], card["data"]
         (4, {'recipe': 'pixel', 'weights': {'pixel': 1.0}}, {'arch': None, 'weights': None}, 'embedded default')
     """
-    preset = loss_preset(config)
+    preset, task = loss_preset(config), TASKS[config.task]
     recipe = config.loss if preset in (None, config.loss) else f"{config.loss} ({preset})"
     multiple, min_size = size_rule(model)
     network = {
@@ -57,7 +60,7 @@ def run_meta(
     return model_meta(
         spec,
         task=config.task,
-        scale=config.scale if config.task == "superres" else None,
+        scale=task.scale(config.task_options) if task.upscales else None,
         step=step,
         config=config.to_dict(),
         loss_weights=loss.extractor.weights_id if loss.extractor else None,
@@ -68,4 +71,5 @@ def run_meta(
             "arch": loss.arch if loss.extractor else None,
         },
         validation=validation,
+        styles=styles,
     )

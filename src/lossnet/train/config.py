@@ -35,13 +35,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from lossnet.backbones.vgg import ARCHS
-from lossnet.data.tasks import check_pair_options
 from lossnet.errors import InputError, InputTypeError
 from lossnet.losses.presets import PRESETS
 from lossnet.models.registry import MODELS
 from lossnet.runtime import PRECISION_CHOICES
 from lossnet.tasks import TASKS, get_task
 from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, style_families, term_keywords
+from lossnet.train.changes import RESUME_CHANGEABLE, cli_value, resume_changes
+from lossnet.train.styles import style_sources
+from lossnet.train.task_options import fold_options
 from lossnet.validation import check_choice, check_weight, suggest
 
 #: ``--loss`` names besides the presets: per-pixel only, the task's paper recipe, fastai's.
@@ -82,14 +84,12 @@ class _RunFields:
     """Side of the centre-ish validation crops (fixed across the run)."""
     val_images: int = 2
     """How many validation images to score and show in the sample sheet."""
-    scale: int = 4
-    """``superres``: the upscaling factor (2, 4 or 8)."""
-    jpeg_quality: tuple[int, int] = (10, 70)
-    """``restore``: the JPEG quality range of the degraded inputs."""
-    text: bool = True
-    """``restore``: draw a random number on the inputs, as fastai's crappify does."""
-    style_image: str = "brick"
-    """``style``: a default image name (see ``lossnet.data.DEFAULT_IMAGES``) or an image file."""
+    task_options: dict[str, Any] = field(default_factory=dict)
+    """The task's options (``superres``: ``scale``; ``restore``: ``jpeg_quality``, ``text``), one flag each;
+    the task's defaults fill in the rest. Read one as ``config.jpeg_quality``, all as ``config.options``."""
+    style_image: str | list[str] = "brick"
+    """The style: a default image name (see ``lossnet.data.DEFAULT_IMAGES``) or an image file; ``style_multi``:
+    several (the flag repeated) or a folder of them."""
     style_size: int = 256
     """``style``: longer side of the style image when its Grams are computed."""
     # -- network
@@ -165,7 +165,7 @@ class _RunFields:
         check_choice(self.device, DEVICES, "device")
         if self.loss_arch is not None:
             check_choice(self.loss_arch, list(ARCHS), "loss_arch")
-        for name in ("crop_size", "val_size", "val_images", "scale", "style_size", "batch_size", "steps", "log_every",
+        for name in ("crop_size", "val_size", "val_images", "style_size", "batch_size", "steps", "log_every",
                      "val_every", "checkpoint_every"):  # fmt: skip
             _positive_int(getattr(self, name), name)
         for name in ("image_size", "stop_after"):
@@ -177,13 +177,20 @@ class _RunFields:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
-        if isinstance(self.jpeg_quality, list):  # as JSON stores it
-            self.jpeg_quality = tuple(self.jpeg_quality)  # type: ignore[assignment]
-        _, self.jpeg_quality = check_pair_options(self.scale, self.jpeg_quality, self.text)
-        if TASKS[self.task].upscales and self.crop_size % self.scale:
+        if isinstance(self.style_image, (list, tuple)) and len(self.style_image) == 1:
+            self.style_image = self.style_image[0]  # one style image is a name, as it always was
+        names = [self.style_image] if isinstance(self.style_image, str) else self.style_image
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
+            raise InputTypeError(f"style_image must be a name or file, or a list of them; got {self.style_image!r}")
+        self.style_image = self.style_image if isinstance(self.style_image, str) else list(self.style_image)
+        if not isinstance(self.task_options, dict):
+            raise InputTypeError(f"task_options must be a dict; got {type(self.task_options).__name__}")
+        self.task_options = TASKS[self.task].options_dict(self.task_options)
+        scale = self.scale
+        if self.crop_size % scale:
             raise InputError(
-                f"crop_size must be a multiple of scale for superres; got crop_size={self.crop_size}, "
-                f"scale={self.scale}. Try crop_size={self.crop_size - self.crop_size % self.scale or self.scale}."
+                f"crop_size must be a multiple of scale for {self.task}; got crop_size={self.crop_size}, "
+                f"scale={scale}. Try crop_size={self.crop_size - self.crop_size % scale or scale}."
             )
         if not isinstance(self.model_kwargs, dict):
             raise InputTypeError(f"model_kwargs must be a dict; got {type(self.model_kwargs).__name__}")
@@ -198,13 +205,35 @@ class _RunFields:
         for name, value in {**shares, **(self.resolved_weights or {})}.items():
             family_of(name).value(value, None) if family_of(name) else check_weight(value, f"{name}_share")
 
+    @property
+    def options(self) -> Any:
+        """The task's options, an instance of its options dataclass (:attr:`lossnet.tasks.Task.options`)."""
+        return TASKS[self.task].make_options(self.task_options)
+
+    @property
+    def scale(self) -> int:
+        """How many times larger the network's output is than its input: ``superres``'s ``scale``, else 1."""
+        return TASKS[self.task].scale(self.task_options)
+
+    def __getattr__(self, name: str) -> Any:
+        """A task option by name (``config.scale``, ``config.jpeg_quality``), where the task has it."""
+        options = self.__dict__.get("task_options")
+        if options is not None and name in options:
+            return getattr(self.options, name)
+        raise AttributeError(f"{type(self).__name__} (task {self.__dict__.get('task')!r}) has no attribute {name!r}")
+
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-compatible values (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:  # type: ignore[misc]
-        """Rebuild a config from :meth:`to_dict`; unknown keys are an error (with suggestions)."""
+        """Rebuild a config from :meth:`to_dict`; unknown keys are an error (with suggestions).
+
+        The top-level ``scale``, ``jpeg_quality`` and ``text`` of older configs become ``task_options``
+        (:func:`lossnet.train.task_options.fold_options`).
+        """
+        values = fold_options(values)
         names = [f.name for f in fields(cls)]
         unknown = [k for k in values if k not in names]
         if unknown:
@@ -259,7 +288,7 @@ def task_config(task: str, **overrides: Any) -> TrainConfig:
     ('TransformerNet', 0.001, 4, 10, 'runs/style')
     """
     recipe = get_task(task).recipe
-    return TrainConfig(**{"task": task, "out_dir": f"runs/{task}", **recipe, **overrides})
+    return TrainConfig(**fold_options({"task": task, "out_dir": f"runs/{task}", **recipe, **overrides}, strict=True))
 
 
 #: Network arguments each task's recipe adds unless ``model_kwargs`` sets them (from the task registry):
@@ -278,7 +307,8 @@ def model_kwargs(config: TrainConfig) -> dict[str, Any]:
     {'residual': True, 'in_channels': 1}
     """
     task = TASKS[config.task]
-    fixed = task.network_kwargs(config.model, config.scale)
+    styles = len(style_sources(config.style_image)) if task.multi_style else 1
+    fixed = task.network_kwargs(config.model, config.task_options, styles)
     clash = {k for k in fixed if k in config.model_kwargs and config.model_kwargs[k] != fixed[k]}
     if clash:
         k = sorted(clash)[0]
@@ -331,63 +361,6 @@ def loss_kwargs(config: TrainConfig) -> dict[str, Any]:
             f"or give --style-layers relu1_2=5,relu2_2=5,relu3_3=5,relu4_3=5 (or {others})"
         )
     return kwargs
-
-
-#: The fields a resumed run may change: how long to train (and so where the one-cycle schedule
-#: ends), the peak learning rate, how often to report, where to write and on what hardware.
-#: Every other field (task, network, loss, data, crops, batch, seed, optimizer, ...) defines
-#: the run, and a resume that changes it is refused.
-RESUME_CHANGEABLE = (
-    *("steps", "stop_after", "lr", "log_every", "val_every", "checkpoint_every", "num_workers", "cache_images"),
-    *("device", "precision", "channels_last", "out_dir"),
-)
-
-
-def resume_changes(stored: TrainConfig, config: TrainConfig) -> dict[str, tuple[Any, Any]]:
-    """The fields ``config`` changes from the ``stored`` run's, as ``{name: (old, new)}``.
-
-    Raises:
-        InputError: a field outside :data:`RESUME_CHANGEABLE` differs (named as its
-            ``--flag``), or the precision moves to or from ``fp16`` (the GradScaler state
-            does not carry over).
-
-    >>> resume_changes(task_config("style", steps=10), task_config("style", steps=20))
-    {'steps': (10, 20)}
-    """
-    old, new = stored.to_dict(), config.to_dict()
-    changes = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
-    for name, (was, now) in changes.items():
-        if name not in RESUME_CHANGEABLE:
-            flag = "--" + name.replace("_", "-")
-            raise InputError(
-                f"{flag} cannot change when resuming: the run was trained with {flag} {cli_value(was)}, "
-                f"and {cli_value(now)} was given. Leave {flag} out to continue the run, or start a new run "
-                "with another --out-dir"
-            )
-    if "precision" in changes and "fp16" in changes["precision"]:
-        was, now = changes["precision"]
-        raise InputError(
-            f"--precision cannot change from {was} to {now} when resuming (fp16 keeps a GradScaler state); "
-            "fp32 and bf16 can be swapped"
-        )
-    return changes
-
-
-def cli_value(value: Any) -> str:
-    """A config value as the command line spells it: ``none``, ``true``, ``relu2_2=1,relu3_3=0.5``, ``10,70``.
-
-    >>> cli_value(None), cli_value(False), cli_value({"relu2_2": 1.0}), cli_value([10, 70])
-    ('none', 'false', 'relu2_2=1.0', '10,70')
-    """
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "''"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def _positive_int(value: object, name: str) -> None:

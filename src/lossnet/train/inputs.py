@@ -1,4 +1,4 @@
-"""What a run reads: its training and validation images, and the style image of ``style``."""
+"""What a run reads: its training and validation images, and its style images (:mod:`lossnet.train.styles`)."""
 
 from __future__ import annotations
 
@@ -6,38 +6,23 @@ import inspect
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
 from lossnet.data.folder import FLAT_CROP_STD, ImageFolder, default_dataset
-from lossnet.data.io import load_image, resize_longer_side
 from lossnet.errors import InputError
 from lossnet.models.registry import MODELS
 from lossnet.train.config import TrainConfig, model_kwargs
+from lossnet.train.styles import load_styles
 
 
 def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:
     """The config's style image ``(1, 3, H, W)`` in [0, 1], longer side ``style_size``, and where it came from.
 
     Raises:
-        InputError: not a default image name nor a readable image file (named as ``--style-image``).
+        InputError: not a default image name nor a readable image file (named as ``--style-image``), or
+            several style images.
     """
-    name = c.style_image
-    if name in DEFAULT_IMAGES:
-        path = default_image_path(name)
-    else:
-        path = Path(name)
-        fix = f"give one image file, or a default image: {', '.join(DEFAULT_IMAGES)}"
-        if path.is_dir():
-            raise InputError(f"--style-image {name} is a folder; {fix}")
-        if not path.is_file():
-            raise InputError(f"--style-image {name}: no such image file; {fix}")
-    try:
-        image = load_image(path)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:  # a non-image, a decompression bomb
-        raise InputError(f"--style-image {name}: {err}") from None
-    source = f"default {name!r} (scikit-image)" if name in DEFAULT_IMAGES else str(path)
-    return resize_longer_side(image, c.style_size), source
+    ((image, source),) = load_styles(c.style_image, c.style_size, several=False)
+    return image, source
 
 
 def image_dataset(c: TrainConfig, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:

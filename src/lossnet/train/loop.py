@@ -47,7 +47,7 @@ from lossnet.train.card import run_meta
 from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, on_rank_0, shutdown
 from lossnet.train.health import CollapseWatch
-from lossnet.train.inputs import image_dataset, load_style_image
+from lossnet.train.inputs import image_dataset
 from lossnet.train.lock import hold_run_folder, look_at_run_folder
 from lossnet.train.loss_network import training_loss
 from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet
@@ -58,6 +58,7 @@ from lossnet.train.runs import (
 )
 from lossnet.train.schedules import Constant, OneCycle, restart_schedule
 from lossnet.train.step import check_weights, make_optimizer, train_step
+from lossnet.train.styles import load_styles, style_sources
 from lossnet.train.validation import validation_outputs, validation_pairs, validation_scores
 
 log = logging.getLogger("lossnet")
@@ -141,17 +142,15 @@ class _Run:
             self.changes = resume_changes(TrainConfig.from_dict(ckpt.meta["config"]), c)
             check_steps_left(c, self.resume, int(ckpt.meta["step"]))
         look_at_run_folder(self.out, self.resume, overwrite)  # claim() looks again, under the lock
-        self.style_image: torch.Tensor | None = None
-        if TASKS[c.task].needs_style_image:
-            self.style_image, self.style_source = load_style_image(c)
-            if world.is_main:
-                h, w = self.style_image.shape[-2:]
-                log.info("style image: %s, %dx%d px", self.style_source, w, h)
+        task = TASKS[c.task]
+        styles = load_styles(c.style_image, c.style_size, task.multi_style) if task.needs_style_image else []
+        self.style_images, self.style_sources = [s for s, _ in styles], [name for _, name in styles]
+        for image, source in styles if world.is_main else ():
+            log.info("style image: %s, %dx%d px", source, image.shape[-1], image.shape[-2])
         self.train_set = image_dataset(c, c.data, "train", c.crop_size, c.flip, "data")
         self.train_set[0]  # at least one image decodes (else InputError naming every file tried)
-        self.pairs = PairDataset(
-            self.train_set, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed
-        )
+        conditions = len(styles) if task.multi_style else 0  # each item draws its style
+        self.pairs = PairDataset(self.train_set, task.pair_maker, options=c.options, conditions=conditions, seed=c.seed)
         self.val_pairs = validation_pairs(image_dataset(c, c.val_data, "val", c.val_size, False, "val-data"), c)
         self.shard = math.ceil(len(self.pairs) / world.size)  # images per process and epoch
         self.skipped_logged = 0
@@ -166,8 +165,8 @@ class _Run:
             log.warning("%s", self.loss_network_note)
         self.loss = loss.to(self.device)
         self.loss_weights = self.loss.extractor.weights_id if self.loss.extractor else None
-        if self.style_image is not None:
-            self.loss.set_style_target(self.style_image.to(self.device))
+        if self.style_images:
+            self.loss.set_style_targets([image.to(self.device) for image in self.style_images])
         self.balance, shares = None, run_shares(c)
         if shares is not None:  # resolved once, on the first batch; a resumed run has its weights in its config
             batch = next(iter(self._batches(0, 1)))
@@ -252,8 +251,8 @@ class _Run:
                 for x in (csv_log, val_log, shares_log):
                     if x is not None:
                         stack.enter_context(x)
-                for x, y in batches:
-                    terms = self._train_step(x, y)
+                for batch in batches:
+                    terms = self._train_step(*batch)
                     self.step += 1
                     for k, v in terms.items():
                         sums[k] = sums.get(k, 0.0) + v
@@ -280,7 +279,7 @@ class _Run:
                         bar.update(1)
                     if self.step % c.val_every == 0 or self.step == stop:
                         if shares_log is not None:
-                            shares_log.write(measure_run_shares(self.model, self.loss, (x, y), self.runtime, self.step))
+                            shares_log.write(measure_run_shares(self.model, self.loss, batch, self.runtime, self.step))
                         val = self._validate(val_log, tb)
                         if bar is not None and self.collapse is not None:
                             bar.set_description(f"train {c.task} (COLLAPSED? see log)", refresh=False)
@@ -333,21 +332,23 @@ class _Run:
                 "loss_network_note": self.loss_network_note,
                 **({"balance": self.balance.to_dict()} if self.balance else {}),
                 "resolved_weights": c.resolved_weights,
-                **({"style_image": self.style_source} if self.style_image is not None else {}),
+                **({"style_image": self.style_sources[0]} if len(self.style_sources) == 1 else {}),
+                **({"style_images": self.style_sources} if len(self.style_sources) > 1 else {}),
                 "precision": self.runtime.to_dict(),
                 "replica_checksums": checksums,
             }
             write_text(self.out / "run.json", json.dumps(summary, indent=2) + "\n")
         return result
 
-    def _batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, ...]]:
         c, world = self.config, self.world
         stream = StepStream(self.pairs, c.seed, world.rank, world.size)
         return step_batches(stream, c.batch_size, start, stop, c.num_workers, self.device, self.memory_format)
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, *condition: torch.Tensor) -> dict[str, torch.Tensor]:
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
-        terms = train_step(self.net, self.loss, self.optimizer, (x, y), self.runtime, self.scaler, step=self.step + 1)
+        batch = (x, y, *condition)
+        terms = train_step(self.net, self.loss, self.optimizer, batch, self.runtime, self.scaler, step=self.step + 1)
         self.scheduler.step()
         return terms
 
@@ -357,9 +358,9 @@ class _Run:
             return {}
         c, pairs = self.config, self.val_pairs
         outputs = validation_outputs(self.model, pairs, self.runtime, self.device, self.memory_format, self.step)
-        targets = [y for _, y in pairs]
+        targets, index = [p[1] for p in pairs], torch.cat([p[2] for p in pairs]) if len(pairs[0]) > 2 else None
         raw, tgt = torch.cat(outputs), torch.cat(targets)
-        scores, summary = validation_scores(c, raw, tgt, self.loss, self.device, [x for x, _ in pairs])
+        scores, summary = validation_scores(c, raw, tgt, self.loss, self.device, [p[0] for p in pairs], index)
         log.info("validation, step %d: %s", self.step, summary)
         self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step)
         if self.collapse is not None:
@@ -369,20 +370,22 @@ class _Run:
             val_log.write({"step": self.step, **scores})
         if tb is not None:
             tb.write(self.step, scores, "val/")
+        styles = [self.style_images[int(k)] for k in index] if index is not None else self.style_images[:1] * len(pairs)
         sample_sheet(
-            [x for x, _ in self.val_pairs],
+            [p[0] for p in pairs],
             outputs,
             targets,
             self.out / "samples" / f"step_{self.step:07d}.png",
             title=f"{c.task}, loss {c.loss}, step {self.step}: {summary}",
-            style=self.style_image,
+            style=styles or None,
         )
         return scores
 
     def _save(self, name: str, with_state: bool) -> Path | None:
         if not self.world.is_main:
             return None
-        meta = run_meta(self.spec, self.config, self.step, self.model, self.loss, self.last_val)
+        styles = style_sources(self.config.style_image) if TASKS[self.config.task].multi_style else None
+        meta = run_meta(self.spec, self.config, self.step, self.model, self.loss, self.last_val, styles)
         state = None
         if with_state:
             state = {
@@ -392,3 +395,4 @@ class _Run:
                 "rng": rng_state(),
             }
         return save_checkpoint(self.out / name, self.model.state_dict(), meta, state)
+

@@ -121,7 +121,7 @@ def sample_sheet(
     path: str | os.PathLike[str],
     title: str = "",
     cell_size: int = 192,
-    style: torch.Tensor | None = None,
+    style: torch.Tensor | Sequence[torch.Tensor] | None = None,
 ) -> Path:
     """Write a PNG with one row per image: input | output | target (atomically).
 
@@ -131,13 +131,15 @@ def sample_sheet(
             is enlarged with nearest neighbours so its pixels stay visible.
         path: the ``.png`` to write.
         title: a line above the grid (e.g. the step).
-        style: for style transfer, the style image ``(1, 3, H, W)``: each row is then
-            content (the input) | output | style, and ``targets`` (the content again) are not shown.
+        style: for style transfer, the style image ``(1, 3, H, W)``, or one per row (a multi-style
+            network): each row is then content (the input) | output | style, and ``targets`` (the content
+            again) are not shown.
     """
     rows = []
-    for x, y, t in zip(inputs, outputs, targets, strict=True):
-        if style is not None:
-            rows.append([Cell(_rgb(x), "content"), Cell(_rgb(y), "output"), Cell(_rgb(style), "style")])
+    styles = [style] * len(inputs) if isinstance(style, torch.Tensor) else style
+    for i, (x, y, t) in enumerate(zip(inputs, outputs, targets, strict=True)):
+        if styles is not None:
+            rows.append([Cell(_rgb(x), "content"), Cell(_rgb(y), "output"), Cell(_rgb(styles[i]), "style")])
             continue
         if x.shape[-2:] != t.shape[-2:]:
             x = F.interpolate(x.float(), size=t.shape[-2:], mode="nearest")

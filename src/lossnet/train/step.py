@@ -55,7 +55,9 @@ def train_step(
         loss: a loss with ``terms(prediction, target) -> {name: value, ..., 'total': value}``,
             such as :class:`~lossnet.losses.PerceptualLoss`.
         optimizer: over ``model``'s parameters.
-        batch: ``(input, target)``, ``(B, C, H, W)`` on the model's device, in [0, 1].
+        batch: ``(input, target)``, ``(B, C, H, W)`` on the model's device, in [0, 1]; a conditioned task's
+            batch adds each item's condition, ``(input, target, index)`` with int64 ``index`` ``(B,)`` (a
+            multi-style network's style), passed to the model and to the loss as its ``target_index``.
         runtime: the device and precision (:func:`lossnet.runtime.resolve`); the forward and
             the loss run under its autocast.
         scaler: the GradScaler for fp16 (``None``: plain backward and step).
@@ -68,16 +70,16 @@ def train_step(
         TrainingDivergedError: the network's output or a loss term is NaN or infinite; the
             step is not applied (the weights and the optimizer are left as they were).
     """
-    x, y = batch
+    x, y, *condition = batch
     model.train()
     with runtime.autocast():
-        out = model(x)
+        out = model(x, *condition)
         if not bool(torch.isfinite(out).all()):
             raise TrainingDivergedError(
                 f"the network's output became NaN or infinite at step {step}, before the loss: its weights have "
                 f"diverged; the step was not applied. {_FIX}"
             )
-        terms = loss.terms(out.float() if out.dtype != torch.float32 else out, y)
+        terms = loss.terms(out.float() if out.dtype != torch.float32 else out, y, *condition)
     values = torch.stack([t.detach().float() for t in terms.values()])
     if not bool(torch.isfinite(values).all()):
         bad = [(k, float(v)) for k, v in zip(terms, values, strict=True) if not math.isfinite(float(v))]

@@ -25,6 +25,7 @@ from lossnet.runtime import Runtime
 from lossnet.tasks import TASKS
 from lossnet.terms.registry import is_style_key
 from lossnet.train.config import TrainConfig
+from lossnet.train.styles import style_sources
 
 Pairs = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -37,8 +38,9 @@ def check_val_sizes(files: list[Path], c: TrainConfig) -> None:
     image must have at least ``val_size / scale`` pixels on its shorter side, so that the
     input is no blur of fewer pixels; for the other tasks, ``val_size``.
     """
-    sr = TASKS[c.task].upscales
-    need = math.ceil(c.val_size / c.scale) if sr else c.val_size
+    scale = TASKS[c.task].scale(c.task_options)
+    sr = scale != 1
+    need = math.ceil(c.val_size / scale)
     for path in files:
         w, h = image_size(path)
         resized = ""
@@ -47,20 +49,26 @@ def check_val_sizes(files: list[Path], c: TrainConfig) -> None:
             h, w = max(1, round(h * f)), max(1, round(w * f))
             resized = f" after --image-size {c.image_size}"
         if min(h, w) < need:
-            largest = min(h, w) * (c.scale if sr else 1)
+            largest = min(h, w) * scale
             raise InputError(
                 f"validation image {path} is {w}x{h} pixels{resized}, smaller than the {need} px its shorter side "
-                f"needs for --val-size {c.val_size}" + (f" at --scale {c.scale} ({c.val_size}/{c.scale})" if sr else "")
+                f"needs for --val-size {c.val_size}" + (f" at --scale {scale} ({c.val_size}/{scale})" if sr else "")
                 + f"; its scores would measure an upscaled blur. Use --val-size {largest} or less, or larger "
                 "validation images (--val-data DIR)"
             )
 
 
 def validation_pairs(val: ImageFolder, c: TrainConfig) -> Pairs:
-    """The first ``val_images`` validation pairs ``(1, C, H, W)``, fixed for the whole run (seeded ``seed + 1``)."""
+    """The first ``val_images`` validation pairs ``(1, C, H, W)``, fixed for the whole run (seeded ``seed + 1``).
+
+    A multi-style run's pairs add their style index ``(1,)``: image ``i`` in style ``i`` modulo the styles.
+    """
     check_val_sizes(val.files[: c.val_images], c)
-    pairs = PairDataset(val, c.task, scale=c.scale, jpeg_quality=c.jpeg_quality, text=c.text, seed=c.seed + 1)
-    return [tuple(t[None] for t in pairs[i]) for i in range(min(c.val_images, len(val)))]  # type: ignore[misc]
+    task = TASKS[c.task]
+    styles = len(style_sources(c.style_image)) if task.multi_style else 0
+    pairs = PairDataset(val, task.pair_maker, options=c.options, conditions=styles, seed=c.seed + 1)
+    out = [tuple(t[None] for t in pairs[i]) for i in range(min(c.val_images, len(val)))]
+    return [(x, y, torch.tensor([i % styles])) if styles else (x, y) for i, (x, y, *_) in enumerate(out)]
 
 
 @torch.no_grad()
@@ -72,7 +80,8 @@ def validation_outputs(
     memory_format: torch.memory_format,
     step: int,
 ) -> list[torch.Tensor]:
-    """The network's raw outputs on the validation inputs, float32 on the CPU (the model is put in eval mode).
+    """The network's raw outputs on the validation inputs (given each pair's condition where it has one), float32
+    on the CPU (the model is put in eval mode).
 
     Raises:
         TrainingDivergedError: an output is NaN or infinite (the weights diverged at ``step``).
@@ -80,8 +89,9 @@ def validation_outputs(
     model.eval()
     outputs = []
     with runtime.autocast():
-        for x, _ in pairs:
-            outputs.append(model(x.to(device, memory_format=memory_format)).float().cpu())
+        for x, _, *condition in pairs:
+            conditions = [t.to(device) for t in condition]
+            outputs.append(model(x.to(device, memory_format=memory_format), *conditions).float().cpu())
     if not all(bool(torch.isfinite(out).all()) for out in outputs):
         raise TrainingDivergedError(
             f"the network's output on the validation images became NaN or infinite after step {step}: its weights "
@@ -99,6 +109,7 @@ def validation_scores(
     loss: nn.Module,
     device: torch.device,
     inputs: list[torch.Tensor] | None = None,
+    target_index: torch.Tensor | None = None,
 ) -> tuple[dict[str, float], str]:
     """The scores of the outputs ``raw`` against ``targets`` (both ``(N, 3, H, W)``), and a one-line summary.
 
@@ -107,15 +118,17 @@ def validation_scores(
     that whether training helped is visible in the log (see :func:`validation_summary`).
     """
     task = TASKS[c.task]
+    scale = task.scale(c.task_options)
     if not task.has_truth:
-        scores = style_scores(loss, raw.to(device), targets.to(device))
+        index = None if target_index is None else target_index.to(device)
+        scores = style_scores(loss, raw.to(device), targets.to(device), index)
         return scores, validation_summary(c.task, scores)
     psnr, ssim = headline_metrics(task)
-    found = score(task, raw, targets, scale=c.scale, metrics=[psnr, ssim])
+    found = score(task, raw, targets, scale=scale, metrics=[psnr, ssim])
     scores = {"psnr": float(found[psnr.key]), "ssim": float(found[ssim.key])}  # type: ignore[arg-type]
     if inputs is not None and task.baseline_fn is not None:
-        base = torch.cat([task.baseline(x.float(), c.scale) for x in inputs])
-        found = score(task, base, targets, scale=c.scale, metrics=[psnr, ssim])
+        base = torch.cat([task.baseline(x.float(), scale) for x in inputs])
+        found = score(task, base, targets, scale=scale, metrics=[psnr, ssim])
         scores["baseline_psnr"], scores["baseline_ssim"] = float(found[psnr.key]), float(found[ssim.key])  # type: ignore
     return scores, validation_summary(c.task, scores)
 
@@ -139,13 +152,15 @@ def validation_summary(task: str, scores: dict[str, float]) -> str:
     )
 
 
-def style_scores(loss: nn.Module, out: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+def style_scores(
+    loss: nn.Module, out: torch.Tensor, content: torch.Tensor, target_index: torch.Tensor | None = None
+) -> dict[str, float]:
     """The training loss's weighted terms on the validation outputs, summed into content, style, tv and total.
 
     Each term counts where the table of families puts it: the style image's families (Gram, MRF,
     sliced Wasserstein, ...) in style, the content's (feature, pixel, ...) in content.
     """
-    terms = loss.terms(out, content)
+    terms = loss.terms(out, content, target_index)
     scores = {
         "content": float(sum(v for k, v in terms.items() if k not in ("total", "tv") and not is_style_key(k))),
         "style": float(sum(v for k, v in terms.items() if is_style_key(k))),

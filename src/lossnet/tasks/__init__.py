@@ -1,0 +1,209 @@
+"""What each task is, in one place: the task registry.
+
+A :class:`Task` says everything the rest of lossnet needs to know about one
+image-transformation task, so that training, evaluation, inference and the demo read the
+same answer:
+
+===========  =======================  ===============  ==================  =============================
+task         pair (input -> target)   recipe network   baseline            scored on
+===========  =======================  ===============  ==================  =============================
+superres     x``scale`` downscale     SuperResNet      ``bicubic``         luma, ``scale`` px shaved
+restore      JPEG (+ a drawn number)  UNet (3 -> 3)    ``JPEG qN`` input   whole image
+colorize     BT.601 luma (1 channel)  UNet (1 -> 3)    ``grey`` (to RGB)   whole image
+style        the image itself         TransformerNet   none                no ground truth
+style_multi  the image, and a style   MultiStyleNet    none                no ground truth
+===========  =======================  ===============  ==================  =============================
+
+(``style_multi``: each item draws one of the style images; the network holds them all.)
+
+Each entry names its pair maker and that maker's options dataclass (:mod:`lossnet.data.pairs`, the
+data layer, below this one): the options' fields are the task's command-line flags and the one
+``task_options`` field of :class:`~lossnet.train.config.TrainConfig`; the recipes are ``TrainConfig``
+overrides. A new task is one :class:`Task` entry in :data:`TASKS` (plus its pair maker, unless it
+reuses one, and its network, unless it reuses one); nothing else names a task.
+
+>>> TASKS["superres"].shave(4), TASKS["restore"].shave(4)
+(4, 0)
+>>> [t.name for t in TASKS.values() if t.has_truth]
+['superres', 'colorize', 'restore']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from torch import nn
+
+from lossnet.data.degradations import upscale
+from lossnet.data.pairs import RestoreOptions, SuperResOptions, colorize_pair, identity_pair, restore_pair, superres_pair
+from lossnet.models.transformer_net import TransformerNet
+from lossnet.tasks.task import Task, _frozen
+from lossnet.validation import check_choice
+
+
+def guess_task(model: nn.Module) -> str | None:
+    """The task a network without a recorded one was most likely trained for, or ``None``.
+
+    An upscaling network is ``superres``, a one-channel input ``colorize``, a network of several styles
+    ``style_multi``, a :class:`~lossnet.models.TransformerNet` ``style``; a 3-channel U-Net could be anything.
+
+    >>> from lossnet.models import UNet
+    >>> guess_task(UNet(in_channels=1, depth=2)), guess_task(UNet(depth=2))
+    ('colorize', None)
+    """
+    if int(getattr(model, "scale", 1)) != 1:
+        return "superres"
+    if int(getattr(model, "in_channels", 3)) == 1:
+        return "colorize"
+    if hasattr(model, "num_styles"):
+        return next(t.name for t in TASKS.values() if t.multi_style)
+    return "style" if isinstance(model, TransformerNet) else None
+
+
+def get_task(name: str | Task) -> Task:
+    """The :class:`Task` of a name (an unknown one is an error that lists the tasks)."""
+    if isinstance(name, Task):
+        return name
+    return TASKS[check_choice(name, list(TASKS), "task")]
+
+
+#: fastai lesson 7's U-Net recipe (colorize and restore).
+_FASTAI_RECIPE: dict[str, Any] = {
+    "model": "UNet",
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "weight_decay": 1e-3,
+    "batch_size": 8,
+    "crop_size": 128,
+    "steps": 10_000,
+    "schedule": "onecycle",
+}
+#: The U-Net tasks start from their baseline (the degraded or grey input) by predicting a residual over it.
+_RESIDUAL = {"residual": True}
+
+#: Every task, by name, in the order the recipes are documented (``lossnet train --help``).
+TASKS: Mapping[str, Task] = MappingProxyType(
+    {
+        "style": Task(
+            name="style",
+            title="style transfer",
+            in_channels=3,
+            upscales=False,
+            has_truth=False,
+            colour_output=True,
+            needs_style_image=True,
+            y_channel=False,
+            paper_loss="johnson2016_style",
+            perceptual_loss="lossnet_style",
+            pair_maker=identity_pair,
+            recipe=_frozen(
+                {
+                    "model": "TransformerNet",
+                    "optimizer": "adam",
+                    "lr": 1e-3,
+                    "batch_size": 4,
+                    "crop_size": 256,
+                    "steps": 40_000,
+                    "schedule": "constant",
+                }
+            ),
+        ),
+        "superres": Task(
+            name="superres",
+            title="x{scale} super-resolution",
+            in_channels=3,
+            upscales=True,
+            has_truth=True,
+            colour_output=False,
+            needs_style_image=False,
+            y_channel=True,
+            paper_loss="johnson2016_superres",
+            perceptual_loss="lossnet_superres",
+            pair_maker=superres_pair,
+            options=SuperResOptions,
+            recipe=_frozen(
+                {
+                    "model": "SuperResNet",
+                    "optimizer": "adam",
+                    "lr": 1e-3,
+                    "batch_size": 4,
+                    "crop_size": 288,
+                    "steps": 200_000,
+                    "schedule": "constant",
+                }
+            ),
+            baseline_name="bicubic",
+            baseline_description="bicubic upsampling of the x{scale} antialiased-bicubic downscale, clamped to [0, 1]",
+            baseline_fn=lambda x, scale: upscale(x.clone(), scale),
+        ),
+        "colorize": Task(
+            name="colorize",
+            title="colourisation",
+            in_channels=1,
+            upscales=False,
+            has_truth=True,
+            colour_output=True,
+            needs_style_image=False,
+            y_channel=False,
+            paper_loss="fastai_feature_loss",
+            pair_maker=colorize_pair,
+            recipe=_frozen(_FASTAI_RECIPE),
+            model_defaults=_frozen(_RESIDUAL),
+            baseline_name="grey",
+            baseline_description="the BT.601 luma input, repeated to RGB",
+            baseline_fn=lambda x, scale: x.expand(-1, 3, -1, -1),
+        ),
+        "restore": Task(
+            name="restore",
+            title="restoration",
+            in_channels=3,
+            upscales=False,
+            has_truth=True,
+            colour_output=False,
+            needs_style_image=False,
+            y_channel=False,
+            paper_loss="fastai_feature_loss",
+            pair_maker=restore_pair,
+            options=RestoreOptions,
+            eval_options=_frozen({"jpeg_quality": 30, "text": False}),
+            recipe=_frozen(_FASTAI_RECIPE),
+            model_defaults=_frozen(_RESIDUAL),
+            baseline_name="JPEG q{jpeg_quality}",
+            baseline_description="the JPEG (quality {jpeg_quality}) input itself",
+            baseline_fn=lambda x, scale: x,
+        ),
+        "style_multi": Task(
+            name="style_multi",
+            title="multi-style transfer",
+            in_channels=3,
+            upscales=False,
+            has_truth=False,
+            colour_output=True,
+            needs_style_image=True,
+            multi_style=True,
+            y_channel=False,
+            paper_loss="johnson2016_style",  # Dumoulin et al. 2017 train with Johnson's Gram loss on VGG
+            perceptual_loss="lossnet_style",
+            pair_maker=identity_pair,
+            recipe=_frozen(
+                {
+                    "model": "MultiStyleNet",
+                    "style_image": ["brick", "ihc"],
+                    "optimizer": "adam",
+                    "lr": 1e-3,
+                    "batch_size": 4,
+                    "crop_size": 256,
+                    "steps": 40_000,
+                    "schedule": "constant",
+                }
+            ),
+        ),
+    }
+)
+
+#: The tasks with a ground truth to score against (what ``lossnet eval`` takes).
+EVAL_TASKS = tuple(name for name, task in TASKS.items() if task.has_truth)
+
+__all__ = ["EVAL_TASKS", "TASKS", "Task", "get_task", "guess_task"]
