@@ -52,6 +52,8 @@ class Interface:
         input_range, output_range: the pixel value ranges, e.g. ``(0.0, 1.0)``.
         dtype: the tensors' type, ``'float32'`` or ``'float16'``.
         task: what it was trained for, or ``None``.
+        per_image_norm: the network normalises each image by its own statistics (instance norm): tiles
+            would each take their own and leave seams, so lossnet runs such a file on the whole image.
 
     Example:
         >>> i = Interface(1, 3, 1, 16, 16, (0.0, 1.0), (0.0, 1.0), "float32", "colorize")
@@ -70,6 +72,7 @@ class Interface:
     output_range: tuple[float, float]
     dtype: str = "float32"
     task: str | None = None
+    per_image_norm: bool = False
 
     @property
     def channel_layout(self) -> str:
@@ -103,7 +106,10 @@ _FIELDS: dict[str, Any] = {
     "output_range": lambda s: tuple(float(v) for v in json.loads(s)),
     "dtype": str,
     "task": lambda s: s or None,
+    "per_image_norm": lambda s: s == "True",
 }
+#: Fields a file may lack (written by an earlier lossnet), read as their default.
+_OPTIONAL = {"per_image_norm"}
 
 
 def export_metadata(interface: Interface, card: Mapping[str, Any], opset: int | None = None) -> dict[str, str]:
@@ -141,7 +147,8 @@ def read_export_metadata(props: Mapping[str, str], path: str | os.PathLike[str])
             "gives the network's size rule and value ranges. Export the .safetensors model with `lossnet export`"
         )
     try:
-        fields = {name: parse(props[PREFIX + name]) for name, parse in _FIELDS.items()}
+        stored = [name for name in _FIELDS if name not in _OPTIONAL or PREFIX + name in props]
+        fields = {name: _FIELDS[name](props[PREFIX + name]) for name in stored}
         card = json.loads(props.get(PREFIX + "card") or "{}")
     except (KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: its lossnet metadata is incomplete or unreadable ({err!r}); export it again") from None

@@ -29,6 +29,7 @@ from lossnet.card import Interface, file_format
 from lossnet.checkpoint import load_checkpoint, model_card, model_meta
 from lossnet.errors import CheckpointError, ExportError, InputTypeError
 from lossnet.inference.loading import load_model_with_info
+from lossnet.inference.norm_stats import per_image_norms
 from lossnet.tasks import guess_task
 
 
@@ -113,6 +114,7 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
         input_range=declared["input_range"],
         output_range=declared["output_range"],
         task=(card or stored or {}).get("task") or guess_task(net),
+        per_image_norm=bool(per_image_norms(net)),
     )
     if card is None:
         network = {k: declared[k] for k in ("scale", "in_channels", "size_multiple", "min_size")}

@@ -42,6 +42,7 @@ class ExportedNetwork(nn.Module):
         super().__init__()
         self.interface, self.runner = interface, runner
         self.scale, self.in_channels = interface.scale, interface.in_channels
+        self.per_image_norm = interface.per_image_norm  # run_tiled then runs the whole image (no seams)
         self.size_multiple, self.min_size = interface.size_multiple, interface.min_size
         self.input_range, self.output_range = interface.input_range, interface.output_range
         self.eval()

@@ -287,6 +287,8 @@ def run_tiled(
     out_lo, out_hi = getattr(model, "output_range", (0.0, 1.0))
     multiple, min_size = size_rule(model)
     tile, overlap = check_tiling(tile, overlap, multiple, min_size)
+    if getattr(model, "per_image_norm", False) and norm_stats == "image":
+        tile = None  # an exported instance-norm network: its norm layers cannot be reached, so no tiles
     min_len = -(-min_size // multiple) * multiple
 
     batch, _, h, w = image.shape
