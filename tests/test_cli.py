@@ -62,6 +62,25 @@ def test_compare_prints_the_breakdown_and_matches_the_library(images, capsys) ->
         assert values[name] == pytest.approx(float(value), rel=1e-5)
 
 
+def test_compare_with_a_style_image_prints_the_style_measures(images, capsys) -> None:
+    from lossnet.metrics.style import style_measures
+
+    def measures(argv: list[str]) -> dict[str, float]:
+        assert main(["compare", *argv, "--weights", "none", "--arch", "vgg11", "--feature-layers", "relu1_1"]) == 0
+        rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+        return {f"{r[0]} {r[1]}": float(r[2]) for r in rows if r[:2] in (["colour", "ratio"], ["texture", "ratio"],
+                                                                           ["layout", "corr."])}  # fmt: skip
+
+    pred, target = images
+    # The content itself is no closer to the style than the content; the style itself is the style.
+    assert measures([str(target), str(target), "--style", str(pred)]) == {
+        "colour ratio": 1.0, "texture ratio": 1.0, "layout corr.": 1.0
+    }  # fmt: skip
+    expected = style_measures(*(lossnet.data.load_image(p) for p in (pred, target, pred)))
+    got = measures([str(pred), str(target), "--style", str(pred)])
+    assert got == {"colour ratio": 0.0, "texture ratio": 0.0, "layout corr.": round(expected.layout, 3)}
+
+
 def test_compare_with_a_preset_uses_its_terms(images, capsys) -> None:
     pred, target = images
     assert main(["compare", str(pred), str(target), "--preset", "johnson2016_style", "--weights", "none"]) == 0

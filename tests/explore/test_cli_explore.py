@@ -20,6 +20,30 @@ def test_stylize_writes_the_image_and_the_loss_curve(cli, image_files, tmp_path,
     assert Image.open(tmp_path / "out" / "styled_loss.png").size == (640, 360)
     stdout = capsys.readouterr().out
     assert "style.relu4_3" in stdout and "feature.relu2_2" in stdout
+    assert "colour ratio" in stdout and "texture ratio" in stdout and "layout corr." in stdout
+
+
+def test_stylize_prints_one_total_the_bar_and_the_curve_share(cli, image_files, tmp_path, capsys, monkeypatch) -> None:
+    # Issue 20: the printed total (173.9) matched neither the progress bar nor the loss curve (~94).
+    from lossnet.explore import commands
+
+    seen = {}
+    real = commands.run_stylize
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        run = real(*args, **kwargs)
+        seen["run"] = run
+        return run
+
+    monkeypatch.setattr(commands, "run_stylize", spy)
+    content, style = image_files
+    argv = ["stylize", str(content), str(style), "--out", str(tmp_path / "s.png"), "--weights", "none"]
+    assert cli([*argv, "--steps", "6", "--style-weight", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "the last of the 6 steps of the progress bar and of the loss curve" in out
+    printed = {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.startswith("total ")}
+    history = seen["run"].result.optimization.history
+    assert printed["total"] == pytest.approx(history[-1]["total"], rel=1e-5)  # what the bar and the curve end on
 
 
 def test_invert_and_activations_write_labelled_sheets(cli, image_files, tmp_path, capsys) -> None:

@@ -40,6 +40,23 @@ def test_result_is_a_valid_image_even_when_the_target_is_not(optimizer: str) -> 
     target = torch.full((1, 3, 8, 8), 3.0)  # out of [0, 1]: the best valid image is all ones
     result = optimize_image(_quadratic(target), torch.rand(1, 3, 8, 8), OptimizeConfig(steps=20, optimizer=optimizer))
     assert float(result.image.min()) >= 0.0 and float(result.image.max()) == 1.0
+    # The optimiser minimised the loss of the clamped image: the last step's loss is the result's, not the
+    # unclamped pixels' (which L-BFGS once drove to 0, and the final clamp then undid: 4.0, from 1 to 3).
+    assert result.history[-1]["total"] == pytest.approx(result.final["total"], rel=1e-6)
+    if optimizer == "lbfgs":
+        assert result.final["total"] == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("levels", [1, 2])
+def test_the_last_step_is_the_result(optimizer: str, levels: int) -> None:
+    # One number for a progress bar's last value, the loss curve's last point and the printed result.
+    target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    config = OptimizeConfig(steps=12, optimizer=optimizer, levels=levels)
+    result = optimize_image(_quadratic(target), torch.zeros(1, 3, 16, 16), config)
+    assert result.history[-1]["level"] == levels - 1
+    assert result.history[-1]["total"] == pytest.approx(result.final["total"], rel=1e-6)
+    assert result.final["total"] < result.initial["total"]
 
 
 def test_noise_start_is_seeded_and_content_start_is_a_copy() -> None:

@@ -59,3 +59,21 @@ def test_preserve_color_keeps_the_contents_chrominance() -> None:
 def test_too_small_an_image_names_the_layer_and_the_fix() -> None:
     with pytest.raises(ValueError, match="layer 'relu4_3' of vgg16 needs at least 8x8.*choose shallower layers"):
         stylize(torch.rand(1, 3, 6, 6), torch.rand(1, 3, 32, 32), None, StylizeConfig())
+
+
+@pytest.mark.parametrize("family", ["sliced_wasserstein", "mean_std"])
+def test_style_family_puts_the_style_layers_on_another_statistic(family: str) -> None:
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    config = _tiny_config(style_family=family, style_weight=3.0, optimize=OptimizeConfig(steps=3))
+    result = stylize(content, style, None, config)
+    keys = sorted(k for k in result.optimization.final if k.startswith(family))
+    assert keys == [f"{family}.relu1_1", f"{family}.relu2_1"]
+    assert not any(k.startswith("style.") for k in result.optimization.final) and result.style_loss > 0
+    kwargs = result.loss_kwargs()
+    assert kwargs[f"{family}_layers"] == {"relu1_1": 3.0, "relu2_1": 3.0} and kwargs["style_layers"] == {}
+    if family == "sliced_wasserstein":  # one fixed set of directions for L-BFGS's line search
+        assert kwargs["sliced_wasserstein_redraw"] is False
+    with pytest.raises(ValueError, match="given twice"):
+        _tiny_config(style_family=family, terms={f"{family}_layers": {"relu1_1": 1.0}})
+    with pytest.raises(ValueError, match="unknown style_family 'gramm'.*Did you mean 'gram'"):
+        _tiny_config(style_family="gramm")

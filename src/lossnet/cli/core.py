@@ -61,7 +61,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     with torch.no_grad():
         terms = {k: float(v) for k, v in loss.terms(pred, target).items()}
     print_terms(terms, loss.shares(pred, target)["gradient"])
+    if args.style is not None:
+        _print_style_measures(pred, target, load_image(args.style))
     return 0
+
+
+def _print_style_measures(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> None:
+    """The colour and texture ratios and the layout correlation of a stylised image (lossnet.metrics.style)."""
+    from lossnet.metrics.style import style_measures
+
+    m = style_measures(output, content, style)
+    print("\nstyle measures (lossnet.metrics.style; the reference is the content image):")
+    print(f"{'colour ratio':<16} {m.colour:10.3f}  RGB distribution's distance to the style's / content's (0: style's)")
+    print(f"{'texture ratio':<16} {m.texture:10.3f}  7x7 patches' distance to the style's / content's (0: style's)")
+    print(f"{'layout corr.':<16} {m.layout:10.3f}  correlation of 16x16-pooled luma with the content's (1: its layout)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -144,6 +157,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="resize the reference so its longer side is SIZE pixels (default: keep); "
         "the scored image is always resized to the reference's size",
+    )
+    p.add_argument(
+        "--style",
+        metavar="STYLE_IMAGE",
+        help="also print the style measures of a style transfer: how far PRED moved from the reference (its "
+        "content) toward STYLE_IMAGE in colour and texture, and how much of the reference's layout it kept",
     )
     add_loss_options(p)
     p.add_argument(

@@ -85,6 +85,7 @@ def _stylize_config(args: argparse.Namespace) -> lossnet.explore.StylizeConfig:
         arch=args.arch,
         content_layers=args.content_layers or defaults.content_layers,
         style_layers=defaults.style_layers if args.style_layers is None else args.style_layers,
+        style_family=args.style_family,
         content_weight=args.content_weight,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
@@ -118,10 +119,18 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     config, setup = _stylize_config(args), _setup(args)
     with _Progress("stylize") as progress:
         run = commands.run_stylize(args.content, args.style, args.out, config, setup, args.curve, progress)
-    if run.result.balance is not None:
-        print_balance(run.result.balance)
-    for name, value in run.result.optimization.final.items():
+    result = run.result
+    if result.balance is not None:
+        print_balance(result.balance)
+    # One set of numbers: the written image's terms, the progress bar's last loss and the curve's last point.
+    steps = len(result.optimization.history)
+    print(f"terms of the result (the last of the {steps} steps of the progress bar and of the loss curve):")
+    for name, value in result.optimization.final.items():
         print(f"{name:<18} {value:12.6g}")
+    measures = run.measures
+    print("the result against the content and style (lossnet.metrics.style; ratio 1: no closer than the content):")
+    print(f"{'colour ratio':<18} {measures.colour:12.3f}\n{'texture ratio':<18} {measures.texture:12.3f}")
+    print(f"{'layout corr.':<18} {measures.layout:12.3f}")
     _wrote(run)
     return 0
 
@@ -208,7 +217,7 @@ _OWN_TERM_FLAGS = ("feature_layers", "style_layers", "tv_weight", "criterion")
 
 
 def _style_options(p: argparse.ArgumentParser) -> None:
-    from lossnet.explore.stylize import StylizeConfig
+    from lossnet.explore.stylize import STYLE_FAMILIES, StylizeConfig
 
     d = StylizeConfig()
     g = p.add_argument_group("style transfer")
@@ -216,7 +225,13 @@ def _style_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--style-layers",
         type=layer_weights_arg,
-        help="e.g. relu1_2,relu2_2,relu3_3,relu4_3 (the default); '' for no Gram term (another style family alone)",
+        help="e.g. relu1_2,relu2_2,relu3_3,relu4_3 (the default), of --style-family; '' for none (other families alone)",
+    )
+    g.add_argument(
+        "--style-family",
+        choices=list(STYLE_FAMILIES),
+        default=d.style_family,
+        help=f"what the style layers compare: Gram matrices, sliced Wasserstein, mean/std (default {d.style_family})",
     )
     g.add_argument("--content-weight", type=float, default=d.content_weight, help=f"default {d.content_weight:g}")
     g.add_argument("--style-weight", type=float, default=d.style_weight, help=f"default {d.style_weight:g}")

@@ -39,6 +39,7 @@ from lossnet.explore.invert import InversionResult, InvertConfig, inversion_shee
 from lossnet.explore.report import Report, ReportConfig, build_report, render_screenshot, write_report
 from lossnet.explore.stylize import StylizeConfig, StylizeResult, build_extractor, stylize
 from lossnet.explore.sweep import DEFAULT_RATIOS, SweepResult, sweep, sweep_models, sweep_sheet
+from lossnet.metrics.style import StyleMeasures, style_measures
 from lossnet.runtime import Runtime, resolve
 
 log = logging.getLogger("lossnet.explore")
@@ -93,6 +94,8 @@ class CommandRun(Generic[R]):
         runtime: the device and precision it ran in.
         steps: the optimiser steps it ran (0 where nothing is optimised).
         inputs: the images read, with their sizes before any shrinking.
+        measures: for ``stylize``, the result's colour and texture ratios and layout correlation against its
+            content and style images (:func:`lossnet.metrics.style.style_measures`).
     """
 
     result: R
@@ -101,6 +104,7 @@ class CommandRun(Generic[R]):
     runtime: Runtime
     steps: int = 0
     inputs: list[LoadedInput] = field(default_factory=list)
+    measures: StyleMeasures | None = None
 
 
 class _Steps:
@@ -160,7 +164,8 @@ def run_stylize(
     curve = Path(curve) if curve is not None else image.with_name(image.stem + "_loss.png")
     title = f"stylize {c.path.name} with {s.path.name}"
     written = [image, save_image(loss_curve(result.optimization.history, title), curve)]
-    return CommandRun(result, written, fx.weights_id, runtime, steps.done, [c, s])
+    measures = style_measures(result.image, c.image, s.image)
+    return CommandRun(result, written, fx.weights_id, runtime, steps.done, [c, s], measures)
 
 
 def run_invert(

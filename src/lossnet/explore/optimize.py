@@ -37,7 +37,8 @@ class OptimizeConfig:
     Attributes:
         steps: optimiser steps in all (one loss evaluation each), split evenly across the
             pyramid levels; this bounds the work. L-BFGS stops a level early only where the
-            gradient is exactly zero.
+            gradient is exactly zero. A line search's trial points count as steps, and
+            each level's last step evaluates the image it returns.
         optimizer: ``'lbfgs'`` or ``'adam'``.
         lr: step size; ``None`` takes :data:`DEFAULT_LR` of the optimiser.
         levels: pyramid levels, coarse to fine, each twice the size of the one before; 1 works
@@ -145,9 +146,25 @@ def optimize_image(
 
     At each pyramid level the current image is resized to the level's size and
     ``make_objective(size)`` builds that level's objective (its targets resized to match);
-    the first level starts from ``init`` resized. L-BFGS does one loss evaluation per step
-    (``max_iter=1``, no line search) and keeps its curvature history across steps within a
-    level; every step is followed by clamping the pixels to [0, 1].
+    the first level starts from ``init`` resized. L-BFGS keeps its curvature history across the
+    steps of a level and takes steps that a strong-Wolfe line search accepts; a step is one loss
+    evaluation (a line search's trial points count), so ``config.steps`` bounds the work.
+
+    **The box [0, 1].** The loss is that of ``x.clamp(0, 1)``, the image that is returned. L-BFGS
+    has no bounds; it used to minimise the loss of the unclamped pixels with no line search, and
+    clamp only at the end: with a large style weight it pushed many pixels far outside [0, 1],
+    and the final clamp undid the result (``lossnet stylize`` at 128 px, style/content 1000: the
+    total rose from 181 at the last step to 9522 after the clamp; more style weight ended with
+    *more* style loss). The clamp alone made the sweep's style loss fall with the ratio in fp32;
+    in bf16 a step without a line search could still blow up at style/content 1e5 (a total of
+    8e7). With the line search every accepted step lowers the loss. A pixel past a bound gets no
+    gradient and stays there, as a bound-constrained optimiser would leave it; Adam's pixels are
+    also clamped after each step.
+
+    **The last step is the result.** A level of ``n`` steps gives its optimiser ``n - 1``
+    evaluations, keeps the best image they saw (L-BFGS; a line search can end on a trial point),
+    and evaluates it as its last step, so ``history[-1]``'s terms, a progress bar's last value,
+    the loss curve's last point and ``final`` are one number.
 
     Args:
         make_objective: ``size -> objective``; an objective maps ``(1, 3, h, w)`` to a dict of
@@ -180,44 +197,75 @@ def optimize_image(
         x = resize(x, size).detach().clone().requires_grad_(True)
         objective = make_objective(size)
         opt = _optimizer(config, x, n_steps)
+        budget = step + n_steps - 1  # the optimiser's evaluations; the last step evaluates the result
+        best: tuple[float, torch.Tensor] | None = None
 
         def closure() -> torch.Tensor:
-            nonlocal step
+            nonlocal step, best
+            if step >= budget:
+                raise _BudgetSpent
             opt.zero_grad(set_to_none=True)
-            terms = objective(x)
+            terms = objective(x.clamp(0.0, 1.0))  # the loss of the image that is returned: see the docstring
             terms["total"].backward()
             step += 1
-            values = {k: float(v.detach()) for k, v in terms.items()}
-            if not math.isfinite(values["total"]):
-                raise InputError(
-                    f"the loss became {values['total']} at step {step}; lower the step size "
-                    f"(lr {config.step_size}) or use the other optimiser"
-                )
-            history.append({"step": float(step), "level": float(level), **values})
-            if callback is not None:
-                callback(step, values)
+            values = _record(history, terms, step, level, config, callback)
+            if best is None or values["total"] < best[0]:
+                best = (values["total"], x.detach().clone())
             return terms["total"]
 
-        if config.optimizer == "lbfgs":
-            opt.step(closure)  # n_steps evaluations at most, in one call: its line of steps stays intact
-        else:
-            for _ in range(n_steps):
-                opt.step(closure)
-                with torch.no_grad():
-                    x.clamp_(0.0, 1.0)
+        try:
+            if config.optimizer == "lbfgs":
+                opt.step(closure)  # all of the level's steps in one call: its curvature history stays intact
+            else:
+                while True:
+                    opt.step(closure)
+                    with torch.no_grad():
+                        x.clamp_(0.0, 1.0)
+        except _BudgetSpent:
+            pass
         with torch.no_grad():
+            if config.optimizer == "lbfgs" and best is not None:
+                x.copy_(best[1])  # the line search may have stopped at a trial point: keep the best image seen
             x.clamp_(0.0, 1.0)
+            terms = objective(x)
+        step += 1
+        _record(history, terms, step, level, config, callback)
     image = x.detach()
-    with torch.no_grad():
-        final = {k: float(v) for k, v in objective(image).items()}
+    final = {k: float(v) for k, v in terms.items()}
     return OptimizeResult(image=image, history=history, final=final)
+
+
+class _BudgetSpent(Exception):
+    """Raised by a level's closure when its evaluations are spent (the step count, not a heuristic, ends a run)."""
+
+
+def _record(
+    history: list[dict[str, float]],
+    terms: dict[str, torch.Tensor],
+    step: int,
+    level: int,
+    config: OptimizeConfig,
+    callback: Callback | None,
+) -> dict[str, float]:
+    """Append one step's terms to ``history``, call ``callback``, and stop on a loss that is not finite."""
+    values = {k: float(v.detach()) for k, v in terms.items()}
+    if not math.isfinite(values["total"]):
+        raise InputError(
+            f"the loss became {values['total']} at step {step}; lower the step size "
+            f"(lr {config.step_size}) or use the other optimiser"
+        )
+    history.append({"step": float(step), "level": float(level), **values})
+    if callback is not None:
+        callback(step, values)
+    return values
 
 
 def _optimizer(config: OptimizeConfig, x: torch.Tensor, steps: int) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam([x], lr=config.step_size)
-    # One evaluation per iteration (no line search), all of a level's steps in one call; the
-    # tolerances are off so that the step count, not a heuristic, ends the run.
+    # A strong-Wolfe line search: every accepted step lowers the loss (see optimize_image). The closure ends the
+    # run when the level's evaluations are spent; the tolerances are off so that only the step count ends it.
     return torch.optim.LBFGS(
-        [x], lr=config.step_size, max_iter=steps, max_eval=steps, history_size=50, tolerance_grad=0, tolerance_change=0
-    )
+        [x], lr=config.step_size, max_iter=steps, history_size=50, tolerance_grad=0, tolerance_change=0,
+        line_search_fn="strong_wolfe",
+    )  # fmt: skip

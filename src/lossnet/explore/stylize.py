@@ -33,14 +33,20 @@ log = logging.getLogger("lossnet.explore")
 #: Johnson et al. 2016's choice for style transfer with VGG16 (sec. 4.1).
 DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu2_2": 1.0}
 DEFAULT_STYLE_LAYERS: dict[str, float] = {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0}
+#: The statistics ``style_layers`` can compare: their name here -> their family in :mod:`lossnet.terms.registry`.
+STYLE_FAMILIES: dict[str, str] = {"gram": "style", "sliced_wasserstein": "sliced_wasserstein", "mean_std": "mean_std"}
 
 
 @dataclass
 class StylizeConfig:
     """Settings of :func:`stylize`.
 
-    The feature term of layer l is weighted ``content_weight * content_layers[l]``, the Gram
-    term ``style_weight * style_layers[l]``. Their balance depends on the weights' preprocessing:
+    The feature term of layer l is weighted ``content_weight * content_layers[l]``, the style
+    term ``style_weight * style_layers[l]``; ``style_family`` says which statistic the style terms
+    compare (:data:`STYLE_FAMILIES`: Gram matrices, sliced Wasserstein, per-channel mean and std).
+    A sliced-Wasserstein term keeps one fixed set of directions under L-BFGS (its line search needs one
+    function; ``sliced_wasserstein_redraw`` in ``terms`` overrides).
+    The balance of content and style depends on the weights' preprocessing:
     Caffe-preprocessed networks (``hed``, Keras files) see 0-255 pixels and have larger Gram
     matrices, relative to their features, than torch-preprocessed ones; ``lossnet sweep`` finds
     the ratio for yours.
@@ -49,6 +55,7 @@ class StylizeConfig:
     arch: str = "vgg16"  # the loss network; "hed" weights exist for vgg16 only
     content_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    style_family: str = "gram"  # the statistic of the style terms: a key of STYLE_FAMILIES
     content_weight: float = 1.0
     style_weight: float = 10.0  # measured with the hed weights: visible texture, recognisable content
     tv_weight: float = 10.0  # the TV term is a per-pixel mean on [0, 1]: it removes speckle at this size
@@ -73,23 +80,50 @@ class StylizeConfig:
             raise InputError(f"style_scale must be > 0; got {self.style_scale}")
         split_keywords(self.terms, "StylizeConfig.terms")
         check_choice(self.share_rule, SHARE_RULES, "share_rule")
+        check_choice(self.style_family, tuple(STYLE_FAMILIES), "style_family")
+        keyword = FAMILIES[STYLE_FAMILIES[self.style_family]].keyword
+        if self.style_layers and keyword in self.terms:
+            raise InputError(
+                f"the {self.style_family} style layers are given twice, as style_layers and as terms[{keyword!r}]; "
+                f"give them once (style_layers are weighted by style_weight, terms as given)"
+            )
 
     @property
     def layers(self) -> list[str]:
         """Every layer the loss network must return."""
         return list(dict.fromkeys([*self.content_layers, *self.style_layers, *term_layers(self.arch, self.terms)]))
 
-    def extra_terms(self, extractor: FeatureExtractor) -> list[Term]:
-        """The terms of :attr:`terms` on ``extractor``.
+    def style_keywords(self, weight: float | None = None) -> dict[str, Any]:
+        """The style terms as :class:`~lossnet.PerceptualLoss` keywords, each layer weighted ``weight *
+        style_layers[l]`` (default ``style_weight``), plus the options stylize sets: ``{}`` without style layers."""
+        if not self.style_layers:
+            return {}
+        weight = self.style_weight if weight is None else weight
+        family = FAMILIES[STYLE_FAMILIES[self.style_family]]
+        out: dict[str, Any] = {family.keyword: {k: weight * v for k, v in self.style_layers.items()}}
+        if family.name == "sliced_wasserstein" and "sliced_wasserstein_redraw" not in self.terms:
+            out["sliced_wasserstein_redraw"] = self.optimize.optimizer != "lbfgs"
+        return out
+
+    def extra_terms(self, extractor: FeatureExtractor, style_weight: float | None = None) -> list[Term]:
+        """The terms of :attr:`terms`, and the style terms of a family other than Gram, on ``extractor``.
 
         LPIPS and DISTS are allowed off their published trunk, and then named ``lpips_like``/``dists_like``.
         """
-        values, options = split_keywords(self.terms, "StylizeConfig.terms")
+        given = dict(self.terms)
+        if self.style_family != "gram":
+            given |= self.style_keywords(style_weight)
+        values, options = split_keywords(given, "StylizeConfig.terms")
         checked = {name: FAMILIES[name].value(v, self.arch) for name, v in values.items()}
         return build_terms(checked, check_options(options), self.arch, extractor, (0.0, 1.0), strict=False)
 
+    def gram_layers(self, weight: float | None = None) -> dict[str, float]:
+        """The Gram terms' ``{layer: weight}`` (``weight`` default ``style_weight``): empty for another family."""
+        weight = self.style_weight if weight is None else weight
+        return {k: weight * v for k, v in self.style_layers.items()} if self.style_family == "gram" else {}
+
     def weighted_layers(self) -> tuple[dict[str, float], dict[str, float]]:
-        """The effective ``({content layer: weight}, {style layer: weight})``."""
+        """The effective ``({content layer: weight}, {style layer: weight})`` (of ``style_family``'s terms)."""
         return (
             {k: self.content_weight * v for k, v in self.content_layers.items()},
             {k: self.style_weight * v for k, v in self.style_layers.items()},
@@ -124,13 +158,14 @@ class StylizeResult:
 
     def loss_kwargs(self) -> dict[str, Any]:
         """The :class:`~lossnet.PerceptualLoss` arguments with the same terms and weights."""
-        content, style = self.config.weighted_layers()
+        content, _ = self.config.weighted_layers()
         return {
             "arch": self.config.arch,
             "feature_layers": content,
-            "style_layers": style,
+            "style_layers": self.config.gram_layers(),
             "tv_weight": self.config.tv_weight,
             **self.config.terms,
+            **({} if self.config.style_family == "gram" else self.config.style_keywords()),
         }
 
 
@@ -192,7 +227,8 @@ def stylize(
     colour_source = content
     if config.preserve_color:
         content, style = luminance_only(content, style)
-    content_layers, style_layers = config.weighted_layers()
+    content_layers, _ = config.weighted_layers()
+    style_layers = config.gram_layers()
     extra = config.extra_terms(fx)
     style_side = max(1, round(config.style_scale * max(content.shape[-2:])))
     style = resize(style, _longer_side(style, style_side))

@@ -22,6 +22,7 @@ from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import resize
 from lossnet.viz import Cell, contact_sheet
 from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize
+from lossnet.terms.registry import is_style_key
 from lossnet.inference import apply_model, load_model_with_info
 
 #: The default style/content weight ratios, in decades around the default (10).
@@ -36,7 +37,8 @@ class SweepCell:
         image: ``(1, 3, H, W)`` in [0, 1].
         label: what produced it (ratio and layer set, or the model file).
         content_loss: the sum of the feature terms (layer weights only) against the content image.
-        style_loss: the sum of the Gram terms (layer weights only) against the style image.
+        style_loss: the sum of the style terms of the base configuration's ``style_family`` (layer weights
+            only) against the style image.
     """
 
     image: torch.Tensor
@@ -58,15 +60,18 @@ class SweepResult:
 def _evaluate(
     fx: FeatureExtractor, config: StylizeConfig, content: torch.Tensor, style: torch.Tensor
 ) -> ImageObjective:
+    """The scoring loss: the content layers and the style family's layers of ``config``, each weighted 1."""
     s = resize(style, _fit(style, round(config.style_scale * max(content.shape[-2:]))))
-    return ImageObjective(fx, content, config.content_layers, s, config.style_layers)
+    style_terms = [] if config.style_family == "gram" else config.extra_terms(fx, style_weight=1.0)
+    style_terms = [t for t in style_terms if is_style_key(t.key)]
+    return ImageObjective(fx, content, config.content_layers, s, config.gram_layers(1.0), terms=style_terms)
 
 
 def _scores(objective: ImageObjective, image: torch.Tensor) -> tuple[float, float]:
     with torch.no_grad():
         terms = objective(image)
     content = sum(float(v) for k, v in terms.items() if k.startswith("feature."))
-    style = sum(float(v) for k, v in terms.items() if k.startswith("style."))
+    style = sum(float(v) for k, v in terms.items() if is_style_key(k))
     return content, style
 
 

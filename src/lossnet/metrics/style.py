@@ -239,7 +239,9 @@ def style_measures(
 def _check(x: torch.Tensor, name: str) -> torch.Tensor:
     x = check_image(x, name, (0.0, 1.0))
     if x.shape[1] != 3:
-        raise InputError(f"{name} must be an RGB image (B, 3, H, W); got {tuple(x.shape)}: repeat a grey channel 3 times")
+        raise InputError(
+            f"{name} must be an RGB image (B, 3, H, W); got {tuple(x.shape)}: repeat a grey channel 3 times"
+        )
     return x.detach().float()
 
 
@@ -278,7 +280,8 @@ def _distance(
     x: torch.Tensor, y: torch.Tensor, directions: int, seed: int, max_points: int, reduction: str
 ) -> torch.Tensor:
     check_positive_int(max_points, "max_points")
-    v = random_directions(x.shape[1], check_positive_int(directions, "directions"), torch.Generator().manual_seed(seed))
+    count = check_positive_int(directions, "directions")
+    v = random_directions(x.shape[1], count, torch.Generator().manual_seed(seed))
     x, y = _sample(x, max_points, seed), _sample(y, max_points, seed)
     return reduce(sliced_wasserstein(x, y, v, reduction="none").clamp_min(0).sqrt(), reduction)
 
