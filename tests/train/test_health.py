@@ -39,3 +39,34 @@ def test_moving_outputs_or_a_zero_learning_rate_are_not_frozen() -> None:
     still = CollapseWatch(patience=1)
     for step in range(1, 4):
         assert still.check(out, target, lr=0.0, step=step) is None  # a finished schedule may stand still
+
+
+def _beige_with_blobs(h: int, w: int) -> torch.Tensor:
+    """The issue's collapsed style output: a flat beige wash with a few soft dark blobs."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    blobs = sum(torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 0.004) for cy, cx in ((0.3, 0.7), (0.75, 0.2), (0.5, 0.5)))
+    beige = torch.tensor([0.82, 0.74, 0.58]).view(3, 1, 1)
+    return (beige * (1 - 0.8 * blobs.clamp(0, 1)))[None]
+
+
+def test_a_style_output_that_follows_neither_content_nor_style_is_lost() -> None:
+    from lossnet.data.defaults import default_image_path
+    from lossnet.data.io import load_image
+    from lossnet.metrics.style import style_measures
+
+    content = load_image(default_image_path("chelsea"), size=64)
+    style = load_image(default_image_path("brick"), size=64)
+    lost = _beige_with_blobs(*content.shape[-2:])
+    m = style_measures(lost, content, style)
+    assert m.layout < 0.2 and max(m.colour, m.texture) >= 1.0, m  # the case the check is for
+    warning = CollapseWatch().check(lost, content, lr=1e-3, step=150, styles=[style])
+    assert warning is not None and "follow neither their content" in warning and warning.startswith("step 150")
+
+    # A kept content, stylised or not, is not lost; nor is the lost output without the style image given.
+    tinted = (0.6 * content + 0.4 * style.mean((2, 3), keepdim=True)).clamp(0, 1)
+    for fine in (content, tinted):
+        assert CollapseWatch().check(fine, content, lr=1e-3, step=150, styles=[style]) is None
+    assert CollapseWatch().check(lost, content, lr=1e-3, step=150) is None
+    # Every output must be lost: one that kept its content clears the run.
+    both = torch.cat([lost, content])
+    assert CollapseWatch().check(both, torch.cat([content, content]), 1e-3, 150, styles=[style, style]) is None

@@ -362,7 +362,8 @@ class _Run:
         raw, tgt = torch.cat(outputs), torch.cat(targets)
         scores, summary = validation_scores(c, raw, tgt, self.loss, self.device, [p[0] for p in pairs], index)
         log.info("validation, step %d: %s", self.step, summary)
-        self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step)
+        styles = [self.style_images[int(k)] for k in index] if index is not None else self.style_images[:1] * len(pairs)
+        self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step, styles or None)
         if self.collapse is not None:
             log.warning("%s: open the sample sheets in %s; try a lower --lr", self.collapse, self.out / "samples")
         self.last_val = scores  # for the model card
@@ -370,7 +371,6 @@ class _Run:
             val_log.write({"step": self.step, **scores})
         if tb is not None:
             tb.write(self.step, scores, "val/")
-        styles = [self.style_images[int(k)] for k in index] if index is not None else self.style_images[:1] * len(pairs)
         sample_sheet(
             [p[0] for p in pairs],
             outputs,
