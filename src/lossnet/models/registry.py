@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from lossnet.errors import InputError, InputTypeError
+from lossnet.models.adain import AdaINNet
 from lossnet.models.compact import Compact
 from lossnet.models.super_res_net import SuperResNet
 from lossnet.models.transformer_net import TransformerNet
@@ -26,6 +27,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "SuperResNet": SuperResNet,
     "UNet": UNet,
     "Compact": Compact,
+    "AdaINNet": AdaINNet,
 }
 
 
