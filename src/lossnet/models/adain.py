@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lossnet.backbones.extractor import FeatureExtractor
+from lossnet.backbones.seeded import shared_extractor
 from lossnet.backbones.vgg import ARCHS, get_layer, layer_info
 from lossnet.errors import InputError, WeightsUnavailableError
 from lossnet.functional.adain import ADAIN_EPS, blend, channel_statistics, check_alpha, check_statistics, regional_adain
@@ -105,13 +105,14 @@ class AdaINNet(nn.Module):
 
     Departures from the paper: the recipe's trunk is HED's VGG16 (``relu4_1`` exists there too), the
     one lossnet can load offline; the paper's is ImageNet VGG19 (``arch='vgg19', weights='imagenet'``).
-    The decoder's output is clamped to [0, 1] in the forward pass with the gradient passed through
-    (the paper's is unbounded).
+    The decoder's output is offset by 0.5 and clamped to [0, 1] in the forward pass with the gradient passed
+    through (the paper's is unbounded).
 
     Args:
         arch: a VGG (``'vgg16'``, ``'vgg19'``, ...); the decoder mirrors it.
         weights: the trunk's weights: ``'hed'`` (default), ``'imagenet'``, a file, or ``None`` (a random
-            trunk, kept in the ``state_dict``: for tests). Not ``'auto'``: a checkpoint must name one.
+            trunk, the same as its loss's (:mod:`lossnet.backbones.seeded`) and kept in the ``state_dict``:
+            for tests). Not ``'auto'``: a checkpoint must name one.
         layer: the encoder's last layer, where AdaIN acts (``'relu4_1'`` in the paper).
         eps: AdaIN's variance epsilon.
 
@@ -155,7 +156,7 @@ class AdaINNet(nn.Module):
             raise InputError(f"AdaINNet's layer must be a ReLU output such as 'relu4_1'; got {layer!r} ({info.kind})")
         self.layer, self.weights = layer, None if weights is None else str(weights)
         try:
-            self.encoder = FeatureExtractor(self.arch, [layer], weights=weights)
+            self.encoder = shared_extractor(self.arch, [layer], weights)
         except WeightsUnavailableError as err:
             raise WeightsUnavailableError(
                 f"AdaINNet's encoder is {self.arch} with weights {self.weights!r}, and they cannot be loaded here "
@@ -178,8 +179,12 @@ class AdaINNet(nn.Module):
         return self.encoder(x, validate=False)[self.layer]
 
     def decode(self, t: Tensor) -> Tensor:
-        """The decoder's image ``(B, 3, s H_t, s W_t)`` in [0, 1] from features ``t``."""
-        return from_signed(clamp_st(2.0 * self.decoder(t) - 1.0), (0.0, 1.0))
+        """The decoder's image ``(B, 3, s H_t, s W_t)`` in [0, 1] from features ``t``: ``clamp(0.5 + decoder(t))``.
+
+        The offset starts an untrained decoder (whose output is near 0) at mid-grey rather than on the
+        clamp's lower edge; the clamp passes the gradient through (:func:`~lossnet.models.value_range.clamp_st`).
+        """
+        return from_signed(clamp_st(2.0 * self.decoder(t)), (0.0, 1.0))
 
     def style_statistics(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """A style image's ``(mean, std)`` ``(B, C)`` at :attr:`layer`, float32 (what :class:`StyledAdaIN` keeps)."""
