@@ -10,14 +10,14 @@ import lossnet.train
 from lossnet.data.degradations import downscale, jpeg_compress
 from lossnet.errors import InputError
 from lossnet.losses.presets import PRESETS
-from lossnet.models import SuperResNet, TransformerNet, UNet
+from lossnet.models import AdaINNet, StyledAdaIN, SuperResNet, TransformerNet, UNet
 from lossnet.models.registry import MODELS
 from lossnet.tasks import EVAL_TASKS, TASKS, get_task, guess_task
 from lossnet.train.config import PAPER_PRESET, PERCEPTUAL_PRESET, TASK_MODEL_DEFAULTS, TASK_PRESETS, TrainConfig
 
 
 def test_every_task_is_one_entry_that_the_old_tables_read():
-    assert set(TASKS) == set(lossnet.data.TASKS) == {"superres", "restore", "colorize", "style"}
+    assert set(TASKS) == set(lossnet.data.TASKS) == {"superres", "restore", "colorize", "style", "style_any"}
     assert lossnet.train.TASK_PRESETS is TASK_PRESETS
     for name, task in TASKS.items():
         assert task.name == name
@@ -41,7 +41,7 @@ def test_scoring_rule():
     assert [TASKS[t].shave(4) for t in ("superres", "restore", "colorize")] == [4, 0, 0]
     assert TASKS["superres"].y_channel and not TASKS["restore"].y_channel
     assert not TASKS["style"].has_truth and TASKS["style"].needs_style_image
-    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style"}
+    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style", "style_any"}
 
 
 def test_baselines_against_independent_computations():
@@ -55,7 +55,7 @@ def test_baselines_against_independent_computations():
     grey, _ = TASKS["colorize"].pair(x)
     expected = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
     assert torch.allclose(TASKS["colorize"].baseline(grey), expected)
-    assert [TASKS[t].method_name(4, 30) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30"]
+    assert [TASKS[t].method_name(4, 30) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30", None]
     with pytest.raises(InputError, match="no baseline"):
         TASKS["style"].baseline(x)
 
@@ -83,6 +83,18 @@ def test_guess_task():
     assert guess_task(UNet(in_channels=1, depth=1)) == "colorize"
     assert guess_task(TransformerNet(channels=4, num_residual=1)) == "style"
     assert guess_task(UNet(depth=1)) is None
+    net = AdaINNet("vgg11", weights=None, layer="relu1_1")
+    assert guess_task(net) == guess_task(StyledAdaIN(net, [torch.rand(1, 3, 8, 8)])) == "style_any"
+
+
+def test_style_any_is_adains_recipe():
+    task = TASKS["style_any"]
+    assert task.model == "AdaINNet" and task.paper_loss == "adain_style" and not task.has_truth
+    assert task.pairs_with_styles and task.encoder_loss and not task.needs_style_image
+    assert {k: task.recipe[k] for k in ("lr", "batch_size", "crop_size", "style_size", "steps")} == {
+        "lr": 1e-4, "batch_size": 8, "crop_size": 256, "style_size": 512, "steps": 160_000}  # Huang & Belongie 2017
+    assert TASKS["style_any"].network_kwargs("AdaINNet", 4) == {}
+    assert [n for n, t in TASKS.items() if t.pairs_with_styles or t.encoder_loss] == ["style_any"]
 
 
 def test_unknown_task_suggests():

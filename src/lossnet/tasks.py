@@ -11,6 +11,7 @@ superres    x``scale`` downscale     SuperResNet      ``bicubic``         luma, 
 restore     JPEG (+ a drawn number)  UNet (3 -> 3)    ``JPEG qN`` input   whole image
 colorize    BT.601 luma (1 channel)  UNet (1 -> 3)    ``grey`` (to RGB)   whole image
 style       the image itself         TransformerNet   none                no ground truth
+style_any   content + a style image  AdaINNet         none                no ground truth
 ==========  =======================  ===============  ==================  =============================
 
 The pairs themselves are made by :func:`lossnet.data.tasks.make_pair` (the data layer, below
@@ -38,6 +39,7 @@ from lossnet.data.degradations import upscale
 from lossnet.data.tasks import TASKS as PAIR_TASKS
 from lossnet.data.tasks import make_pair
 from lossnet.errors import InputError
+from lossnet.models.adain import AdaINNet, StyledAdaIN
 from lossnet.models.registry import MODELS
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.validation import check_choice
@@ -70,6 +72,9 @@ class Task:
         baseline_name: the method to beat, by name (``{scale}``, ``{quality}`` filled in); ``None``: none.
         baseline_description: what that baseline is, one line.
         baseline_fn: ``(input, scale) -> output`` of the baseline.
+        pairs_with_styles: each training image comes with a style image from ``style_data``, stacked on its
+            channels (:mod:`lossnet.data.content_style`).
+        encoder_loss: the loss is taken on the network's own encoder (AdaIN's; :mod:`lossnet.train.adain`).
     """
 
     name: str
@@ -87,6 +92,8 @@ class Task:
     baseline_name: str | None = None
     baseline_description: str | None = None
     baseline_fn: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    pairs_with_styles: bool = False
+    encoder_loss: bool = False
 
     @property
     def recipe_loss(self) -> str:
@@ -206,6 +213,8 @@ def guess_task(model: nn.Module) -> str | None:
         return "superres"
     if int(getattr(model, "in_channels", 3)) == 1:
         return "colorize"
+    if isinstance(model, (AdaINNet, StyledAdaIN)):
+        return "style_any"
     return "style" if isinstance(model, TransformerNet) else None
 
 
@@ -313,6 +322,33 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             baseline_name="JPEG q{quality}",
             baseline_description="the JPEG (quality {quality}) input itself",
             baseline_fn=lambda x, scale: x,
+        ),
+        "style_any": Task(
+            name="style_any",
+            title="arbitrary style transfer",
+            in_channels=3,
+            upscales=False,
+            has_truth=False,
+            colour_output=True,
+            needs_style_image=False,
+            y_channel=False,
+            paper_loss="adain_style",
+            # Huang & Belongie 2017: Adam 1e-4, batch 8, 256 px crops of images resized to 512, 160k iterations.
+            recipe=_frozen(
+                {
+                    "model": "AdaINNet",
+                    "optimizer": "adam",
+                    "lr": 1e-4,
+                    "batch_size": 8,
+                    "crop_size": 256,
+                    "style_size": 512,
+                    "steps": 160_000,
+                    "schedule": "constant",
+                }
+            ),
+            model_defaults=_frozen({"arch": "vgg16", "weights": "hed"}),  # the trunk lossnet has offline
+            pairs_with_styles=True,
+            encoder_loss=True,
         ),
     }
 )

@@ -7,6 +7,8 @@
 - ``colorize``: input = ITU-R BT.601 luma ``Y' = 0.299 R + 0.587 G + 0.114 B``, one
   channel; target = the image.
 - ``style``: input = target = the image (the style image lives in the loss).
+- ``style_any``: input = target = the content and its style image stacked on the channels, ``(6, H, W)``
+  (:class:`lossnet.data.content_style.ContentStyleDataset` makes them; AdaIN's loss reads both).
 
 :func:`make_pair` makes one pair; :class:`PairDataset` wraps a dataset of images
 (such as :class:`lossnet.data.folder.ImageFolder`) and makes a pair per item,
@@ -28,7 +30,7 @@ from lossnet.errors import InputError, InputTypeError
 from lossnet.validation import check_choice, check_image, check_positive_int
 
 #: The tasks :func:`make_pair` knows.
-TASKS = ("superres", "restore", "colorize", "style")
+TASKS = ("superres", "restore", "colorize", "style", "style_any")
 
 #: ITU-R BT.601 luma weights for R, G, B.
 BT601 = (0.299, 0.587, 0.114)
@@ -86,7 +88,7 @@ def make_pair(
     >>> make_pair("restor", torch.rand(3, 8, 8))
     Traceback (most recent call last):
     ...
-    lossnet.errors.InputError: unknown task 'restor'; expected one of ['superres', 'restore', 'colorize', 'style']. Did you mean 'restore'?
+    lossnet.errors.InputError: unknown task 'restor'; expected one of ['superres', 'restore', 'colorize', 'style', 'style_any']. Did you mean 'restore'?
     """
     check_choice(task, TASKS, "task")
     scale, quality = check_pair_options(scale, jpeg_quality, text)
@@ -94,6 +96,8 @@ def make_pair(
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"image must be (C, H, W) or (B, C, H, W) in [0, 1]; got {shape}")
     single = image.ndim == 3
+    if task == "style_any":  # a content and a style stacked (6 channels): passed on as they are
+        return image, image
     x = check_image(image[None] if single else image, "image")
 
     if task == "superres":

@@ -91,7 +91,9 @@ class _RunFields:
     style_image: str = "brick"
     """``style``: a default image name (see ``lossnet.data.DEFAULT_IMAGES``) or an image file."""
     style_size: int = 256
-    """``style``: longer side of the style image when its Grams are computed."""
+    """``style``: longer side of the style image when its Grams are computed (``style_any``: of each style image)."""
+    style_data: str | None = None
+    """``style_any``: a folder of style images, or default image names joined by commas; none = brick,gravel,ihc,retina."""
     # -- network
     model: str = "SuperResNet"
     """``TransformerNet``, ``SuperResNet``, ``UNet`` or ``Compact`` (Real-ESRGAN's, for ``superres``)."""

@@ -8,11 +8,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from lossnet.data.content_style import ContentStyleDataset, style_images
 from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
 from lossnet.data.folder import FLAT_CROP_STD, ImageFolder, default_dataset
 from lossnet.data.io import load_image, resize_longer_side
 from lossnet.errors import InputError
 from lossnet.models.registry import MODELS
+from lossnet.tasks import TASKS
 from lossnet.train.config import TrainConfig, model_kwargs
 
 
@@ -40,11 +42,25 @@ def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:
     return resize_longer_side(image, c.style_size), source
 
 
-def image_dataset(c: TrainConfig, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:
+def image_dataset(
+    c: TrainConfig, folder: str | None, split: str, crop: int, flip: bool, flag: str
+) -> ImageFolder | ContentStyleDataset:
     """The images of ``folder`` (``None``: the default ``split``), cropped to ``crop``; ``flag`` names the option.
 
     The training crops of an instance-norm network are never almost one colour (see :class:`ImageFolder`).
+    A task that pairs its images with styles (``style_any``) gets each with a style crop of ``style_data``.
     """
+    images = _images(c, folder, split, crop, flip, flag)
+    if not TASKS[c.task].pairs_with_styles:
+        return images
+    try:
+        styles = style_images(c.style_data, c.style_size, cache=c.cache_images)
+    except (FileNotFoundError, InputError) as err:
+        raise InputError(f"--style-data: {err}") from None
+    return ContentStyleDataset(images, styles, flip=flip)
+
+
+def _images(c: TrainConfig, folder: str | None, split: str, crop: int, flip: bool, flag: str) -> ImageFolder:
     cache = c.cache_images if c.cache_images is not None else folder is None
     min_std = FLAT_CROP_STD if split == "train" and instance_normed(c) else 0.0
     if folder is None:
