@@ -105,8 +105,8 @@ class AdaINNet(nn.Module):
 
     Departures from the paper: the recipe's trunk is HED's VGG16 (``relu4_1`` exists there too), the
     one lossnet can load offline; the paper's is ImageNet VGG19 (``arch='vgg19', weights='imagenet'``).
-    The decoder's output is offset by 0.5 and clamped to [0, 1] in the forward pass with the gradient passed
-    through (the paper's is unbounded).
+    The decoder's output is clamped to [0, 1] in the forward pass with the gradient passed through (the
+    paper's is unbounded).
 
     Args:
         arch: a VGG (``'vgg16'``, ``'vgg19'``, ...); the decoder mirrors it.
@@ -179,12 +179,12 @@ class AdaINNet(nn.Module):
         return self.encoder(x, validate=False)[self.layer]
 
     def decode(self, t: Tensor) -> Tensor:
-        """The decoder's image ``(B, 3, s H_t, s W_t)`` in [0, 1] from features ``t``: ``clamp(0.5 + decoder(t))``.
+        """The decoder's image ``(B, 3, s H_t, s W_t)`` in [0, 1] from features ``t``: ``clamp(decoder(t), 0, 1)``.
 
-        The offset starts an untrained decoder (whose output is near 0) at mid-grey rather than on the
-        clamp's lower edge; the clamp passes the gradient through (:func:`~lossnet.models.value_range.clamp_st`).
+        The clamp passes the gradient through (:func:`~lossnet.models.value_range.clamp_st`), so a pixel pushed
+        past the range can come back.
         """
-        return from_signed(clamp_st(2.0 * self.decoder(t)), (0.0, 1.0))
+        return from_signed(clamp_st(2.0 * self.decoder(t) - 1.0), (0.0, 1.0))
 
     def style_statistics(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """A style image's ``(mean, std)`` ``(B, C)`` at :attr:`layer`, float32 (what :class:`StyledAdaIN` keeps)."""
