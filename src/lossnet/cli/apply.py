@@ -75,7 +75,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _styled(args: argparse.Namespace) -> tuple[Any, Any, int | None]:
-    """``(model, info, tile)``: a style_any network bound to ``--style-image`` (and ``--alpha``, ``--mask``), else the path."""
+    """``(model, info, tile)``: a style_any network bound to ``--style-image`` (``--alpha``, ``--mask``), else the path."""
     from lossnet.inference.styles import load_styled_model, takes_style_images
 
     given = [flag for flag, v in (("--alpha", args.alpha), ("--mask", args.mask)) if v is not None]
@@ -149,7 +149,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "where black; the image then runs whole (no tiling)",
     )
     s.add_argument(
-        "--style-size", type=int, default=512, help="longer side the style images are resized to; 0 = as they are (default 512)"
+        "--style-size", type=int, default=512,
+        help="longer side the style images are resized to; 0 = as they are (default 512)",
     )
     g = p.add_argument_group("inference")
     g.add_argument(

@@ -164,7 +164,8 @@ def blend(stylised: torch.Tensor, content: torch.Tensor, alpha: float) -> torch.
     """
     a = check_alpha(alpha)
     if stylised.shape != content.shape:
-        raise InputError(f"blend needs two feature maps of one shape; got {tuple(stylised.shape)} and {tuple(content.shape)}")
+        shapes = f"{tuple(stylised.shape)} and {tuple(content.shape)}"
+        raise InputError(f"blend needs two feature maps of one shape; got {shapes}")
     if a == 1.0:
         return stylised
     if a == 0.0:

@@ -323,7 +323,8 @@ class StyledAdaIN(nn.Module):
                 f"the mask is {mw}x{mh} but the image is {w}x{h}: a mask is stretched to each image, so give one of "
                 "the image's aspect ratio (and run the image whole: tile=None, --tile 0)"
             )
-        return F.interpolate(self.mask, size=features.shape[-2:], mode="area").to(features.dtype)  # type: ignore[arg-type]
+        m = F.interpolate(self.mask, size=features.shape[-2:], mode="area")  # type: ignore[arg-type]
+        return m.to(features.dtype)
 
     def extra_repr(self) -> str:
         return f"styles={self.num_styles}, alpha={self.alpha}, mask={self.mask is not None}"

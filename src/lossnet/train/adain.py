@@ -30,9 +30,13 @@ def adain_training_loss(config: TrainConfig) -> tuple[AdaINLoss, str]:
             than the encoder's, or terms of other families; the run asks for shares.
     """
     if config.model != "AdaINNet":
-        raise InputError(f"task {config.task!r} trains an AdaINNet (its loss reads the network's encoder); got --model {config.model}")
+        raise InputError(
+            f"task {config.task!r} trains an AdaINNet (its loss reads the network's encoder); got --model {config.model}"
+        )
     if run_shares(config) is not None:
-        raise InputError(f"task {config.task!r} trains with the loss's weights; drop --balance shares and the --*-share flags")
+        raise InputError(
+            f"task {config.task!r} trains with the loss's weights; drop --balance shares and the --*-share flags"
+        )
     kwargs = loss_kwargs(config)
     net = inspect.signature(AdaINNet).bind_partial(**model_kwargs(config))
     net.apply_defaults()
@@ -54,8 +58,8 @@ def adain_training_loss(config: TrainConfig) -> tuple[AdaINLoss, str]:
     )
     if others:
         raise InputError(
-            f"style_any's loss has content ({layer}) and mean/std terms only; the loss also asks for {', '.join(others)}. "
-            "Turn them off (e.g. --pixel-weight 0) or use --loss perceptual"
+            f"style_any's loss has content ({layer}) and mean/std terms only; the loss also asks for "
+            f"{', '.join(others)}. Turn them off (e.g. --pixel-weight 0) or use --loss perceptual"
         )
     note = ""
     if config.loss_arch not in (None, arch) or config.loss_weights not in ("auto", weights):

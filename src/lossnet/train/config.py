@@ -93,10 +93,10 @@ class _RunFields:
     style_size: int = 256
     """``style``: longer side of the style image when its Grams are computed (``style_any``: of each style image)."""
     style_data: str | None = None
-    """``style_any``: a folder of style images, or default image names joined by commas; none = brick,gravel,ihc,retina."""
+    """``style_any``: a folder of style images, or default image names joined by commas; none = the embedded styles."""
     # -- network
     model: str = "SuperResNet"
-    """``TransformerNet``, ``SuperResNet``, ``UNet`` or ``Compact`` (Real-ESRGAN's, for ``superres``)."""
+    """``TransformerNet``, ``SuperResNet``, ``UNet``, ``Compact`` (Real-ESRGAN's) or ``AdaINNet`` (``style_any``)."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the network (``scale`` and ``in_channels`` follow the task)."""
     # -- loss
