@@ -105,7 +105,7 @@ def test_a_full_region_is_plain_adain_and_each_half_is_restyled_on_its_own() -> 
 
 def test_weighted_statistics_with_unit_weights_are_the_plain_ones() -> None:
     x = _features(2, 3, 5, 7)
-    for got, want in zip(channel_statistics(x, weights=torch.ones(1, 1, 5, 7)), channel_statistics(x)):
+    for got, want in zip(channel_statistics(x, region=torch.ones(1, 1, 5, 7)), channel_statistics(x)):
         assert torch.allclose(got, want, atol=1e-5)
 
 

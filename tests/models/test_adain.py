@@ -113,8 +113,6 @@ def test_a_checkpoint_whose_trunk_is_missing_is_refused_clearly(tmp_path, trunk_
 
 
 def test_bad_arguments() -> None:
-    with pytest.raises(InputError, match="not 'auto'"):
-        AdaINNet(weights="auto")
     with pytest.raises(InputError, match="ReLU output"):
         tiny(layer="conv2_1")
     with pytest.raises(InputError, match="Did you mean"):

@@ -63,14 +63,14 @@ def split_content_style(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def channel_statistics(
-    features: torch.Tensor, eps: float = ADAIN_EPS, weights: torch.Tensor | None = None
+    features: torch.Tensor, eps: float = ADAIN_EPS, region: torch.Tensor | None = None
 ) -> Statistics:
     """Per-channel mean and ``sqrt(var + eps)`` over positions, ``((B, C), (B, C))``, float32 (float64 stays).
 
     Args:
         features: ``(B, C, H, W)``, any real values.
         eps: added to the biased variance before the square root, > 0.
-        weights: ``None`` (every position counts once) or ``(B, 1, H, W)`` / ``(1, 1, H, W)`` weights
+        region: ``None`` (every position counts once) or ``(B, 1, H, W)`` / ``(1, 1, H, W)`` weights
             ``>= 0``: the statistics of a soft region, ``mu = sum(w x) / sum(w)`` and the variance
             likewise. A region of zero total weight gets mean 0 and ``sqrt(eps)``.
 
@@ -81,13 +81,13 @@ def channel_statistics(
     """
     x = _exact(check_tensor(features, "features", 4))
     eps = _check_eps(eps)
-    if weights is None:
+    if region is None:
         var, mean = torch.var_mean(x.flatten(2), dim=2, correction=0)
         return mean, (var + eps).sqrt()
-    w = _exact(check_tensor(weights, "weights", 4)).to(x.dtype)
+    w = _exact(check_tensor(region, "region", 4)).to(x.dtype)
     if w.shape[1] != 1 or w.shape[-2:] != x.shape[-2:] or w.shape[0] not in (1, x.shape[0]):
         raise InputError(
-            f"weights must be (B, 1, H, W) or (1, 1, H, W) at the features' size {tuple(x.shape[-2:])}; "
+            f"region must be (B, 1, H, W) or (1, 1, H, W) at the features' size {tuple(x.shape[-2:])}; "
             f"got {tuple(w.shape)} for features {tuple(x.shape)}"
         )
     total = w.sum((-2, -1)).clamp_min(torch.finfo(x.dtype).tiny)
@@ -218,7 +218,7 @@ def regional_adain(
             continue
         mean, std = style
         check_statistics(x, mean, std)
-        mu, sigma = channel_statistics(x, eps, weights=region)
+        mu, sigma = channel_statistics(x, eps, region=region)
         scale = (_exact(std).to(x.dtype) / sigma)[..., None, None]
         out = out + region * ((x - mu[..., None, None]) * scale + _exact(mean).to(x.dtype)[..., None, None])
     return out

@@ -18,7 +18,7 @@ from pathlib import Path
 from lossnet.checkpoint import ModelInfo, load_checkpoint, model_info
 from lossnet.data.io import load_image
 from lossnet.data.tasks import luminance
-from lossnet.errors import InputError
+from lossnet.errors import CheckpointError, InputError
 from lossnet.inference.exported import is_exported
 from lossnet.inference.loading import load_model_with_info
 from lossnet.models.adain import AdaINNet, StyledAdaIN
@@ -64,7 +64,8 @@ def load_styled_model(
     Raises:
         InputError: the checkpoint is not a ``style_any`` network, a style image or the mask is unreadable,
             or the styles and the mask do not go together (see :class:`~lossnet.models.StyledAdaIN`).
-        CheckpointError: as :func:`~lossnet.inference.load_model` (the encoder's trunk weights missing, say).
+        CheckpointError: as :func:`~lossnet.inference.load_model` (the encoder's trunk weights missing, say), or
+            the trunk loaded here is not the one the checkpoint says its decoder was trained on.
     """
     target = pick_device(device)
     net, info = load_model_with_info(path, target)
@@ -72,6 +73,11 @@ def load_styled_model(
         raise InputError(
             f"style images and --alpha apply to a network that takes its style at inference (style_any); "
             f"{Path(path).name} holds {info}"
+        )
+    if info.loss_weights is not None and info.loss_weights != net.weights_id:
+        raise CheckpointError(
+            f"{path}: its decoder was trained on the trunk {info.loss_weights}, but {net.arch} with weights "
+            f"{net.weights!r} loads {net.weights_id} here; install the weights it was trained on"
         )
     styles = [_read(p, "style image", style_size).to(target) for p in style_images]
     grey = None if mask is None else luminance(_read(mask, "mask", None)).to(target)

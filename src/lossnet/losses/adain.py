@@ -63,7 +63,7 @@ class AdaINLoss(nn.Module):
     def __init__(
         self,
         arch: str = "vgg16",
-        weights: str | os.PathLike[str] | None = "hed",
+        weights: str | os.PathLike[str] | None = "auto",
         layer: str = "relu4_1",
         content_weight: float = 1.0,
         mean_std_layers: Mapping[str, float] | None = None,

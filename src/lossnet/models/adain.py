@@ -110,9 +110,11 @@ class AdaINNet(nn.Module):
 
     Args:
         arch: a VGG (``'vgg16'``, ``'vgg19'``, ...); the decoder mirrors it.
-        weights: the trunk's weights: ``'hed'`` (default), ``'imagenet'``, a file, or ``None`` (a random
-            trunk, the same as its loss's (:mod:`lossnet.backbones.seeded`) and kept in the ``state_dict``:
-            for tests). Not ``'auto'``: a checkpoint must name one.
+        weights: the trunk's weights, as :class:`~lossnet.backbones.FeatureExtractor` takes them: ``'auto'``
+            (default), ``'imagenet'``, ``'hed'``, a file, or ``None`` (a random trunk, the same as its loss's,
+            :mod:`lossnet.backbones.seeded`, and kept in the ``state_dict``: for tests). The ``style_any`` recipe
+            names ``'hed'``, so its checkpoints rebuild the same trunk anywhere; :attr:`weights_id` says which
+            trunk was loaded, and :func:`lossnet.inference.styles.load_styled_model` checks it against the card.
         layer: the encoder's last layer, where AdaIN acts (``'relu4_1'`` in the paper).
         eps: AdaIN's variance epsilon.
 
@@ -140,17 +142,12 @@ class AdaINNet(nn.Module):
     def __init__(
         self,
         arch: str = "vgg16",
-        weights: str | os.PathLike[str] | None = "hed",
+        weights: str | os.PathLike[str] | None = "auto",
         layer: str = "relu4_1",
         eps: float = ADAIN_EPS,
     ) -> None:
         super().__init__()
         self.arch = check_choice(arch, [a for a in ARCHS if not a.endswith("_bn")], "AdaINNet arch")
-        if weights == "auto":
-            raise InputError(
-                "AdaINNet needs its trunk's weights named ('hed', 'imagenet' or a file), not 'auto': the checkpoint "
-                "must rebuild the encoder its decoder was trained on"
-            )
         info = get_layer(self.arch, layer)
         if info.kind != "relu":
             raise InputError(f"AdaINNet's layer must be a ReLU output such as 'relu4_1'; got {layer!r} ({info.kind})")
