@@ -18,7 +18,7 @@ _LIBRARY = _COMPARE | {"metrics", "losses", "models", "data"}
 ALLOWED = {
     "functional": set(),
     "backbones": _BASE,
-    "models": _BASE,
+    "models": _FEATURES,  # AdaINNet's encoder is a frozen trunk
     "data": set(),
     "terms": _FEATURES,
     "metrics": _COMPARE,

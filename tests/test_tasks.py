@@ -7,18 +7,21 @@ import torch
 
 import lossnet.data
 import lossnet.train
+from lossnet.data.content_style import STYLE_TO_CROP
 from lossnet.data.degradations import downscale, jpeg_compress
+from lossnet.data.pairs import StyleAnyOptions
 from lossnet.errors import InputError
 from lossnet.losses.presets import PRESETS
-from lossnet.models import SuperResNet, TransformerNet, UNet
+from lossnet.models import AdaINNet, StyledAdaIN, SuperResNet, TransformerNet, UNet
 from lossnet.models.registry import MODELS
 from lossnet.tasks import EVAL_TASKS, TASKS, get_task, guess_task
 from lossnet.train.config import PAPER_PRESET, PERCEPTUAL_PRESET, TASK_MODEL_DEFAULTS, TASK_PRESETS, TrainConfig
 
 
 def test_every_task_is_one_entry_that_the_old_tables_read():
-    assert set(TASKS) == {"superres", "restore", "colorize", "style", "style_multi"}
-    assert set(lossnet.data.TASKS) == set(TASKS) - {"style_multi"}  # make_pair's names; style_multi reuses style's
+    assert set(TASKS) == {"superres", "restore", "colorize", "style", "style_multi", "style_any"}
+    # make_pair's names: style_multi reuses style's maker, style_any's pairs need its options
+    assert set(lossnet.data.TASKS) == set(TASKS) - {"style_multi", "style_any"}
     assert lossnet.train.TASK_PRESETS is TASK_PRESETS
     for name, task in TASKS.items():
         assert task.name == name
@@ -42,7 +45,7 @@ def test_scoring_rule():
     assert [TASKS[t].shave(4) for t in ("superres", "restore", "colorize")] == [4, 0, 0]
     assert TASKS["superres"].y_channel and not TASKS["restore"].y_channel
     assert not TASKS["style"].has_truth and TASKS["style"].needs_style_image
-    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style", "style_multi"}
+    assert {t for t in TASKS if TASKS[t].colour_output} == {"colorize", "style", "style_multi", "style_any"}
 
 
 def test_baselines_against_independent_computations():
@@ -57,7 +60,7 @@ def test_baselines_against_independent_computations():
     expected = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
     assert torch.allclose(TASKS["colorize"].baseline(grey), expected)
     options = {"superres": {"scale": 4}, "restore": {"jpeg_quality": 30}}
-    assert [TASKS[t].method_name(options.get(t)) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30", None]
+    assert [TASKS[t].method_name(options.get(t)) for t in TASKS] == [None, "bicubic", "grey", "JPEG q30", None, None]
     with pytest.raises(InputError, match="no baseline"):
         TASKS["style"].baseline(x)
 
@@ -85,6 +88,32 @@ def test_guess_task():
     assert guess_task(UNet(in_channels=1, depth=1)) == "colorize"
     assert guess_task(TransformerNet(channels=4, num_residual=1)) == "style"
     assert guess_task(UNet(depth=1)) is None
+    net = AdaINNet("vgg11", weights=None, layer="relu1_1")
+    assert guess_task(net) == guess_task(StyledAdaIN(net, [torch.rand(1, 3, 8, 8)])) == "style_any"
+
+
+def test_style_any_is_adains_recipe():
+    task = TASKS["style_any"]
+    assert task.model == "AdaINNet" and task.paper_loss == "adain_style" and not task.has_truth
+    assert task.encoder_loss and not task.needs_style_image and not task.multi_style
+    assert {k: task.recipe[k] for k in ("lr", "batch_size", "crop_size", "steps")} == {
+        "lr": 1e-4, "batch_size": 8, "crop_size": 256, "steps": 160_000}  # Huang & Belongie 2017
+    assert STYLE_TO_CROP == 2  # the paper's 512 px images for 256 px crops
+    assert task.network_kwargs("AdaINNet") == {}
+    assert [n for n, t in TASKS.items() if t.encoder_loss] == ["style_any"]
+    assert task.make_options({"style_data": "brick,ihc"}) == StyleAnyOptions("brick,ihc")
+    with pytest.raises(InputError, match="'nope' is no default image name"):
+        task.make_options({"style_data": "nope"})
+
+
+def test_style_any_pairs_stack_a_content_and_a_style_crop():
+    x = torch.rand(2, 3, 16, 16)
+    g = torch.Generator().manual_seed(0)
+    inp, target = TASKS["style_any"].pair(x, {"style_data": "brick"}, generator=g)
+    assert inp is target and inp.shape == (2, 6, 16, 16) and torch.equal(inp[:, :3], x)
+    assert torch.allclose(inp[:, 3], inp[:, 4]) and torch.allclose(inp[:, 4], inp[:, 5])  # brick is grey
+    again, _ = TASKS["style_any"].pair(x, {"style_data": "brick"}, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(inp, again)
 
 
 def test_unknown_task_suggests():

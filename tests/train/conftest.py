@@ -9,6 +9,7 @@ TINY_MODELS = {
     "style_multi": {"channels": 4, "num_residual": 1},
     "colorize": {"depth": 2, "base_channels": 4},
     "restore": {"depth": 2, "base_channels": 4},
+    "style_any": {"arch": "vgg11", "weights": None},  # a random trunk (kept in the checkpoint)
 }
 
 

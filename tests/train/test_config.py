@@ -41,7 +41,7 @@ def test_fastai_recipe_is_one_cycle_adamw():
 
 
 def test_every_task_has_a_recipe_and_a_paper_loss():
-    assert set(TASK_PRESETS) == set(PERCEPTUAL_PRESET) == {"style", "superres", "colorize", "restore", "style_multi"}
+    assert set(TASK_PRESETS) == set(PERCEPTUAL_PRESET) == {"style", "superres", "colorize", "restore", "style_multi", "style_any"}
 
 
 def test_pixel_loss_has_no_loss_network_term():

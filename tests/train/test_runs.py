@@ -344,7 +344,7 @@ def test_train_help_gives_every_flag_help_and_every_config_flag_its_default(caps
     assert "relu2_2=1,relu3_3=0.5" in text and '{"relu2_2"' not in text
     assert (
         "--crop-size INT Side of the random square training crops (the target's size). "
-        "(default: 256 for style/style_multi, 288 for superres, 128 for colorize/restore)"
+        "(default: 256 for style/style_multi/style_any, 288 for superres, 128 for colorize/restore)"
     ) in text
 
 

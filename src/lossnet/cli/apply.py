@@ -38,14 +38,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
             tile_bar.pop().close()
 
     runtime = resolve(args.precision, args.device)
+    model, info, tile = _styled(args)
     try:
         summary = apply_files(
-            args.model,
+            model,
             inputs,
             args.output,
             format=args.format,
             quality=args.quality,
-            tile=args.tile or None,
+            tile=tile,
             overlap=args.overlap,
             device=args.device,
             precision=runtime,
@@ -57,6 +58,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     finally:
         for bar in tile_bar:  # an image that failed mid-way
             bar.close()
+    summary.model = summary.model or info
     for path, reason in summary.failed:
         print(f"lossnet: failed: {path}: {reason}", file=sys.stderr)
     extra = [f"{len(summary.failed)} failed"] if summary.failed else []
@@ -71,6 +73,31 @@ def cmd_apply(args: argparse.Namespace) -> int:
     else:
         print(runtime.summary)
     return 0 if summary.ok else 1
+
+
+def _styled(args: argparse.Namespace) -> tuple[Any, Any, int | None]:
+    """``(model, info, tile)``: a style_any network bound to ``--style-image`` (``--alpha``, ``--mask``), else the path."""
+    from lossnet.inference.styles import load_styled_model, takes_style_images
+
+    given = [flag for flag, v in (("--alpha", args.alpha), ("--mask", args.mask)) if v is not None]
+    if not args.style_image:
+        if given:
+            raise InputError(f"{' and '.join(given)} go with --style-image (a style_any network's style)")
+        if Path(args.model).is_file() and takes_style_images(args.model):
+            raise InputError(
+                f"{args.model} is a style_any network: it takes its style at inference; give --style-image STYLE "
+                "(and --alpha 0..1 for less of it)"
+            )
+        return args.model, None, args.tile or None
+    model, info = load_styled_model(
+        args.model,
+        args.style_image,
+        alpha=1.0 if args.alpha is None else args.alpha,
+        mask=args.mask,
+        style_size=args.style_size or None,
+        device=args.device,
+    )
+    return model, info, None if args.mask else args.tile or None  # a mask is stretched to the whole image
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,6 +144,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     pick.add_argument(
         "--style-mix", type=_mix, metavar="W,W,...",
         help="blend the styles: one weight per style, summing to 1, e.g. 0.3,0.7",
+    )
+    s = p.add_argument_group("style_any networks (arbitrary style: the style is given here)")
+    s.add_argument(
+        "--style-image", action="append", metavar="IMAGE",
+        help="the style image; give it twice with --mask for two styles in two regions",
+    )
+    s.add_argument("--alpha", type=float, help="content-style trade-off: 1 full style (default), 0 the content")
+    s.add_argument(
+        "--mask", metavar="IMAGE",
+        help="grey image of the inputs' aspect ratio: the first style where white, the second (or the content) "
+        "where black; the image then runs whole (no tiling)",
+    )
+    s.add_argument(
+        "--style-size", type=int, default=512,
+        help="longer side the style images are resized to; 0 = as they are (default 512)",
     )
     g = p.add_argument_group("inference")
     g.add_argument(

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train a network: superres, style, colorize or restore",
+        help="train a network: " + ", ".join(TASKS),
         description="Train an image-transformation network with a perceptual (or per-pixel) loss. "
         "Starts from the task's recipe; every flag overrides one field of it. "
         "Under torchrun --nproc_per_node=N the same command trains with DistributedDataParallel.",

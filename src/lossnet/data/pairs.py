@@ -6,14 +6,16 @@ task registry (:mod:`lossnet.tasks`) names one maker and its options class per t
 command line turns the options' fields into flags (``--scale``, ``--jpeg-quality``, ``--text``),
 with each field's ``help`` metadata as the flag's help.
 
-=====================  ===================  ===========================================================
-maker                  options              pair
-=====================  ===================  ===========================================================
-:func:`superres_pair`  ``SuperResOptions``  antialiased bicubic downscale by ``scale`` -> the image
-:func:`restore_pair`   ``RestoreOptions``   JPEG at a quality drawn from ``jpeg_quality`` (+ a number)
-:func:`colorize_pair`  ``NoOptions``        BT.601 luma, one channel -> the image
-:func:`identity_pair`  ``NoOptions``        the image -> the image (the style lives in the loss)
-=====================  ===================  ===========================================================
+==========================  ===================  ======================================================
+maker                       options              pair
+==========================  ===================  ======================================================
+:func:`superres_pair`       ``SuperResOptions``  antialiased bicubic downscale by ``scale`` -> the image
+:func:`restore_pair`        ``RestoreOptions``   JPEG at a quality drawn from ``jpeg_quality`` (+ a number)
+:func:`colorize_pair`       ``NoOptions``        BT.601 luma, one channel -> the image
+:func:`identity_pair`       ``NoOptions``        the image -> the image (the style lives in the loss)
+:func:`content_style_pair`  ``StyleAnyOptions``  the image and a style crop of ``style_data``, stacked
+                                                 ``(B, 6, H, W)`` -> the same (AdaIN's loss reads both)
+==========================  ===================  ======================================================
 
 >>> superres_pair(torch.rand(1, 3, 32, 32), SuperResOptions(scale=2))[0].shape
 torch.Size([1, 3, 16, 16])
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 from PIL import ImageDraw, ImageFont
 
+from lossnet.data.content_style import cached_style_images, check_style_data, style_crop
 from lossnet.data.degradations import downscale, jpeg_compress
 from lossnet.data.io import to_pil
 from lossnet.errors import InputError, InputTypeError
@@ -76,6 +79,22 @@ class RestoreOptions:
         object.__setattr__(self, "jpeg_quality", check_jpeg_quality(self.jpeg_quality))
         if not isinstance(self.text, bool):
             raise InputTypeError(f"text must be True or False; got {self.text!r}")
+
+
+@dataclass(frozen=True)
+class StyleAnyOptions:
+    """``style_any``: each content crop is paired with a crop of one of the style images ``style_data``."""
+
+    style_data: str | None = field(
+        default=None,
+        metadata={
+            "help": "style_any: a folder of style images, or default image names joined by commas; "
+            "none = brick,gravel,ihc,retina (grass is held out as an unseen style)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        check_style_data(self.style_data)
 
 
 def check_jpeg_quality(jpeg_quality: object) -> tuple[int, int]:
@@ -167,6 +186,27 @@ def identity_pair(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Input and target are the image itself (style transfer: the style image lives in the loss)."""
     return x, x
+
+
+def content_style_pair(
+    x: torch.Tensor, options: StyleAnyOptions, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input = target: each image with a style crop stacked on its channels, ``(B, 6, H, W)``, content first
+    (:func:`lossnet.functional.adain.split_content_style`); AdaIN's loss reads both halves.
+
+    Each style crop is drawn with ``generator`` (:func:`lossnet.data.content_style.style_crop`: a style of
+    ``options.style_data``, resized to twice the crop, cropped, mirrored half the time).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> content_style_pair(torch.rand(2, 3, 16, 16), StyleAnyOptions("brick,ihc"), g)[0].shape
+    torch.Size([2, 6, 16, 16])
+    """
+    if x.shape[1] != 3:
+        raise InputError(f"style_any pairs an RGB content with a style, C = 3; got {tuple(x.shape)}")
+    g = generator if generator is not None else torch.Generator().manual_seed(int(torch.randint(2**31, ())))
+    styles = cached_style_images(options.style_data)
+    stacked = torch.stack([torch.cat([img, style_crop(styles, tuple(x.shape[-2:]), g).to(img)]) for img in x])
+    return stacked, stacked
 
 
 def _crappify(x: torch.Tensor, quality: tuple[int, int], text: bool, g: torch.Generator | None) -> torch.Tensor:

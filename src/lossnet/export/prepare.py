@@ -82,8 +82,9 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
     Raises:
         InputTypeError: neither a path nor a module.
         CheckpointError: the path is not a ``.safetensors`` checkpoint.
-        ExportError: the network declares a size rule or range that is not whole numbers and a pair, or holds
-            several styles (a multi-style network exports once its style is fixed).
+        ExportError: the network declares a size rule or range that is not whole numbers and a pair, holds
+            several styles (a multi-style network exports once its style is fixed), or takes more than one
+            image (``inputs``, as AdaINNet's content and style).
     """
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
@@ -125,6 +126,12 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
 
 def _declared(net: nn.Module, name: str) -> dict[str, Any]:
     """The size rule and ranges the network declares; a rule an exported file cannot state is an ExportError."""
+    inputs = tuple(getattr(net, "inputs", ("image",)))
+    if len(inputs) != 1:  # AdaINNet: the content and the style image
+        raise ExportError(
+            f"{name} takes {len(inputs)} images ({', '.join(inputs)}), and lossnet export writes networks of one input "
+            "image: it cannot export this one yet; apply it with `lossnet apply --model MODEL --style-image STYLE`"
+        )
     out: dict[str, Any] = {}
     for attr, default in (("scale", 1), ("in_channels", 3), ("size_multiple", 1), ("min_size", 1)):
         value = getattr(net, attr, default)

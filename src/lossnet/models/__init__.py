@@ -5,6 +5,8 @@
   (Dumoulin, Shlens & Kudlur 2017), picked by index or blended.
 - :class:`SuperResNet`: x2 / x4 / x8 single-image super-resolution, residual over bicubic.
 - :class:`UNet`: general image-to-image (colorisation, restoration) with ICNR pixel-shuffle upsampling.
+- :class:`AdaINNet`: arbitrary style transfer (Huang & Belongie 2017): a frozen VGG encoder, AdaIN and a
+  trained decoder; :class:`StyledAdaIN` binds it to its style images.
 - :class:`Compact`: Real-ESRGAN's compact super-resolution network (SRVGGNetCompact), with the published
   weight names, so upscaler apps load it (:func:`compact_hyperparameters` reads its sizes from its weights).
 
@@ -18,6 +20,7 @@ Every network takes and returns images in a declared range, ``(0, 1)`` by defaul
 torch.Size([1, 3, 16, 16])
 """
 
+from lossnet.models.adain import AdaIN, AdaINNet, StyledAdaIN
 from lossnet.models.blocks import NORMS, ResidualBlock
 from lossnet.models.compact import Compact, compact_hyperparameters
 from lossnet.models.multi_style_net import MultiStyleNet, StyleChoice
@@ -32,6 +35,8 @@ __all__ = [
     "MODELS",
     "NORMS",
     "SCALES",
+    "AdaIN",
+    "AdaINNet",
     "Compact",
     "MultiStyleNet",
     "PixelShuffleICNR",
@@ -39,6 +44,7 @@ __all__ = [
     "ResizeConv",
     "ScaledTanh",
     "StyleChoice",
+    "StyledAdaIN",
     "SuperResNet",
     "TransformerNet",
     "UNet",

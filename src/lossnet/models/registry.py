@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from lossnet.errors import InputError, InputTypeError
+from lossnet.models.adain import AdaINNet
 from lossnet.models.compact import Compact
 from lossnet.models.multi_style_net import MultiStyleNet
 from lossnet.models.super_res_net import SuperResNet
@@ -28,6 +29,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "UNet": UNet,
     "Compact": Compact,
     "MultiStyleNet": MultiStyleNet,
+    "AdaINNet": AdaINNet,
 }
 
 

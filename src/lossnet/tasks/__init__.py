@@ -12,9 +12,12 @@ restore      JPEG (+ a drawn number)  UNet (3 -> 3)    ``JPEG qN`` input   whole
 colorize     BT.601 luma (1 channel)  UNet (1 -> 3)    ``grey`` (to RGB)   whole image
 style        the image itself         TransformerNet   none                no ground truth
 style_multi  the image, and a style   MultiStyleNet    none                no ground truth
+style_any    content + a style crop   AdaINNet         none                no ground truth
 ===========  =======================  ===============  ==================  =============================
 
-(``style_multi``: each item draws one of the style images; the network holds them all.)
+(``style_multi``: each item draws one of the style images; the network holds them all. ``style_any``:
+each item is its content and a style crop stacked on the channels; the network takes the style as an
+input and its loss is taken on the network's own encoder.)
 
 Each entry names its pair maker and that maker's options dataclass (:mod:`lossnet.data.pairs`, the
 data layer, below this one): the options' fields are the task's command-line flags and the one
@@ -37,7 +40,17 @@ from typing import Any
 from torch import nn
 
 from lossnet.data.degradations import upscale
-from lossnet.data.pairs import RestoreOptions, SuperResOptions, colorize_pair, identity_pair, restore_pair, superres_pair
+from lossnet.data.pairs import (
+    RestoreOptions,
+    StyleAnyOptions,
+    SuperResOptions,
+    colorize_pair,
+    content_style_pair,
+    identity_pair,
+    restore_pair,
+    superres_pair,
+)
+from lossnet.models.adain import AdaINNet, StyledAdaIN
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.tasks.task import Task, _frozen
 from lossnet.validation import check_choice
@@ -47,7 +60,8 @@ def guess_task(model: nn.Module) -> str | None:
     """The task a network without a recorded one was most likely trained for, or ``None``.
 
     An upscaling network is ``superres``, a one-channel input ``colorize``, a network of several styles
-    ``style_multi``, a :class:`~lossnet.models.TransformerNet` ``style``; a 3-channel U-Net could be anything.
+    ``style_multi``, an AdaIN network ``style_any``, a :class:`~lossnet.models.TransformerNet` ``style``; a
+    3-channel U-Net could be anything.
 
     >>> from lossnet.models import UNet
     >>> guess_task(UNet(in_channels=1, depth=2)), guess_task(UNet(depth=2))
@@ -57,6 +71,8 @@ def guess_task(model: nn.Module) -> str | None:
         return "superres"
     if int(getattr(model, "in_channels", 3)) == 1:
         return "colorize"
+    if isinstance(model, (AdaINNet, StyledAdaIN)):
+        return next(t.name for t in TASKS.values() if t.model == AdaINNet.__name__)
     if hasattr(model, "num_styles"):
         return next(t.name for t in TASKS.values() if t.multi_style)
     return "style" if isinstance(model, TransformerNet) else None
@@ -199,6 +215,34 @@ TASKS: Mapping[str, Task] = MappingProxyType(
                     "schedule": "constant",
                 }
             ),
+        ),
+        "style_any": Task(
+            name="style_any",
+            title="arbitrary style transfer",
+            in_channels=3,
+            upscales=False,
+            has_truth=False,
+            colour_output=True,
+            needs_style_image=False,
+            y_channel=False,
+            paper_loss="adain_style",
+            pair_maker=content_style_pair,
+            options=StyleAnyOptions,
+            # Huang & Belongie 2017: Adam 1e-4, batch 8, 256 px crops (of images resized to 512: the pair
+            # maker's style crops keep that ratio), 160k iterations.
+            recipe=_frozen(
+                {
+                    "model": "AdaINNet",
+                    "optimizer": "adam",
+                    "lr": 1e-4,
+                    "batch_size": 8,
+                    "crop_size": 256,
+                    "steps": 160_000,
+                    "schedule": "constant",
+                }
+            ),
+            model_defaults=_frozen({"arch": "vgg16", "weights": "hed"}),  # the trunk lossnet has offline
+            encoder_loss=True,
         ),
     }
 )

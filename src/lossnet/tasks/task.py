@@ -27,7 +27,7 @@ class Task:
     """One task: how its pairs are made, what network it trains, how it is scored.
 
     Attributes:
-        name: ``'superres'``, ``'restore'``, ``'colorize'`` or ``'style'``.
+        name: the key of :data:`lossnet.tasks.TASKS` (``'superres'``, ``'style'``, ...).
         title: what the task does, for table titles (``{scale}`` is filled in).
         in_channels: the network's input channels (1 for the grey input of ``colorize``).
         upscales: the output is ``scale`` times the input's size (the network takes ``scale``).
@@ -50,6 +50,8 @@ class Task:
         eval_options: the options ``lossnet eval`` degrades with unless told otherwise (no random draw).
         multi_style: the network holds one style per style image and takes each item's style index
             (its constructor takes ``num_styles``); each training item draws one.
+        encoder_loss: the loss is taken on the network's own encoder, not on a separate loss network
+            (AdaIN's content target exists only there; :mod:`lossnet.train.adain` builds it).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Task:
     options: type = NoOptions
     eval_options: Mapping[str, Any] = field(default_factory=dict)
     multi_style: bool = False
+    encoder_loss: bool = False
 
     @property
     def recipe_loss(self) -> str:

@@ -25,6 +25,8 @@ from lossnet.terms.registry import term_layers
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.losses.trunk import run_flags
 from lossnet.losses.shares import with_shared_families
+from lossnet.tasks import TASKS
+from lossnet.train.adain import adain_training_loss
 from lossnet.train.balance import run_shares
 from lossnet.train.config import TrainConfig, loss_kwargs
 
@@ -111,7 +113,12 @@ def _imagenet_weights(arch: str) -> LoadedWeights | None:
 
 
 def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
-    """The run's :class:`PerceptualLoss` and the note on its loss network (empty when it is the recipe's)."""
+    """The run's :class:`PerceptualLoss` and the note on its loss network (empty when it is the recipe's).
+
+    A task whose loss reads its network's own encoder (``style_any``) gets that loss instead (:mod:`lossnet.train.adain`).
+    """
+    if TASKS[config.task].encoder_loss:
+        return adain_training_loss(config)  # type: ignore[return-value]
     kwargs = loss_kwargs(config)
     shares = run_shares(config)
     if shares is not None:  # every family with a share is built; the shares set the weights on the first batch

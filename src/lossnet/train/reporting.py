@@ -24,6 +24,7 @@ from torch import nn
 
 from lossnet.atomic import write_text
 from lossnet.data.io import save_image
+from lossnet.functional.adain import PACKED_CHANNELS, split_content_style
 from lossnet.viz import Cell, contact_sheet
 
 log = logging.getLogger("lossnet")
@@ -126,7 +127,8 @@ def sample_sheet(
     """Write a PNG with one row per image: input | output | target (atomically).
 
     Args:
-        inputs, outputs, targets: ``(1, C, H, W)`` images in [0, 1], one per row; a
+        inputs, outputs, targets: ``(1, C, H, W)`` images in [0, 1], one per row (a 6-channel input is
+            ``style_any``'s content and style, shown as content | output | style); a
             1-channel image is shown in grey, and a smaller input (super-resolution)
             is enlarged with nearest neighbours so its pixels stay visible.
         path: the ``.png`` to write.
@@ -138,6 +140,10 @@ def sample_sheet(
     rows = []
     styles = [style] * len(inputs) if isinstance(style, torch.Tensor) else style
     for i, (x, y, t) in enumerate(zip(inputs, outputs, targets, strict=True)):
+        if x.shape[1] == PACKED_CHANNELS:  # a content and its style image, stacked (style_any)
+            content, x_style = split_content_style(x)
+            rows.append([Cell(_rgb(content), "content"), Cell(_rgb(y), "output"), Cell(_rgb(x_style), "style")])
+            continue
         if styles is not None:
             rows.append([Cell(_rgb(x), "content"), Cell(_rgb(y), "output"), Cell(_rgb(styles[i]), "style")])
             continue
