@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from lossnet import metrics
+from lossnet.metrics import FeatureDistance
 from lossnet.data.folder import default_dataset
 from lossnet.data.tasks import PairDataset, luminance
 from lossnet.inference import load_model
@@ -37,10 +38,10 @@ pytestmark = pytest.mark.slow
 
 #: (task, loss) -> (steps, crop size). Short runs of the default networks.
 RUNS = {
-    ("superres", "pixel"): (120, 64),
-    ("superres", "perceptual"): (300, 64),
-    ("restore", "pixel"): (120, 64),
-    ("restore", "perceptual"): (80, 64),
+    ("superres", "pixel"): (200, 64),  # as many steps as the perceptual run: the two are compared below
+    ("superres", "perceptual"): (200, 64),
+    ("restore", "pixel"): (200, 64),
+    ("restore", "perceptual"): (120, 64),
     ("colorize", "pixel"): (120, 64),
     ("colorize", "perceptual"): (80, 64),
     ("style", "perceptual"): (100, 64),
@@ -134,6 +135,26 @@ def test_perceptual_recipe_lowers_its_loss(runs, task: str) -> None:
     # early in training; a collapsed output (one flat colour) scores over 10 dB below the baseline.
     base = torch.cat([_baseline(task, x[None], config.scale) for x, _ in pairs])
     assert float(metrics.psnr(_outputs(final, pairs), targets)) > float(metrics.psnr(base, targets)) - 5.0
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known gap (issue 20 B, open): after 200 steps at 64 px the relu2_2 distances on the held-out images "
+    "were perceptual 58.76 / 63.97 / 64.77 against pixel 61.46 / 61.10 / 63.97 (seeds 0-2, bf16) and 61.82 against "
+    "61.84 (seed 0, fp32 as AVX2), bicubic 72.76: the perceptual recipe wins its own metric for one seed in three "
+    "(2-core AMD EPYC with AVX-512 BF16); see the README",
+)
+def test_perceptual_superres_beats_pixel_on_its_own_feature_distance(runs) -> None:
+    """Johnson et al. 2016's claim, on held-out images: trained as long, the network with the relu2_2 feature term
+    is nearer its targets in relu2_2 feature space than the per-pixel MSE network (which wins on PSNR instead)."""
+    config, _, _, pixel = runs("superres", "pixel")
+    _, _, _, perceptual = runs("superres", "perceptual")
+    pairs = _val_pairs(config)
+    targets = torch.stack([y for _, y in pairs])
+    distance = FeatureDistance("vgg16", ["relu2_2"], config.loss_weights)
+    with torch.no_grad():
+        d_pixel, d_perceptual = (float(distance(_outputs(m, pairs), targets)) for m in (pixel, perceptual))
+    assert d_perceptual < 0.98 * d_pixel, (d_perceptual, d_pixel)
 
 
 @pytest.fixture(scope="module")
