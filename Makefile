@@ -49,19 +49,24 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
 	  echo "chromium not available: the report screenshot test will be skipped"
 
+# Two workers on a 2-core CPU (each takes its share of the cores, tests/conftest.py); a module's tests stay on one
+# worker, so that the learning checks' shared runs are trained once.
+XDIST := -n auto --maxprocesses 4 --dist loadscope
+
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 # The precision-sensitive tests as an AVX2-only CPU runs them (auto picks fp32), whatever this CPU is.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 FP32_TESTS := tests/train/test_learning.py tests/test_end_to_end.py tests/test_walkthrough.py \
+	tests/explore/test_style_effects.py tests/explore/test_sweep.py \
 	tests/test_runtime.py::test_auto_resolves_to_fp32_in_a_process_limited_to_avx2
 
 test-fp32: $(STAMP)
 	$(AVX2_ONLY) $(BIN)/python -m pytest -q -p no:cacheprovider $(FP32_TESTS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 # Not part of test (it needs the package registry): a throwaway venv that reuses .venv's torch runs the
 # install lines and the Quickstart code exactly as README.md has them (tools/check_quickstart.py).
