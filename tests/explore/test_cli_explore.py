@@ -19,7 +19,7 @@ def test_stylize_writes_the_image_and_the_loss_curve(cli, image_files, tmp_path,
     assert Image.open(out).size == (40, 32)
     assert Image.open(tmp_path / "out" / "styled_loss.png").size == (640, 360)
     stdout = capsys.readouterr().out
-    assert "style.relu4_3" in stdout and "feature.relu2_2" in stdout
+    assert "mean_std.relu4_3" in stdout and "feature.relu2_2" in stdout  # the default style family
     assert "colour ratio" in stdout and "texture ratio" in stdout and "layout corr." in stdout
 
 

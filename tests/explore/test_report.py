@@ -63,7 +63,7 @@ def test_page_parses_and_embeds_every_image_with_no_external_reference(report) -
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
             assert im.format == "PNG" and im.width > 0
     assert "http" not in report.html and "url(" not in report.html
-    assert set(report.losses) == {"feature.relu2_1", "style.relu1_1", "tv", "total"}
+    assert set(report.losses) == {"feature.relu2_1", "mean_std.relu1_1", "tv", "total"}  # the default family
     assert "lossnet.PerceptualLoss(arch=&#x27;vgg11&#x27;" in report.html
 
 

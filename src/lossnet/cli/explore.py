@@ -25,6 +25,7 @@ from lossnet.data.io import IMAGE_SUFFIXES
 from lossnet.errors import InputError
 from lossnet.explore import commands
 from lossnet.explore.commands import Setup
+from lossnet.explore.optimize import INITS
 from lossnet.runtime import PRECISION_CHOICES, PRECISION_HELP
 
 
@@ -236,7 +237,12 @@ def _style_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--content-weight", type=float, default=d.content_weight, help=f"default {d.content_weight:g}")
     g.add_argument("--style-weight", type=float, default=d.style_weight, help=f"default {d.style_weight:g}")
     g.add_argument("--tv-weight", type=float, default=d.tv_weight, help=f"default {d.tv_weight:g}")
-    g.add_argument("--init", choices=["content", "noise"], default=d.init, help="start image (default content)")
+    g.add_argument(
+        "--init",
+        choices=list(INITS),
+        default=d.init,
+        help=f"start image: the content, noise, or the content recoloured to the style's colours (default {d.init})",
+    )
     g.add_argument("--style-scale", type=float, default=d.style_scale, help="style size / content size (default 1)")
     g.add_argument("--preserve-color", action="store_true", help="transfer luminance only, keep the content's colours")
     g = p.add_argument_group(

@@ -22,8 +22,8 @@ from lossnet.validation import check_choice, check_image, check_positive_int
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 #: Their default step sizes on [0, 1] pixels. L-BFGS scales its own steps; 1 is its usual lr.
 DEFAULT_LR: dict[str, float] = {"lbfgs": 1.0, "adam": 0.02}
-#: How an optimisation can start.
-INITS: tuple[str, ...] = ("content", "noise")
+#: How an optimisation can start: the content, seeded noise, or the content recoloured to a reference's colours.
+INITS: tuple[str, ...] = ("content", "noise", "recoloured")
 
 Objective = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 #: Called after every step with the 1-based step number and the terms evaluated in it.
@@ -116,21 +116,41 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False).clamp_(0.0, 1.0)
 
 
-def start_image(init: str, content: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """The start of an optimisation: a copy of ``content``, or seeded uniform noise of its size.
+def start_image(
+    init: str, content: torch.Tensor, seed: int = 0, reference: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The start of an optimisation: a copy of ``content``, seeded uniform noise of its size, or ``content``
+    recoloured to ``reference``'s colours.
+
+    ``'recoloured'`` gives each RGB channel of ``content`` the mean and standard deviation of the same channel of
+    ``reference`` (Reinhard et al. 2001's transfer, in RGB), clamped to [0, 1]. From there an optimiser need not move
+    every pixel's colour against the content term, which holds colours in place (issue 20: from the content
+    itself, astronaut kept 0.56 of its colour distance to ihc after 300 L-BFGS steps; this start alone has 0.20).
 
     Args:
-        init: ``'content'`` or ``'noise'``.
+        init: one of :data:`INITS`.
         content: ``(1, 3, H, W)`` in [0, 1].
         seed: seed of the noise (the same seed gives the same noise on every device).
+        reference: ``(1, 3, H', W')`` in [0, 1], any size; needed for ``'recoloured'`` only.
 
     >>> a, b = start_image("noise", torch.zeros(1, 3, 4, 4), 7), start_image("noise", torch.zeros(1, 3, 4, 4), 7)
     >>> bool((a == b).all()), bool(0 <= a.min() and a.max() <= 1)
     (True, True)
+    >>> content, style = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 6, 6) * 0.5
+    >>> start = start_image("recoloured", content, reference=style)
+    >>> torch.allclose(start.mean((2, 3)), style.mean((2, 3)), atol=1e-5)
+    True
     """
     check_choice(init, INITS, "init")
     if init == "content":
         return content.detach().clone()
+    if init == "recoloured":
+        if reference is None:
+            raise InputError("init='recoloured' recolours the content to a reference image's colours: pass reference")
+        x, ref = content.detach().float(), reference.detach().float().to(content.device)
+        mean, std = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True).clamp_min(1e-6)
+        out = (x - mean) / std * ref.std((2, 3), keepdim=True) + ref.mean((2, 3), keepdim=True)
+        return out.clamp(0.0, 1.0).to(content.dtype)
     g = torch.Generator().manual_seed(seed)
     return torch.rand(content.shape, generator=g).to(device=content.device, dtype=content.dtype)
 
