@@ -51,7 +51,7 @@ browser:
 
 # Two workers on a 2-core CPU (each takes its share of the cores, tests/conftest.py); a module's tests stay on one
 # worker, so that the learning checks' shared runs are trained once.
-XDIST := -n auto --maxprocesses 4 --dist loadscope
+XDIST := -n auto --maxprocesses 4 --dist loadscope --durations=15
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q $(XDIST)

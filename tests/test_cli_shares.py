@@ -65,6 +65,7 @@ def test_stylize_in_shares_resolves_weights_on_the_inputs():
     g = torch.Generator().manual_seed(1)
     content, style = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
     config = StylizeConfig(arch="vgg11", content_layers={"relu2_1": 1.0}, style_layers={"relu1_1": 1.0},
+                           style_family="gram", init="content",
                            shares={"feature": 0.6, "style": 0.3, "tv": 0.1}, optimize=OptimizeConfig(steps=2))  # fmt: skip
     result = stylize(content, style, weights=None, config=config)
     assert result.balance is not None and result.config.shares == {}
@@ -81,6 +82,6 @@ def test_sweep_in_shares_multiplies_the_style_share():
     g = torch.Generator().manual_seed(1)
     content, style = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
     config = StylizeConfig(arch="vgg11", content_layers={"relu2_1": 1.0}, style_layers={"relu1_1": 1.0},
-                           shares={"feature": 0.5, "style": 0.4, "tv": 0.1}, optimize=OptimizeConfig(steps=1))  # fmt: skip
+                           shares={"feature": 0.5, "mean_std": 0.4, "tv": 0.1}, optimize=OptimizeConfig(steps=1))  # fmt: skip
     result = sweep(content, style, None, config, ratios=(1, 10))
     assert [c.label for c in result.rows[0]] == ["style share x1", "style share x10"]

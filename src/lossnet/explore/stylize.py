@@ -281,8 +281,9 @@ def resolve_shares(
         content: ``(1, 3, H, W)`` in [0, 1].
         style: ``(1, 3, H', W')`` in [0, 1], at the size the style terms compare with.
     """
-    content_layers, style_layers = config.weighted_layers()
-    objective = ImageObjective(extractor, content, content_layers, style, style_layers, config.tv_weight,
+    content_layers, _ = config.weighted_layers()
+    # the style layers are Gram terms here only for the Gram family; another family's are among the extra terms
+    objective = ImageObjective(extractor, content, content_layers, style, config.gram_layers(), config.tv_weight,
                                config.extra_terms(extractor))  # fmt: skip
     probe = (content + resize(style, tuple(content.shape[-2:]))) / 2
     balance = balance_engine(
@@ -293,7 +294,7 @@ def resolve_shares(
     new = replace(
         config,
         content_layers=resolved.get("feature_layers", {}),
-        style_layers=resolved.get("style_layers", {}),
+        style_layers=resolved.get(FAMILIES[STYLE_FAMILIES[config.style_family]].keyword, {}),
         content_weight=1.0,
         style_weight=1.0,
         tv_weight=resolved.get("tv_weight", 0.0),
