@@ -1,7 +1,10 @@
 """Style transfer by image optimisation (Gatys, Ecker & Bethge 2016).
 
 The image is optimised so that its features match the content image's at the content
-layers and its Gram matrices match the style image's at the style layers. The terms and
+layers and a statistic of its features matches the style image's at the style layers: per-channel
+mean and std by default (Huang & Belongie 2017), Gram matrices as in Gatys et al., or sliced
+Wasserstein (``StylizeConfig.style_family``). By default it starts from the content recoloured to the
+style's colours (``init="recoloured"``). The terms and
 their weights mean exactly what they mean in :class:`~lossnet.losses.perceptual.PerceptualLoss`:
 a ratio chosen here by looking can be used to train a feed-forward network
 (:meth:`StylizeResult.loss_kwargs`).
