@@ -291,7 +291,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--curve", help="loss-curve PNG (default: OUT with _loss.png)")
     _style_options(p)
     _network(p)
-    _optimisation(p, steps=300, levels=1)
+    from lossnet.explore.stylize import StylizeConfig
+
+    _optimisation(p, steps=StylizeConfig().optimize.steps, levels=1)
     p.set_defaults(func=_checked(cmd_stylize))
 
     p = sub.add_parser("invert", help="reconstruct an image from each layer's features and from Gram matrices")
