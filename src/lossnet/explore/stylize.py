@@ -37,6 +37,7 @@ from lossnet.runtime import Runtime
 from lossnet.terms import Term
 from lossnet.terms.shares import DEFAULT_RULE, SHARE_RULES, Balance, balance_engine
 from lossnet.terms.registry import FAMILIES, build_terms, check_options, is_style_key, split_keywords, term_layers
+from lossnet.terms.spec import Family
 from lossnet.validation import check_choice, check_image, check_weight
 
 log = logging.getLogger("lossnet.explore")
@@ -98,12 +99,17 @@ class StylizeConfig:
         split_keywords(self.terms, "StylizeConfig.terms")
         check_choice(self.share_rule, SHARE_RULES, "share_rule")
         check_choice(self.style_family, tuple(STYLE_FAMILIES), "style_family")
-        keyword = FAMILIES[STYLE_FAMILIES[self.style_family]].keyword
+        keyword = self.family.keyword
         if self.style_layers and keyword in self.terms:
             raise InputError(
                 f"the {self.style_family} style layers are given twice, as style_layers and as terms[{keyword!r}]; "
                 f"give them once (style_layers are weighted by style_weight, terms as given)"
             )
+
+    @property
+    def family(self) -> Family:
+        """The term family of :mod:`lossnet.terms.registry` that ``style_family`` names (its name and keyword)."""
+        return FAMILIES[STYLE_FAMILIES[self.style_family]]
 
     @property
     def layers(self) -> list[str]:
@@ -116,7 +122,7 @@ class StylizeConfig:
         if not self.style_layers:
             return {}
         weight = self.style_weight if weight is None else weight
-        family = FAMILIES[STYLE_FAMILIES[self.style_family]]
+        family = self.family
         out: dict[str, Any] = {family.keyword: {k: weight * v for k, v in self.style_layers.items()}}
         if family.name == "sliced_wasserstein" and "sliced_wasserstein_redraw" not in self.terms:
             out["sliced_wasserstein_redraw"] = self.optimize.optimizer != "lbfgs"
@@ -299,7 +305,7 @@ def resolve_shares(
     new = replace(
         config,
         content_layers=resolved.get("feature_layers", {}),
-        style_layers=resolved.get(FAMILIES[STYLE_FAMILIES[config.style_family]].keyword, {}),
+        style_layers=resolved.get(config.family.keyword, {}),
         content_weight=1.0,
         style_weight=1.0,
         tv_weight=resolved.get("tv_weight", 0.0),

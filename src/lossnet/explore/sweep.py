@@ -21,7 +21,7 @@ from lossnet.errors import InputError
 from lossnet.explore.objective import ImageObjective
 from lossnet.explore.optimize import resize
 from lossnet.viz import Cell, contact_sheet
-from lossnet.explore.stylize import STYLE_FAMILIES, StylizeConfig, build_extractor, stylize
+from lossnet.explore.stylize import StylizeConfig, build_extractor, stylize
 from lossnet.terms.registry import is_style_key
 from lossnet.inference import apply_model, load_model_with_info
 
@@ -132,7 +132,7 @@ def sweep(
         row = []
         for ratio in ratios:
             if config.shares:  # in shares, the ratio multiplies the style family's share (each cell is calibrated)
-                family = STYLE_FAMILIES[config.style_family]
+                family = config.family.name
                 shares = {**config.shares, family: float(ratio) * config.shares.get(family, 0.0)}
                 cell_config = replace(config, style_layers=row_layers, shares=shares)
             else:
