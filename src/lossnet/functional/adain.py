@@ -62,6 +62,23 @@ def split_content_style(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[:, :3], x[:, 3:]
 
 
+def channel_mean_std(features: torch.Tensor, eps: float = ADAIN_EPS) -> Statistics:
+    """Per-channel mean and ``sqrt(var + eps)`` over all positions, ``((B, C), (B, C))``, float32 (float64 stays).
+
+    The biased variance (``correction=0``); ``eps >= 0`` (0 is fine for a distance between statistics;
+    :func:`adain` divides by the content's, so it needs :func:`channel_statistics`' ``eps > 0``).
+
+    >>> mean, std = channel_mean_std(torch.tensor([[[[1.0, 3.0]]]]), eps=0.0)
+    >>> mean.tolist(), std.tolist()
+    ([[2.0]], [[1.0]])
+    """
+    x = _exact(check_tensor(features, "features", 4))
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps < float("inf"):
+        raise InputError(f"eps must be a finite number >= 0; got {eps!r}")
+    var, mean = torch.var_mean(x.flatten(2), dim=2, correction=0)
+    return mean, (var + eps).sqrt()
+
+
 def channel_statistics(
     features: torch.Tensor, eps: float = ADAIN_EPS, region: torch.Tensor | None = None
 ) -> Statistics:
@@ -79,11 +96,10 @@ def channel_statistics(
         >>> mean.tolist(), [round(v, 6) for v in std[0].tolist()]
         ([[2.0]], [1.0])
     """
-    x = _exact(check_tensor(features, "features", 4))
     eps = _check_eps(eps)
     if region is None:
-        var, mean = torch.var_mean(x.flatten(2), dim=2, correction=0)
-        return mean, (var + eps).sqrt()
+        return channel_mean_std(features, eps)
+    x = _exact(check_tensor(features, "features", 4))
     w = _exact(check_tensor(region, "region", 4)).to(x.dtype)
     if w.shape[1] != 1 or w.shape[-2:] != x.shape[-2:] or w.shape[0] not in (1, x.shape[0]):
         raise InputError(

@@ -22,26 +22,13 @@ import torch
 from torch import nn
 
 from lossnet.errors import InputError
+from lossnet.functional.adain import ADAIN_EPS, channel_mean_std
 from lossnet.functional.reduction import reduce
 from lossnet.terms.base import Features, Statistics, Term
 from lossnet.validation import check_tensor, check_weight
 
 #: Added to the variance before its square root, as in AdaIN.
-MEAN_STD_EPS = 1e-5
-
-
-def channel_mean_std(features: torch.Tensor, eps: float = MEAN_STD_EPS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation over positions, ``((B, C), (B, C))``, float32 (float64 stays).
-
-    >>> mean, std = channel_mean_std(torch.tensor([[[[1.0, 3.0]]]]), eps=0.0)
-    >>> mean.tolist(), std.tolist()
-    ([[2.0]], [[1.0]])
-    """
-    features = check_tensor(features, "features", 4)
-    flat = features.flatten(2)
-    flat = flat if flat.dtype == torch.float64 else flat.float()
-    var, mean = torch.var_mean(flat, dim=2, correction=0)
-    return mean, (var + eps).sqrt()
+MEAN_STD_EPS = ADAIN_EPS
 
 
 def mean_std_distance(
