@@ -38,6 +38,13 @@ PREFIX = "lossnet."
 EXTRA_FILE = "lossnet.json"
 #: What installs the ONNX packages.
 EXPORT_EXTRA = "pip install 'lossnet[export]'"
+#: An exported graph's inputs, by :attr:`Interface.style_input`: one image; an image and a style mix
+#: (``style_multi``); a content image, a style image and the trade-off alpha (``style_any``).
+INPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "": ("image",),
+    "mix": ("image", "style"),
+    "image": ("content", "style", "alpha"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,13 @@ class Interface:
         task: what it was trained for, or ``None``.
         per_image_norm: the network normalises each image by its own statistics (instance norm): tiles
             would each take their own and leave seams, so lossnet runs such a file on the whole image.
+        style_input: what the file takes besides the image (:data:`STYLE_INPUTS`): ``''`` nothing;
+            ``'mix'`` (a ``style_multi`` network) a second input ``style``, float ``(B or 1, num_styles)``,
+            each row's weights ``>= 0`` and summing to 1 (a one-hot row is style ``k``; the graph does not
+            check the sum); ``'image'`` (a ``style_any`` network) the image input is named ``content``, and
+            ``style`` ``(B or 1, 3, H', W')`` in [0, 1] of any size, H' and W' at least ``min_size``, and
+            ``alpha`` ``(B or 1,)`` in [0, 1] (1: full style, 0: the content reconstructed) follow it.
+        num_styles: the styles a ``'mix'`` file holds (0 otherwise).
 
     Example:
         >>> i = Interface(1, 3, 1, 16, 16, (0.0, 1.0), (0.0, 1.0), "float32", "colorize")
@@ -61,6 +75,9 @@ class Interface:
         'NCHW; input: 1 channel, BT.601 luma; output: RGB'
         >>> i == read_export_metadata(export_metadata(i, {}), "x.onnx")[0]
         True
+        >>> m = Interface(3, 3, 1, 4, 8, (0.0, 1.0), (0.0, 1.0), style_input="mix", num_styles=2)
+        >>> m.input_names, m == read_export_metadata(export_metadata(m, {}), "x.onnx")[0]
+        (('image', 'style'), True)
     """
 
     in_channels: int
@@ -73,6 +90,13 @@ class Interface:
     dtype: str = "float32"
     task: str | None = None
     per_image_norm: bool = False
+    style_input: str = ""
+    num_styles: int = 0
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The graph's input names in order (:data:`INPUT_NAMES`), e.g. ``('content', 'style', 'alpha')``."""
+        return INPUT_NAMES[self.style_input]
 
     @property
     def channel_layout(self) -> str:
@@ -84,11 +108,25 @@ class Interface:
         lo, hi = self.input_range
         olo, ohi = self.output_range
         up = "" if self.scale == 1 else f"{self.scale}"
+        first = "input" if not self.style_input else f"input {self.input_names[0]}"
         return (
-            f"input (B, {self.in_channels}, H, W) {self.dtype} {_channels(self.in_channels)} in [{lo:g}, {hi:g}], "
-            f"H and W multiples of {self.size_multiple} and at least {self.min_size}; output (B, {self.out_channels}, "
-            f"{up}H, {up}W) in [{olo:g}, {ohi:g}]"
+            f"{first} (B, {self.in_channels}, H, W) {self.dtype} {_channels(self.in_channels)} in [{lo:g}, {hi:g}], "
+            f"H and W multiples of {self.size_multiple} and at least {self.min_size}{self._style_words()}; "
+            f"output (B, {self.out_channels}, {up}H, {up}W) in [{olo:g}, {ohi:g}]"
         )
+
+    def _style_words(self) -> str:
+        if self.style_input == "mix":
+            return (
+                f"; style (B or 1, {self.num_styles}) {self.dtype}, a mix of its {self.num_styles} styles "
+                "(weights >= 0 summing to 1; one-hot: one style)"
+            )
+        if self.style_input == "image":
+            return (
+                f"; style (B or 1, 3, H', W') {self.dtype} RGB in [0, 1] of any size, at least {self.min_size}; "
+                "alpha (B or 1,) in [0, 1] (1 full style, 0 the content)"
+            )
+        return ""
 
 
 def _channels(n: int) -> str:
@@ -107,9 +145,17 @@ _FIELDS: dict[str, Any] = {
     "dtype": str,
     "task": lambda s: s or None,
     "per_image_norm": lambda s: s == "True",
+    "style_input": lambda s: _style_input(s),
+    "num_styles": lambda s: int(s or 0),
 }
 #: Fields a file may lack (written by an earlier lossnet), read as their default.
-_OPTIONAL = {"per_image_norm"}
+_OPTIONAL = {"per_image_norm", "style_input", "num_styles"}
+
+
+def _style_input(s: str) -> str:
+    if s not in INPUT_NAMES:
+        raise ValueError(f"style_input {s!r} is none of {sorted(INPUT_NAMES)}")
+    return s
 
 
 def export_metadata(interface: Interface, card: Mapping[str, Any], opset: int | None = None) -> dict[str, str]:

@@ -24,11 +24,19 @@ CASES: list[tuple[str, str, dict]] = [
     ("restore-unet-maxpool", "UNet", {"depth": 3, "base_channels": 4, "downsample": "maxpool", "norm": "instance"}),
     ("unet-0-255", "UNet", {"depth": 2, "base_channels": 4, "output_range": (0, 255)}),
 ]
-#: Networks of two input images (AdaINNet: content and style) are refused by export (tests/export/test_two_inputs.py).
+#: Networks of two input images (AdaINNet: content and style) are in STYLE_CASES.
 CASES += [
     (name, name, {})
     for name in MODELS
     if name not in {c[1] for c in CASES} and len(getattr(MODELS[name], "inputs", ("image",))) == 1
+]
+#: The networks that take their style as a second input (tests/export/test_style_inputs.py): a style mix
+#: (MultiStyleNet of several styles), or a content and a style image and alpha (AdaINNet, at the paper's
+#: layer relu4_1 and at a shallow one).
+STYLE_CASES: list[tuple[str, str, dict]] = [
+    ("style-multi-3", "MultiStyleNet", {"num_styles": 3, "channels": 4, "num_residual": 1}),
+    ("style-any-relu4_1", "AdaINNet", {"arch": "vgg11", "weights": None}),
+    ("style-any-relu2_1", "AdaINNet", {"arch": "vgg11", "weights": None, "layer": "relu2_1"}),
 ]
 
 
@@ -66,3 +74,19 @@ def relative(diff: float, net: nn.Module) -> float:
     """A difference in the network's output units, as a fraction of [0, 1] (the (0, 255) network counts as 255)."""
     lo, hi = getattr(net, "output_range", (0.0, 1.0))
     return diff / (hi - lo)
+
+
+def style_network(name: str, kwargs: dict) -> nn.Module:
+    """A STYLE_CASES network as :func:`network` makes it; an AdaINNet's decoder is then rescaled so that its
+    output lies inside [0, 1] (an untrained decoder's is mostly clamped, where any two runs agree trivially)."""
+    net = network(name, kwargs)
+    if name == "AdaINNet":
+        g = torch.Generator().manual_seed(3)
+        content, style = torch.rand(2, 3, 48, 64, generator=g), torch.rand(1, 3, 40, 36, generator=g)
+        with torch.no_grad():
+            raw = net.decoder(net.adain(net.encode(content), net.encode(style)))
+            last = net.decoder[-1]
+            factor = 0.15 / float(raw.std())
+            last.weight.mul_(factor)
+            last.bias.sub_(raw.mean()).mul_(factor).add_(0.5)
+    return net

@@ -10,7 +10,7 @@ from lossnet.card import EXPORT_FORMAT
 from lossnet.errors import ExportError, InputError, InputTypeError
 from lossnet.export import DEFAULT_OPSET, export_onnx
 from tests.export.networks import CASES, image, network, relative, sizes
-from lossnet.models import MultiStyleNet, StyleChoice
+from lossnet.models import StyleChoice
 
 ort = pytest.importorskip("onnxruntime", reason="the export extra (pip install 'lossnet[export]') is not installed")
 onnx = pytest.importorskip("onnx", reason="the export extra (pip install 'lossnet[export]') is not installed")
@@ -116,7 +116,6 @@ class _OddRule(nn.Module):
         (_DictOut(), "_DictOut turns a \\(1, 3, 40, 41\\) input into dict"),
         (_Fft(), "_Fft cannot be exported to ONNX: UnsupportedOperatorError: .*'aten::fft_fft2'"),
         (_OddRule(), "_OddRule declares size_multiple=2.5"),
-        (MultiStyleNet(num_styles=2, channels=4, num_residual=1), "MultiStyleNet holds 2 styles .*StyleChoice"),
     ],
 )
 def test_a_network_that_cannot_be_exported_is_one_line_and_no_file(tmp_path, capsys, module, message) -> None:

@@ -5,9 +5,12 @@
 - :func:`export_torchscript` (:mod:`~lossnet.export.torchscript`): a traced TorchScript file;
 - :func:`export_model`: either, from a checkpoint file (what ``lossnet export`` runs).
 
-Both formats carry the network's interface (task, scale, channels, size rule, value ranges)
-and its model card (:mod:`lossnet.card`); ``lossnet info`` reads them back, and ``lossnet apply``
-runs both formats (:mod:`lossnet.inference.exported`).
+Both formats carry the network's interface (task, scale, channels, size rule, value ranges, and
+what the file takes besides the image) and its model card (:mod:`lossnet.card`); ``lossnet info``
+reads them back, and ``lossnet apply`` runs both formats (:mod:`lossnet.inference.exported`). The
+style networks that take their style at inference export with it as graph inputs
+(:mod:`~lossnet.export.inputs`): a ``style_multi`` network's style mix, a ``style_any`` network's
+style image and alpha.
 """
 
 from lossnet.export.files import EXPORT_FORMATS, export_model

@@ -40,14 +40,14 @@ from torch import Tensor, nn
 from lossnet.atomic import atomic_writer
 from lossnet.card import EXPORT_EXTRA, export_metadata
 from lossnet.errors import ExportError, InputError, MissingExtraError
-from lossnet.export.prepare import ExportReport, check_export, export_sizes, example_input, prepare, trace_quietly
-from lossnet.export.prepare import with_dtype
+from lossnet.export.inputs import dynamic_axes
+from lossnet.export.prepare import ExportReport, check_export, prepare, trace_inputs, trace_quietly, with_dtype
 
 #: The opsets :func:`export_onnx` writes (the TorchScript-based exporter's range from opset 11).
 OPSETS = range(11, 21)
 #: The default opset: supported by onnxruntime >= 1.11 and the common accelerators' ONNX parsers.
 DEFAULT_OPSET = 17
-#: The input and output names in the graph.
+#: The input (of a one-input network; see :attr:`lossnet.card.Interface.input_names`) and output names in the graph.
 INPUT_NAME, OUTPUT_NAME = "image", "output"
 #: How far the ONNX file may differ from PyTorch in the export check, as a fraction of the output range.
 CHECK_TOLERANCE = {"float32": 1e-3, "float16": 5e-2}
@@ -75,7 +75,11 @@ def export_onnx(
 
     The graph takes ``image`` ``(B, in_channels, H, W)`` in the network's input range and gives
     ``output`` ``(B, out_channels, scale H, scale W)`` in its output range, the network's own
-    tensors: the values are not remapped to [0, 1]. Its ``metadata_props`` hold the interface
+    tensors: the values are not remapped to [0, 1]. A style network takes its style as more inputs
+    (:mod:`lossnet.export.inputs`): a ``style_multi`` network ``style``, a float mix ``(B or 1, N)``
+    (a one-hot row picks one style); a ``style_any`` network ``content`` (instead of ``image``),
+    ``style`` ``(B or 1, 3, H', W')`` of any size and ``alpha`` ``(B or 1,)``, all in the file's dtype.
+    Its ``metadata_props`` hold the interface
     (task, scale, channels and their layout, the size rule, the ranges, dtype, opset) and the model
     card under ``lossnet.*`` keys (:func:`lossnet.card.export_metadata`). The file is checked in
     onnxruntime against the network before it is written (see the module docstring), atomically.
@@ -117,14 +121,13 @@ def export_onnx(
     dtype = "float16" if fp16 else "float32"
     interface = with_dtype(prepared.interface, dtype)
     net = copy.deepcopy(prepared.net).half() if fp16 else prepared.net
-    size = export_sizes(interface.size_multiple, interface.min_size)[0]
-    x = example_input(interface, 1, size).to(torch.float16 if fp16 else torch.float32)
+    inputs = tuple(t.to(torch.float16 if fp16 else torch.float32) for t in trace_inputs(interface))
     buffer = io.BytesIO()
-    axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}}
+    axes = {**dynamic_axes(interface), OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}}
     try:
         trace_quietly(
             lambda: torch.onnx.export(
-                net, (x,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                net, inputs, buffer, dynamo=False, opset_version=opset, input_names=list(interface.input_names),
                 output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
             )
         )
@@ -137,7 +140,7 @@ def export_onnx(
     onnx.checker.check_model(graph)
     data = graph.SerializeToString()
     session = _session(ort, data)
-    checks = check_export(prepared, lambda t: _run(session, t, fp16), CHECK_TOLERANCE[dtype], "ONNX file")
+    checks = check_export(prepared, lambda *t: _run(session, t, fp16), CHECK_TOLERANCE[dtype], "ONNX file")
     with atomic_writer(path) as f:
         f.write(data)
     return ExportReport(path, "onnx", interface, opset, checks)
@@ -149,9 +152,10 @@ def _session(ort: Any, data: bytes) -> Any:
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def _run(session: Any, x: Tensor, fp16: bool) -> Tensor:
-    array = x.detach().cpu().numpy().astype("float16" if fp16 else "float32")
-    return torch.from_numpy(session.run(None, {INPUT_NAME: array})[0])
+def _run(session: Any, inputs: tuple[Tensor, ...], fp16: bool) -> Tensor:
+    names, dtype = [i.name for i in session.get_inputs()], "float16" if fp16 else "float32"
+    feed = {n: t.detach().cpu().numpy().astype(dtype) for n, t in zip(names, inputs, strict=True)}
+    return torch.from_numpy(session.run(None, feed)[0])
 
 
 def _first_line(err: BaseException) -> str:

@@ -1,12 +1,14 @@
 """What every export does around writing the file: the network to trace, its interface and card, and the check.
 
 :func:`prepare` turns a checkpoint path or a module into a frozen copy in eval mode (the
-caller's module is left alone), with the :class:`~lossnet.card.Interface` its file will
-declare and the card it will carry. :func:`export_sizes` picks the size to trace at and the
-size to check at, from the network's size rule. :func:`check_export` runs the exported file
-and the network side by side at both sizes (batch 1 and 2) and refuses a file whose output
-differs: a trace can freeze a shape that Python computed, and such a file would be wrong
-at every other size without a word.
+caller's module is left alone), in the form its graph computes (:mod:`lossnet.export.inputs`:
+one image, or an image and a style mix, or a content and a style image and alpha), with the
+:class:`~lossnet.card.Interface` its file will declare and the card it will carry.
+:func:`export_sizes` picks the size to trace at and the size to check at, from the network's
+size rule. :func:`check_export` runs the exported file and the network side by side at both
+sizes (batch 1 and 2; a style image at two more sizes of its own) and refuses a file whose
+output differs: a trace can freeze a shape that Python computed, and such a file would be
+wrong at every other size without a word.
 """
 
 from __future__ import annotations
@@ -28,14 +30,19 @@ from torch import Tensor, nn
 from lossnet.card import Interface, file_format
 from lossnet.checkpoint import load_checkpoint, model_card, model_meta
 from lossnet.errors import CheckpointError, ExportError, InputTypeError
+from lossnet.export.inputs import example_inputs, export_form
 from lossnet.inference.loading import load_model_with_info
 from lossnet.inference.norm_stats import per_image_norms
+from lossnet.inference.styles import check_trunk
 from lossnet.tasks import guess_task
 
 
 @dataclass
 class Prepared:
-    """A network ready to trace: ``net`` (a float32 copy, eval mode, no grad), its interface and card."""
+    """A network ready to trace: ``net`` (a float32 copy in eval mode, in its graph's form), its interface and card.
+
+    ``net`` takes the inputs ``interface.input_names`` names, in that order (:mod:`lossnet.export.inputs`).
+    """
 
     net: nn.Module
     interface: Interface
@@ -52,7 +59,8 @@ class ExportReport:
         format: ``'onnx'`` or ``'torchscript'``.
         interface: what the file declares (input and output, size rule, dtype).
         opset: the ONNX opset (``None`` for TorchScript).
-        checks: ``((B, C, H, W), max abs difference)`` against the PyTorch network, for each input checked.
+        checks: ``((B, C, H, W), max abs difference)`` against the PyTorch network, for each check (the shape
+            is the image's; a style image was checked at its own sizes beside it).
     """
 
     path: Path
@@ -76,15 +84,17 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
     Args:
         model: a checkpoint written by ``lossnet train``, or a network (lossnet's, or any module that
             declares ``scale``, ``in_channels``, ``size_multiple``, ``min_size``, ``input_range`` and
-            ``output_range`` where they differ from 1, 3, 1, 1, (0, 1), (0, 1)).
+            ``output_range`` where they differ from 1, 3, 1, 1, (0, 1), (0, 1)). A
+            :class:`~lossnet.models.MultiStyleNet` of several styles and an :class:`~lossnet.models.AdaINNet`
+            take their style as a second input (:mod:`lossnet.export.inputs`).
         card: the card to write (a checkpoint's own card by default; for a module, one that names it).
 
     Raises:
         InputTypeError: neither a path nor a module.
-        CheckpointError: the path is not a ``.safetensors`` checkpoint.
-        ExportError: the network declares a size rule or range that is not whole numbers and a pair, holds
-            several styles (a multi-style network exports once its style is fixed), or takes more than one
-            image (``inputs``, as AdaINNet's content and style).
+        CheckpointError: the path is not a ``.safetensors`` checkpoint, or an AdaINNet's trunk loaded here is not
+            the one its decoder was trained on (the file would carry it).
+        ExportError: the network declares a size rule or range that is not whole numbers and a pair, or takes
+            more than one image and is not an AdaINNet (``inputs``).
     """
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
@@ -93,6 +103,7 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
                 f"{path} is already an exported {file_format(path)} file; export from the .safetensors model"
             )
         net, info = load_model_with_info(path, "cpu")
+        check_trunk(net, info, path)
         stored = model_card(load_checkpoint(path).meta)
         name = info.name
     elif isinstance(model, nn.Module):
@@ -100,15 +111,11 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
     else:
         raise InputTypeError(f"model must be a torch.nn.Module or a .safetensors path; got {type(model).__name__}")
     net = net.float().eval().requires_grad_(False)
-    if int(getattr(net, "num_styles", 1)) > 1:
-        raise ExportError(
-            f"{name} holds {net.num_styles} styles and takes the style as a second input, which export does not "
-            "write yet; export one style with lossnet.models.StyleChoice(net, K) (a one-input network)"
-        )
+    form, style_input, num_styles = export_form(net, name)
     declared = _declared(net, name)
     interface = Interface(
         in_channels=declared["in_channels"],
-        out_channels=_out_channels(net, declared, name),
+        out_channels=0,  # from one run, below
         scale=declared["scale"],
         size_multiple=declared["size_multiple"],
         min_size=declared["min_size"],
@@ -116,22 +123,19 @@ def prepare(model: nn.Module | str | os.PathLike[str], card: Mapping[str, Any] |
         output_range=declared["output_range"],
         task=(card or stored or {}).get("task") or guess_task(net),
         per_image_norm=bool(per_image_norms(net)),
+        style_input=style_input,
+        num_styles=num_styles,
     )
+    interface = dataclasses.replace(interface, out_channels=_out_channels(form, interface, name))
     if card is None:
         network = {k: declared[k] for k in ("scale", "in_channels", "size_multiple", "min_size")}
         card = stored or model_card(model_meta({"name": name, "kwargs": {}}, task=interface.task, network=network))
         card = {**card, "network": {**network, **{k: v for k, v in (card.get("network") or {}).items() if v is not None}}}
-    return Prepared(net, interface, dict(card), name)
+    return Prepared(form, interface, dict(card), name)
 
 
 def _declared(net: nn.Module, name: str) -> dict[str, Any]:
     """The size rule and ranges the network declares; a rule an exported file cannot state is an ExportError."""
-    inputs = tuple(getattr(net, "inputs", ("image",)))
-    if len(inputs) != 1:  # AdaINNet: the content and the style image
-        raise ExportError(
-            f"{name} takes {len(inputs)} images ({', '.join(inputs)}), and lossnet export writes networks of one input "
-            "image: it cannot export this one yet; apply it with `lossnet apply --model MODEL --style-image STYLE`"
-        )
     out: dict[str, Any] = {}
     for attr, default in (("scale", 1), ("in_channels", 3), ("size_multiple", 1), ("min_size", 1)):
         value = getattr(net, attr, default)
@@ -151,13 +155,14 @@ def _declared(net: nn.Module, name: str) -> dict[str, Any]:
     return out
 
 
-def _out_channels(net: nn.Module, declared: Mapping[str, Any], name: str) -> int:
+def _out_channels(net: nn.Module, interface: Interface, name: str) -> int:
     """The output's channels, from one run at the trace size; an output that is not one image batch is refused."""
-    h, w = export_sizes(declared["size_multiple"], declared["min_size"])[0]
-    x = torch.zeros(1, declared["in_channels"], h, w)
+    h, w = export_sizes(interface.size_multiple, interface.min_size)[0]
+    inputs = example_inputs(interface, 1, (h, w), 0)
+    x = inputs[0]
     with torch.no_grad():
-        y = net(x)
-    s = declared["scale"]
+        y = net(*inputs)
+    s = interface.scale
     if not isinstance(y, Tensor) or y.ndim != 4 or tuple(y.shape[-2:]) != (s * h, s * w):
         got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
         raise ExportError(
@@ -178,17 +183,17 @@ def export_sizes(multiple: int, min_size: int) -> tuple[tuple[int, int], tuple[i
     return (h, h + multiple), (h + 2 * multiple, h + 6 * multiple)
 
 
-def example_input(interface: Interface, batch: int, size: tuple[int, int], seed: int = 0) -> Tensor:
-    """A fixed random batch ``(batch, in_channels, H, W)`` in the network's input range (float32)."""
-    lo, hi = interface.input_range
-    g = torch.Generator().manual_seed(seed)
-    return lo + (hi - lo) * torch.rand(batch, interface.in_channels, *size, generator=g)
+def trace_inputs(interface: Interface) -> tuple[Tensor, ...]:
+    """The inputs to trace with: batch 1 at the trace size (float32; :func:`~lossnet.export.inputs.example_inputs`)."""
+    return example_inputs(interface, 1, export_sizes(interface.size_multiple, interface.min_size)[0], 0)
 
 
 def check_export(
-    prepared: Prepared, run: Callable[[Tensor], Tensor], tolerance: float, what: str
+    prepared: Prepared, run: Callable[..., Tensor], tolerance: float, what: str
 ) -> tuple[tuple[tuple[int, ...], float], ...]:
     """Run the exported file (``run``) and the network at the trace size (batch 1) and the check size (batch 2).
+
+    ``run`` takes the inputs ``prepared.interface.input_names`` names, as float32 tensors, in that order.
 
     Returns:
         ``((shape, max abs difference), ...)``.
@@ -201,12 +206,13 @@ def check_export(
     lo, hi = i.output_range
     limit = tolerance * (hi - lo)
     results = []
-    for batch, size in zip((1, 2), export_sizes(i.size_multiple, i.min_size)):
-        x = example_input(i, batch, size)
+    for check, (batch, size) in enumerate(zip((1, 2), export_sizes(i.size_multiple, i.min_size))):
+        inputs = example_inputs(i, batch, size, check)
+        x = inputs[0]
         with torch.no_grad():
-            expected = prepared.net(x)
+            expected = prepared.net(*inputs)
         try:
-            got = run(x)
+            got = run(*inputs)
         except Exception as err:  # the runtime's own error types: say which size failed and why
             lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
             reason = next((line for line in reversed(lines) if "Error: " in line), lines[0])  # TorchScript: the last

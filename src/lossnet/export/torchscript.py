@@ -24,7 +24,7 @@ from lossnet.atomic import atomic_writer
 from lossnet.card import EXTRA_FILE, export_metadata
 from lossnet.errors import ExportError
 from lossnet.export.onnx import _first_line
-from lossnet.export.prepare import ExportReport, check_export, example_input, export_sizes, prepare, trace_quietly
+from lossnet.export.prepare import ExportReport, check_export, prepare, trace_inputs, trace_quietly
 
 #: How far the TorchScript file may differ from PyTorch in the export check, as a fraction of the output range.
 CHECK_TOLERANCE = 1e-5
@@ -39,7 +39,8 @@ def export_torchscript(
     """Export a network to a TorchScript file that runs at any batch, height and width its size rule allows.
 
     The module takes ``(B, in_channels, H, W)`` float32 in the network's input range and returns
-    ``(B, out_channels, scale H, scale W)`` in its output range. Its extra file
+    ``(B, out_channels, scale H, scale W)`` in its output range; a style network takes its style as more
+    inputs, as the ONNX file does (:func:`~lossnet.export.export_onnx`). Its extra file
     ``lossnet.json`` holds the interface and the model card (:func:`lossnet.card.export_metadata`);
     ``torch.jit.load(path, _extra_files={"lossnet.json": ""})`` reads it. The file is checked
     against the network before it is written, atomically.
@@ -68,17 +69,17 @@ def export_torchscript(
     """
     prepared = prepare(model, card)
     interface = prepared.interface
-    x = example_input(interface, 1, export_sizes(interface.size_multiple, interface.min_size)[0])
+    inputs = trace_inputs(interface)
     buffer = io.BytesIO()
     extra = {EXTRA_FILE: json.dumps(export_metadata(interface, prepared.card), indent=1)}
     try:
-        traced = trace_quietly(lambda: torch.jit.trace(prepared.net, x, check_trace=False))
+        traced = trace_quietly(lambda: torch.jit.trace(prepared.net, inputs, check_trace=False))
         trace_quietly(lambda: torch.jit.save(traced, buffer, _extra_files=extra))
     except Exception as err:  # the tracer's many error types: one line saying which and why
         raise ExportError(f"{prepared.name} cannot be exported to TorchScript: {_first_line(err)}") from None
     data = buffer.getvalue()
     loaded = trace_quietly(lambda: torch.jit.load(io.BytesIO(data)))
-    checks = check_export(prepared, lambda t: trace_quietly(lambda: loaded(t)), CHECK_TOLERANCE, "TorchScript file")
+    checks = check_export(prepared, lambda *t: trace_quietly(lambda: loaded(*t)), CHECK_TOLERANCE, "TorchScript file")
     with atomic_writer(Path(path)) as f:
         f.write(data)
     return ExportReport(Path(path), "torchscript", interface, None, checks)

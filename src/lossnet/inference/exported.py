@@ -13,6 +13,16 @@ alpha, 16-bit, grey, ICC and error handling.
 - **TorchScript** runs in PyTorch: ``torch.jit.load`` builds the traced graph (TorchScript
   operators; no Python code from the file runs). A TorchScript file without
   lossnet's metadata is refused before it is loaded.
+
+A file of a style network takes its style as a second input (:attr:`~lossnet.card.Interface.style_input`),
+and the wrapper feeds it, checked, as the PyTorch network takes it:
+
+- ``style_multi`` (``'mix'``): ``net(x, style)`` with an index or a mix, as
+  :class:`~lossnet.models.MultiStyleNet` takes it (an index is sent as its one-hot mix); the wrapper
+  declares ``num_styles``, so :class:`~lossnet.models.StyleChoice` and ``apply --style`` /
+  ``--style-mix`` fix a style on it as on the network;
+- ``style_any`` (``'image'``): ``net(content, style, alpha=1.0)``; :class:`WithStyleImage` binds it to
+  one style image and alpha (what ``apply --style-image --alpha`` runs).
 """
 
 from __future__ import annotations
@@ -26,7 +36,9 @@ from torch import Tensor, nn
 
 from lossnet.card import EXPORT_EXTRA, Interface, ModelFile, file_format, read_model_file
 from lossnet.checkpoint import ModelInfo
-from lossnet.errors import CheckpointError, MissingExtraError
+from lossnet.errors import CheckpointError, InputError, MissingExtraError
+from lossnet.functional.adain import check_alpha
+from lossnet.models.multi_style_net import style_weights
 from lossnet.runtime import pick_device
 
 
@@ -45,7 +57,51 @@ class ExportedNetwork(nn.Module):
         self.per_image_norm = interface.per_image_norm  # run_tiled then runs the whole image (no seams)
         self.size_multiple, self.min_size = interface.size_multiple, interface.min_size
         self.input_range, self.output_range = interface.input_range, interface.output_range
+        if interface.style_input == "mix":
+            self.num_styles = interface.num_styles  # what StyleChoice and apply's --style read
         self.eval()
+
+    def forward(self, x: Tensor, style: int | Tensor | None = None, alpha: float | Tensor = 1.0) -> Tensor:
+        """The file's output for ``x`` ``(B, in_channels, H, W)``, and ``style`` (and ``alpha``) where it takes them.
+
+        ``style``: for a ``'mix'`` file an index, indices ``(B,)`` or a mix ``(N,)`` / ``(B or 1, N)``, as
+        :class:`~lossnet.models.MultiStyleNet` takes it; for an ``'image'`` file a style image
+        ``(B or 1, 3, H', W')`` in [0, 1], H' and W' at least ``min_size``, with ``alpha`` in [0, 1] (a number,
+        or a tensor ``(B or 1,)``). A file of one input takes neither.
+        """
+        return self._run(self._inputs(x, style, alpha))
+
+    def _run(self, inputs: tuple[Tensor, ...]) -> Tensor:
+        raise NotImplementedError
+
+    def _inputs(self, x: Tensor, style: int | Tensor | None, alpha: float | Tensor) -> tuple[Tensor, ...]:
+        """The graph's inputs, checked (the graph itself checks nothing)."""
+        kind, batch = self.interface.style_input, x.shape[0]
+        if kind == "mix":
+            index, mix = style_weights(style, self.interface.num_styles, batch)
+            if index is not None:
+                mix = torch.nn.functional.one_hot(index, self.interface.num_styles)
+            return x, mix.to(device=x.device, dtype=torch.float32)  # type: ignore[union-attr]
+        if kind == "image":
+            shape = tuple(style.shape) if isinstance(style, Tensor) else type(style).__name__
+            if (
+                not isinstance(style, Tensor) or style.ndim != 4 or style.shape[1] != 3
+                or style.shape[0] not in (1, batch) or min(style.shape[-2:]) < self.min_size
+            ):  # fmt: skip
+                raise InputError(
+                    f"this style_any file takes a style image (B or 1, 3, H', W') with B = {batch} and H', W' at least "
+                    f"{self.min_size}; got {shape}"
+                )
+            if isinstance(alpha, Tensor):
+                if alpha.ndim != 1 or alpha.shape[0] not in (1, batch) or bool(((alpha < 0) | (alpha > 1)).any()):
+                    raise InputError(f"alpha must be in [0, 1], a number or a tensor (B or 1,); got {alpha.tolist()}")
+                a = alpha.float()
+            else:
+                a = torch.tensor([check_alpha(alpha)])
+            return x, style.to(device=x.device, dtype=torch.float32), a.to(x.device)
+        if style is not None:
+            raise InputError("this exported network takes one image and no style")
+        return (x,)
 
 
 class OnnxNetwork(ExportedNetwork):
@@ -59,12 +115,13 @@ class OnnxNetwork(ExportedNetwork):
     def __init__(self, session: object, interface: Interface) -> None:
         super().__init__(interface, "onnxruntime")
         self.session = session
-        self.input_name = session.get_inputs()[0].name  # type: ignore[attr-defined]
+        self.input_names = [i.name for i in session.get_inputs()]  # type: ignore[attr-defined]
 
-    def forward(self, x: Tensor) -> Tensor:
-        array = x.detach().to("cpu", torch.float32).numpy().astype(self.interface.dtype)
-        y = self.session.run(None, {self.input_name: array})[0]  # type: ignore[attr-defined]
-        return torch.from_numpy(y).to(device=x.device, dtype=torch.float32)
+    def _run(self, inputs: tuple[Tensor, ...]) -> Tensor:
+        feed = {n: t.detach().to("cpu", torch.float32).numpy().astype(self.interface.dtype)
+                for n, t in zip(self.input_names, inputs, strict=True)}  # fmt: skip
+        y = self.session.run(None, feed)[0]  # type: ignore[attr-defined]
+        return torch.from_numpy(y).to(device=inputs[0].device, dtype=torch.float32)
 
     def extra_repr(self) -> str:
         return f"{self.interface.describe()}, providers={self.session.get_providers()}"  # type: ignore[attr-defined]
@@ -77,8 +134,37 @@ class TorchScriptNetwork(ExportedNetwork):
         super().__init__(interface, "torchscript")
         self.module = module.eval()
 
+    def _run(self, inputs: tuple[Tensor, ...]) -> Tensor:
+        return self.module(*inputs)
+
+
+class WithStyleImage(nn.Module):
+    """An exported ``style_any`` file bound to one style image and ``alpha``: ``content -> stylised``.
+
+    It declares the file's size rule, channels and ranges, and ``per_image_norm`` (AdaIN normalises by
+    the whole content's statistics, so the tiler runs the image whole), so that
+    :func:`~lossnet.inference.apply_files` runs it as any one-input network.
+
+    Args:
+        net: an :class:`ExportedNetwork` whose interface's ``style_input`` is ``'image'``.
+        style: the style image ``(1, 3, H', W')`` in [0, 1].
+        alpha: the content-style trade-off in [0, 1] (1: full style).
+    """
+
+    def __init__(self, net: ExportedNetwork, style: Tensor, alpha: float = 1.0) -> None:
+        super().__init__()
+        if net.interface.style_input != "image":
+            raise InputError("a style image goes with an exported style_any file; this file takes none")
+        self.net, self.alpha = net, check_alpha(alpha)
+        net._inputs(torch.zeros(1, net.in_channels, net.min_size, net.min_size), style, self.alpha)  # checked now
+        self.style = style
+        attrs = ("scale", "in_channels", "per_image_norm", "size_multiple", "min_size", "input_range", "output_range")
+        for attr in attrs:
+            setattr(self, attr, getattr(net, attr))
+        self.eval()
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.module(x)
+        return self.net(x, self.style.to(x.device), self.alpha)
 
 
 def load_exported(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[nn.Module, ModelInfo]:
@@ -136,6 +222,7 @@ def exported_info(found: ModelFile) -> ModelInfo:
     card, interface = found.card, found.interface
     network, trunk = card.get("network") or {}, card.get("trunk") or {}
     step = card.get("steps")
+    styles = card.get("styles")
     return ModelInfo(
         name=str(network.get("name") or "exported network"),
         kwargs=dict(network.get("kwargs") or {}),
@@ -144,6 +231,7 @@ def exported_info(found: ModelFile) -> ModelInfo:
         step=None if step is None else int(step),
         loss_weights=trunk.get("weights"),
         format=found.format,
+        styles=tuple(str(s) for s in styles) if isinstance(styles, list) else None,
     )
 
 

@@ -136,7 +136,7 @@ class AdaINNet(nn.Module):
     scale = 1
     input_range = (0.0, 1.0)
     output_range = (0.0, 1.0)
-    #: The network takes two images; ``lossnet export`` writes one-input files, so it refuses this one.
+    #: The network takes two images; ``lossnet export`` writes both as graph inputs (:mod:`lossnet.export.inputs`).
     inputs = ("content", "style")
 
     def __init__(

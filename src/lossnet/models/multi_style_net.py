@@ -166,8 +166,8 @@ def style_weights(style: int | Tensor | None, num_styles: int, batch: int) -> tu
 class StyleChoice(nn.Module):
     """A multi-style network with its style fixed: ``StyleChoice(net, 1)(x) == net(x, 1)``.
 
-    It declares the network's size rule, channels, scale and ranges, so that tiled inference and the
-    exporters take it as any one-input network.
+    It declares the network's size rule, channels, scale and ranges (and ``per_image_norm``, where an
+    exported file declares it), so that tiled inference and the exporters take it as any one-input network.
 
     Args:
         model: a network whose ``forward(x, style)`` takes a style (:class:`MultiStyleNet`).
@@ -188,7 +188,8 @@ class StyleChoice(nn.Module):
         style_weights(style, int(model.num_styles), 1)  # checked now, not at the first image
         self.style = style
         self.train(model.training)
-        for attr in ("size_multiple", "min_size", "in_channels", "scale", "output_range", "input_range"):
+        rule = ("size_multiple", "min_size", "in_channels", "scale", "output_range", "input_range", "per_image_norm")
+        for attr in rule:
             if hasattr(model, attr):
                 setattr(self, attr, getattr(model, attr))
 
