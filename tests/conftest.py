@@ -18,6 +18,37 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
+#: The modules whose tests train networks, longest first (as an AVX2 CPU runs them on one thread each; the test
+#: durations table in BENCHMARKS.md). pytest-xdist's ``loadscope`` hands out modules in order of their test count,
+#: so these few-test, minutes-long modules would start last and leave one worker idle while the other finishes them.
+LONGEST_FIRST = (
+    "tests/train/test_learning.py",
+    "tests/explore/test_sweep.py",
+    "tests/train/test_learning_adain.py",
+    "tests/train/test_learning_multi_style.py",
+    "tests/explore/test_style_effects.py",
+    "tests/test_walkthrough.py",
+    "tests/losses/test_compile.py",
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadscope`` with the long modules of :data:`LONGEST_FIRST` handed out first (longest-first keeps the
+    workers busy to the end); any other ``--dist`` keeps xdist's own scheduler."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongestFirst(LoadScopeScheduling):
+        def _assign_work_unit(self, node: object) -> None:
+            for scope in reversed(LONGEST_FIRST):
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse every connection that leaves this machine (loopback stays allowed)."""

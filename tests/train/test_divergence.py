@@ -78,3 +78,21 @@ def test_train_step_leaves_the_weights_alone_when_the_output_is_not_finite():
     assert all(torch.equal(before[k], v) for k, v in net.named_parameters())  # the step was not applied
     with pytest.raises(TrainingDivergedError, match=r"weights became NaN or infinite at step 7 \(first: "):
         check_weights(net, 7)
+
+
+def test_a_non_finite_gradient_of_a_finite_loss_is_refused_naming_the_parameter():
+    """What a style_multi run met in bf16 (seed 1, step 52): a near-black crop (std 0.003) drove the gradient through
+    its instance norms to inf while every loss term was finite; Adam applied it, and the run failed a step later at
+    the output. The step now stops first, names the parameter and applies nothing."""
+    torch.manual_seed(0)
+    net = UNet(depth=1, base_channels=4)
+    loss = PerceptualLoss(feature_layers={}, pixel_weight=1.0, weights=None)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.rand(2, 3, 16, 16)
+    name, param = next((n, p) for n, p in net.named_parameters() if p.ndim == 4)
+    param.register_hook(lambda g: g * float("inf"))  # an exploding backward, the loss itself finite
+    before = {k: v.clone() for k, v in net.named_parameters()}
+    with pytest.raises(TrainingDivergedError, match=rf"gradient of {name} became (infinite|NaN) at step 3 while"):
+        train_step(net, loss, opt, (x, x.flip(0)), resolve("fp32", "cpu"), step=3)
+    assert all(torch.equal(before[k], v) for k, v in net.named_parameters())
+    assert not opt.state  # Adam never saw it

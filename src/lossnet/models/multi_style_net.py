@@ -88,6 +88,9 @@ class MultiStyleNet(TransformerNet):
         lossnet.errors.InputError: style 3 is out of range: this network holds 3 styles, 0 to 2
     """
 
+    #: Every norm is an instance norm (there is no ``norm`` choice): the trainer redraws its near-flat crops.
+    per_image_norm = True
+
     def __init__(
         self,
         num_styles: int = 2,

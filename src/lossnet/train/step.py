@@ -1,9 +1,9 @@
 """One training step, public, so that the trainer, benchmarks and a user's own loop run the same step.
 
 :func:`train_step` runs the network and the loss under the runtime's autocast, refuses a
-step whose output or loss is not finite (:class:`~lossnet.errors.TrainingDivergedError`,
-naming the term, before anything is applied), and applies the gradients (through the
-GradScaler for fp16).
+step whose output, loss or gradient is not finite (:class:`~lossnet.errors.TrainingDivergedError`,
+naming the term or the parameter, before anything is applied), and applies the gradients (through the
+GradScaler for fp16, which skips such steps itself).
 
 >>> from lossnet.losses import PerceptualLoss
 >>> from lossnet.models import UNet
@@ -95,8 +95,26 @@ def train_step(
         scaler.update()
     else:
         terms["total"].backward()
+        _refuse_non_finite_gradients(model, step)
         optimizer.step()
     return {k: v.detach() for k, v in terms.items()}
+
+
+def _refuse_non_finite_gradients(model: nn.Module, step: int) -> None:
+    """Raise, before the optimizer applies anything, when a finite loss gave a NaN or infinite gradient.
+
+    Adam would write it into the weights, and the run would only fail a step later, at the output.
+    """
+    named = [(n, p.grad) for n, p in model.named_parameters() if p.grad is not None]
+    if not named or bool(torch.isfinite(torch.nn.utils.get_total_norm([g for _, g in named])).all()):
+        return
+    name, grad = next((n, g) for n, g in named if not bool(torch.isfinite(g).all()))
+    kind = "NaN" if bool(torch.isnan(grad).any()) else "infinite"
+    raise TrainingDivergedError(
+        f"the gradient of {name} became {kind} at step {step} while the loss was finite; the step was not applied. "
+        "An instance-norm network's gradient explodes on a crop that is almost one colour (lossnet redraws those "
+        f"for its own networks: lossnet.data.folder.FLAT_CROP_STD). {_FIX}"
+    )
 
 
 def check_weights(model: nn.Module, step: int) -> None:
