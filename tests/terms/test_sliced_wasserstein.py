@@ -147,7 +147,26 @@ def test_a_large_target_is_sampled_once_and_stays_close_to_all_of_it() -> None:
     exact = full.per_sample(x, {"relu1_1": x}, full.target_statistics(style, {"relu1_1": style}))
     approx = sampled.per_sample(x, {"relu1_1": x}, {"relu1_1": kept})
     assert torch.allclose(approx, exact, rtol=0.05), (approx, exact)
-    small = torch.rand(1, 8, 16, 16, generator=g)
-    assert torch.equal(sampled.target_statistics(small, {"relu1_1": small})["relu1_1"], small)
+    small = torch.rand(1, 8, 16, 16, generator=g)  # fewer positions than target_positions: all kept, reordered
+    kept_small = sampled.target_statistics(small, {"relu1_1": small})["relu1_1"]
+    assert torch.equal(kept_small.flatten(2).sort(-1).values, small.flatten(2).sort(-1).values)
     with pytest.raises(InputError, match="target_positions"):
         SlicedWassersteinTerm("relu1_1", target_positions=0)
+
+
+def test_a_call_sorts_at_most_four_target_positions_per_prediction_position() -> None:
+    """The per-call cut (TARGET_PER_POSITION): an 8x8 prediction reads the first 256 positions of the kept sample,
+    exactly as the functional form does on them, and lands near the value against the whole sample (a target
+    from another distribution, so that the distance is not sampling noise)."""
+    from lossnet.terms.sliced_wasserstein import TARGET_PER_POSITION, random_directions
+
+    g = torch.Generator().manual_seed(2)
+    x, style = torch.rand(3, 8, 8, 8, generator=g), 2 * torch.rand(1, 8, 40, 40, generator=g) ** 2
+    term = SlicedWassersteinTerm("relu1_1", redraw=False, target_positions=1024, directions=64)
+    kept = term.target_statistics(style, {"relu1_1": style})
+    cut = kept["relu1_1"].flatten(2)[:, :, : TARGET_PER_POSITION * 64].unsqueeze(2)
+    d = random_directions(8, 64, torch.Generator().manual_seed(0))  # the term's fixed set (redraw=False, seed 0)
+    value = term.per_sample(x, {"relu1_1": x}, kept)
+    assert torch.allclose(value, sliced_wasserstein(x, cut, d, reduction="none"), rtol=1e-6, atol=0)
+    whole = sliced_wasserstein(x, kept["relu1_1"], d, reduction="none")
+    assert not torch.equal(value, whole) and torch.allclose(value, whole, rtol=0.05), (value, whole)
