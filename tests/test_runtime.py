@@ -198,3 +198,21 @@ def test_auto_resolves_to_fp32_in_a_process_limited_to_avx2() -> None:
     precision, reason = done.stdout.strip().split(" | ", 1)
     assert precision == "fp32", done.stdout
     assert reason  # says why
+
+
+def test_autocast_dtype_is_marked_constant_as_torch_compiler_marks_it_without_importing_dynamo() -> None:
+    """runtime sets the attribute that torch.compiler.assume_constant_result sets, so that `import lossnet` does not
+    import torch._dynamo (1.4 s); if torch changes what the decorator does, this fails."""
+    import subprocess
+    import sys
+
+    from lossnet.runtime import autocast_dtype
+
+    def plain() -> None: ...
+
+    before = set(vars(plain))
+    marked = torch.compiler.assume_constant_result(plain)
+    assert set(vars(marked)) - before == {"_dynamo_marked_constant"} and marked._dynamo_marked_constant is True
+    assert autocast_dtype._dynamo_marked_constant is True
+    code = "import sys, lossnet, lossnet.cli; print('torch._dynamo' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -260,7 +260,6 @@ def _decide_cached(precision: str, device: torch.device) -> tuple[str, str, str 
     return decide(precision, device)
 
 
-@torch.compiler.assume_constant_result
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype that ``resolve(precision, device)`` picks (``None`` for fp32).
 
@@ -271,6 +270,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     True
     """
     return resolve(precision, device).dtype
+
+
+# What ``@torch.compiler.assume_constant_result`` does (torch 2.1-2.13: it sets this one attribute), without the
+# import of torch._dynamo that the public decorator makes, 1.4 s of every ``import lossnet`` (the CLI's start
+# included). tests/test_runtime.py checks that the decorator still sets just this, and tests/losses/test_compile.py
+# that a compiled loss stays one graph.
+autocast_dtype._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def autocast(precision: str | Runtime, device_type: str) -> contextlib.AbstractContextManager:
