@@ -51,6 +51,9 @@ def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path, ca
     assert set(result.scores) == set(METHODS) and set(result.seconds) == {"pixel MSE", "perceptual", "style"}
     # the style run reports its style terms (whatever family the recipe uses), not an empty sum
     assert result.style_loss[0] > 0 and result.style_loss[1] > 0, result.style_loss
+    # and the stylised content is measured against the content and the style (issue 20: what the picture shows)
+    m = result.style_measures
+    assert m is not None and m.colour > 0 and m.texture > 0 and -1 <= m.layout <= 1, m
     with open(result.table_csv) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 3 + 3  # two held-out images x three methods, then the means

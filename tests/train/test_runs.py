@@ -137,14 +137,14 @@ def test_flags_changed_on_resume_are_applied_and_logged_or_refused(tmp_path, cap
     with caplog.at_level(logging.INFO, logger="lossnet"):
         assert run(argv, capsys)[0] == 0
     messages = [r.getMessage() for r in caplog.records]
-    assert "resume: steps 4 -> 6" in messages and "resume: lr 0.001 -> 0.0005" in messages
+    assert "resume: steps 4 -> 6" in messages and "resume: lr 0.0003 -> 0.0005" in messages
     stored = json.loads((out / "config.json").read_text())
     assert (stored["steps"], stored["lr"], stored["log_every"], stored["stop_after"]) == (6, 0.0005, 2, None)
     assert load_checkpoint(out / "model.safetensors").meta["config"] == stored  # what ran
     with open(out / "log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 4, 6]  # every step before, every second after
-    assert [float(r["lr"]) for r in rows] == [0.001, 0.001, 0.0005, 0.0005]
+    assert [float(r["lr"]) for r in rows] == [0.0003, 0.0003, 0.0005, 0.0005]
 
 
 def test_a_longer_one_cycle_run_on_resume_follows_the_new_schedule(tiny, tmp_path):

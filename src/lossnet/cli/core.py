@@ -118,6 +118,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(t.table_md.read_text())
         first, last = t.style_loss
         print(f"fast style transfer ({config.style_steps} steps): style loss {first:.4g} -> {last:.4g}")
+        if t.style_measures is not None:
+            m = t.style_measures
+            print(
+                f"  stylised content against the content image: colour {m.colour:.2f}, texture {m.texture:.2f} "
+                f"(distance to the style's, as a ratio of the content's own: < 1 is nearer the style), "
+                f"layout {m.layout:.2f} (correlation with the content)"
+            )
         print("training time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.seconds.items()))
         print(f"\nwrote {t.sheet}\nwrote {t.table_csv}\nwrote {t.table_md}")
         print(f"part 2 took {result.seconds['training']:.0f} s; {t.precision}")

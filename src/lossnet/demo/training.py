@@ -33,6 +33,7 @@ from lossnet.atomic import write_text
 from lossnet.data.defaults import load_default_image
 from lossnet.data.folder import DEFAULT_SPLITS
 from lossnet.data.io import save_image
+from lossnet.metrics.style import StyleMeasures, style_measures
 from lossnet.evaluation.scoring import PSNR_Y, SSIM_Y, Metric, feature_metric, score
 from lossnet.metrics import FeatureDistance
 from lossnet.runtime import Runtime, resolve
@@ -59,6 +60,8 @@ class TrainingDemoResult:
         scores: method -> ``{"psnr_y", "ssim_y", "feature_relu2_2"}``, means over the validation images.
         per_image: ``(image, method)`` -> the same scores for one image.
         style_loss: the style run's summed style terms, first and last logged value.
+        style_measures: the stylised content's colour and texture ratios and layout correlation
+            (:func:`lossnet.metrics.style.style_measures`; ``None`` for a style given as a file).
         seconds: wall time of each training run.
         precision: the precision the runs and the demo's inference used, with the reason.
     """
@@ -66,6 +69,7 @@ class TrainingDemoResult:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
     per_image: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     style_loss: tuple[float, float] = (0.0, 0.0)
+    style_measures: StyleMeasures | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     sheet: Path | None = None
     table_csv: Path | None = None
@@ -186,12 +190,13 @@ def run_training_demo(
     with torch.no_grad():
         stylised = apply_model(models["style"], content, tile=None, precision=runtime)
     style = load_default_image(style_image, size=size) if "/" not in style_image else None
+    label = f"fast style transfer, {style_steps} steps, style weight {style_weight:g}"
+    if style is not None:
+        m = result.style_measures = style_measures(stylised.float(), content, style)
+        label += f"\ncolour {m.colour:.2f}, texture {m.texture:.2f}, layout {m.layout:.2f}"
     rows.append(
         ([Cell(style, f"style: {style_image}")] if style is not None else [])
-        + [
-            Cell(content, "content"),
-            Cell(stylised, f"fast style transfer, {style_steps} steps, style weight {style_weight:g}"),
-        ]
+        + [Cell(content, "content"), Cell(stylised, label)]
     )
     title = (
         f"x{SCALE} super-resolution on held-out images, same network and {sr_steps} steps each: "
