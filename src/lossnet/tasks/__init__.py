@@ -141,7 +141,8 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             options=SuperResOptions,
             # lr 3e-4, not Johnson's 1e-3: on HED's VGG16, 200 steps at 64 px (seeds 0-2, bf16) at 1e-3 left the
             # perceptual network stuck at bicubic for one seed (relu2_2 distance 72.6, bicubic's 72.8), and at 3e-3
-            # for both seeds tried; at 3e-4 none of six runs (bf16 and fp32) was, and the per-pixel network gained as much over bicubic (README).
+            # for both seeds tried; at 3e-4 none of six runs (bf16 and fp32) was, and the per-pixel network gained
+            # as much over bicubic (README).
             recipe=_frozen(
                 {
                     "model": "SuperResNet",
