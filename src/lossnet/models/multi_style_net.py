@@ -88,8 +88,9 @@ class MultiStyleNet(TransformerNet):
         lossnet.errors.InputError: style 3 is out of range: this network holds 3 styles, 0 to 2
     """
 
-    #: Every norm is an instance norm (there is no ``norm`` choice): the trainer redraws its near-flat crops.
-    per_image_norm = True
+    #: Every norm is an instance norm (there is no ``norm`` argument to choose it): what TransformerNet's ``norm``
+    #: says, declared on the class, so the trainer can read it before building (it redraws near-flat crops).
+    norm = "instance"
 
     def __init__(
         self,

@@ -44,14 +44,15 @@ def image_dataset(c: TrainConfig, folder: str | None, split: str, crop: int, fli
 def instance_normed(c: TrainConfig) -> bool:
     """Whether the run's network normalises each image by its own statistics (``norm="instance"``).
 
-    A network class whose norm is not a choice says so in ``per_image_norm`` (``MultiStyleNet``: always).
+    A network class whose norm is not a constructor argument declares it as a class attribute ``norm``
+    (``MultiStyleNet``: ``"instance"``).
 
     >>> from lossnet.train.config import task_config
     >>> [instance_normed(task_config(t)) for t in ("style", "style_multi", "superres")]
     [True, True, False]
     """
-    fixed = getattr(MODELS[c.model], "per_image_norm", None)
-    if fixed is not None:
-        return bool(fixed)
+    fixed = getattr(MODELS[c.model], "norm", None)
+    if isinstance(fixed, str):
+        return fixed == "instance"
     norm = inspect.signature(MODELS[c.model]).parameters.get("norm")
     return model_kwargs(c).get("norm", norm.default if norm is not None else None) == "instance"
