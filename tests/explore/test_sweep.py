@@ -76,8 +76,16 @@ def test_checkpoints_the_sweep_cannot_compare_are_refused(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("content_name", ["chelsea", "astronaut"])
-def test_more_style_weight_never_leaves_more_style_loss_on_the_embedded_images(hed_weights, content_name) -> None:
+@pytest.mark.parametrize(
+    ("content_name", "ratios"),
+    [
+        ("chelsea", (10, 100, 1000, 10000, 100000)),  # the issue's command
+        ("astronaut", (10, 1000, 100000)),  # the same span in 3 cells (5 took 105 s of the AVX2 suite's 10 minutes)
+    ],
+)
+def test_more_style_weight_never_leaves_more_style_loss_on_the_embedded_images(
+    hed_weights, content_name: str, ratios: tuple[float, ...]
+) -> None:
     # Issue 20: `lossnet sweep chelsea ihc --ratios 10,...,100000` gave style loss 4.33, 4.22, 9.24, 13.6, 13.7:
     # L-BFGS drove pixels far outside [0, 1] and the final clamp undid the result. The issue's settings (128 px,
     # the sweep's 100 steps; at 64 px and 40 steps the two largest ratios, where the content term is all but
@@ -90,7 +98,7 @@ def test_more_style_weight_never_leaves_more_style_loss_on_the_embedded_images(h
     content, style = load_default_image(content_name, 128), load_default_image("ihc", 128)
     config = StylizeConfig(optimize=OptimizeConfig(steps=100))
     fx = build_extractor("vgg16", config.layers, hed_weights, precision=resolve("auto", "cpu"))
-    result = sweep(content, style, None, config, ratios=(10, 100, 1000, 10000, 100000), extractor=fx)
+    result = sweep(content, style, None, config, ratios=ratios, extractor=fx)
     losses = [cell.style_loss for cell in result.rows[0]]
     assert all(b <= a for a, b in zip(losses, losses[1:])), losses
     assert losses[-1] < 0.2 * losses[0]

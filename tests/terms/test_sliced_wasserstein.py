@@ -170,3 +170,16 @@ def test_a_call_sorts_at_most_four_target_positions_per_prediction_position() ->
     assert torch.allclose(value, sliced_wasserstein(x, cut, d, reduction="none"), rtol=1e-6, atol=0)
     whole = sliced_wasserstein(x, kept["relu1_1"], d, reduction="none")
     assert not torch.equal(value, whole) and torch.allclose(value, whole, rtol=0.05), (value, whole)
+
+
+def test_the_integer_key_sort_equals_torch_sort_in_values_and_gradient() -> None:
+    from lossnet.terms.sliced_wasserstein import sort_last
+
+    edges = torch.tensor([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, float("inf"), -float("inf"), 1e-38, -1e-38, 3.0, 3.0])
+    x = torch.cat([torch.randn(2, 5, 300) * 10.0 ** torch.randint(-3, 4, (2, 5, 1)), edges.expand(2, 5, -1)], -1)
+    assert torch.equal(sort_last(x), torch.sort(x, dim=-1).values)
+    distinct = torch.randn(3, 4, 200, requires_grad=True)
+    weights = torch.randn(3, 4, 200)
+    (ours,) = torch.autograd.grad((sort_last(distinct) * weights).sum(), distinct)
+    (theirs,) = torch.autograd.grad((torch.sort(distinct, dim=-1).values * weights).sum(), distinct)
+    assert torch.equal(ours, theirs)
