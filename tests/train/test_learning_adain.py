@@ -18,7 +18,12 @@ reconstruct the content (numbers in the mark and in the README). What was tried,
 paper's balance leaves the content term 0.3-2% of the gradient on HED (caffe-scaled features make the
 relu1_1/relu2_1 statistics terms ~1000x the content's); with style weights 1, 0.1 or 0.001 (content up to 98% of
 the gradient), lr 3e-4 or 1e-3, 96 px crops, or AdaIN at relu3_1, the correlation stays -0.61..0.29, often
-negative: HED's relu4_1 (and relu3_1) content term barely fixes the luma's polarity in 200 steps.
+negative: HED's relu4_1 (and relu3_1) content term barely fixes the luma's polarity in 200 steps. Session 12 (bf16,
+seed 0, 150 steps): HED's relu1_1 and relu2_1 do tell an inverted image from the original (relu3_1 and relu4_1 put
+it nearer than a flat one), but a content anchor there (the prediction's features against the content image's,
+relu2_1 at 0.1 or 0.3, relu1_1 at 0.3 or 3) left the correlation at -0.43..-0.01; the outputs are still blurred
+blobs with bright and dark bands along their right and bottom edges, which the 4x4-pooled correlation reads as
+inverted. At lr 1e-3 the decoder collapses to flat outputs. The decoder is not yet trained, not trained wrong.
 """
 
 from __future__ import annotations

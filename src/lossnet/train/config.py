@@ -92,6 +92,10 @@ class _RunFields:
     several (the flag repeated) or a folder of them."""
     style_size: int = 256
     """``style``: longer side of the style image when its Grams are computed."""
+    recolour_target: bool = False
+    """Style tasks: the content terms compare the output with its content recoloured to the style image's
+    per-channel RGB mean and std, not with the content itself, so that the network keeps the content's layout in
+    the style's palette (:class:`lossnet.train.styles.StylePalette`). The ``style`` recipe turns it on."""
     # -- network
     model: str = "SuperResNet"
     """``TransformerNet``, ``SuperResNet``, ``UNet`` or ``Compact`` (Real-ESRGAN's, for ``superres``)."""
@@ -183,6 +187,13 @@ class _RunFields:
         if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n for n in names):
             raise InputTypeError(f"style_image must be a name or file, or a list of them; got {self.style_image!r}")
         self.style_image = self.style_image if isinstance(self.style_image, str) else list(self.style_image)
+        if not isinstance(self.recolour_target, bool):
+            raise InputTypeError(f"recolour_target must be true or false; got {self.recolour_target!r}")
+        if self.recolour_target and not TASKS[self.task].needs_style_image:
+            raise InputError(
+                f"recolour_target recolours the content target to the style image's colours; task {self.task!r} "
+                "has no style image. Drop --recolour-target"
+            )
         if not isinstance(self.task_options, dict):
             raise InputTypeError(f"task_options must be a dict; got {type(self.task_options).__name__}")
         self.task_options = TASKS[self.task].options_dict(self.task_options)

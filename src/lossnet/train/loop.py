@@ -58,7 +58,7 @@ from lossnet.train.runs import (
 )
 from lossnet.train.schedules import Constant, OneCycle, restart_schedule
 from lossnet.train.step import check_weights, make_optimizer, train_step
-from lossnet.train.styles import load_styles, style_sources
+from lossnet.train.styles import StylePalette, unchanged_target, load_styles, style_sources
 from lossnet.train.validation import validation_outputs, validation_pairs, validation_scores
 
 log = logging.getLogger("lossnet")
@@ -167,9 +167,11 @@ class _Run:
         self.loss_weights = self.loss.extractor.weights_id if self.loss.extractor else None
         if self.style_images:
             self.loss.set_style_targets([image.to(self.device) for image in self.style_images])
+        self._loss_target = StylePalette(self.style_images).recolour if c.recolour_target else unchanged_target
         self.balance, shares = None, run_shares(c)
         if shares is not None:  # resolved once, on the first batch; a resumed run has its weights in its config
-            batch = next(iter(self._batches(0, 1)))
+            x, y, *index = next(iter(self._batches(0, 1)))  # (the loss's target: y in the style's colours, if asked)
+            batch = (x, self._loss_target(y, *index), *index)
             self.config, self.balance = c, _ = calibrate_run(c, self.model, self.loss, batch, self.runtime, shares)
             log_balance(self.balance) if world.is_main else None
 
@@ -347,7 +349,7 @@ class _Run:
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor, *condition: torch.Tensor) -> dict[str, torch.Tensor]:
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
-        batch = (x, y, *condition)
+        batch = (x, self._loss_target(y, *condition), *condition)
         terms = train_step(self.net, self.loss, self.optimizer, batch, self.runtime, self.scaler, step=self.step + 1)
         self.scheduler.step()
         return terms
@@ -360,7 +362,8 @@ class _Run:
         outputs = validation_outputs(self.model, pairs, self.runtime, self.device, self.memory_format, self.step)
         targets, index = [p[1] for p in pairs], torch.cat([p[2] for p in pairs]) if len(pairs[0]) > 2 else None
         raw, tgt = torch.cat(outputs), torch.cat(targets)
-        scores, summary = validation_scores(c, raw, tgt, self.loss, self.device, [p[0] for p in pairs], index)
+        inputs, content = [p[0] for p in pairs], self._loss_target(tgt, index)  # the content in the style's colours
+        scores, summary = validation_scores(c, raw, content, self.loss, self.device, inputs, index)
         log.info("validation, step %d: %s", self.step, summary)
         styles = [self.style_images[int(k)] for k in index] if index is not None else self.style_images[:1] * len(pairs)
         self.collapse = self.watch.check(raw.clamp(0, 1), tgt, self.lr, self.step, styles or None)
@@ -371,14 +374,9 @@ class _Run:
             val_log.write({"step": self.step, **scores})
         if tb is not None:
             tb.write(self.step, scores, "val/")
-        sample_sheet(
-            [p[0] for p in pairs],
-            outputs,
-            targets,
-            self.out / "samples" / f"step_{self.step:07d}.png",
-            title=f"{c.task}, loss {c.loss}, step {self.step}: {summary}",
-            style=styles or None,
-        )
+        title = f"{c.task}, loss {c.loss}, step {self.step}: {summary}"
+        sheet = self.out / "samples" / f"step_{self.step:07d}.png"
+        sample_sheet(inputs, outputs, targets, sheet, title, style=styles or None)
         return scores
 
     def _save(self, name: str, with_state: bool) -> Path | None:

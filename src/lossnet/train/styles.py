@@ -20,6 +20,7 @@ from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
 from lossnet.data.io import IMAGE_SUFFIXES, load_image, resize_longer_side
 from lossnet.data.walk import find_images
 from lossnet.errors import InputError
+from lossnet.functional.adain import ADAIN_EPS, adain_from_statistics, channel_statistics
 
 
 def style_sources(style_image: str | Sequence[str], folders: bool = True) -> list[str]:
@@ -84,3 +85,44 @@ def load_styles(style_image: str | Sequence[str], size: int, several: bool) -> l
             "give one --style-image, or train style_multi for several in one network"
         )
     return [load_style(name, size) for name in sources]
+
+
+class StylePalette:
+    """The style images' RGB colours, per channel: a content target recoloured to them (``--recolour-target``).
+
+    A fast style network trained against its content keeps the content's colours: the content terms (pixel,
+    feature) pull every pixel back to them, which the style terms cannot outweigh without losing the layout.
+    Recoloured, the target keeps the content's layout in the style's palette: each RGB channel of each target
+    gets the mean and standard deviation of the same channel of its item's style image (AdaIN on pixels,
+    :func:`~lossnet.functional.adain.adain_from_statistics`), clamped to [0, 1]. ``lossnet stylize`` starts
+    from the same image (``--init recoloured``).
+
+    Args:
+        styles: the run's style images, each ``(1, 3, H, W)`` in [0, 1].
+
+    Example:
+        >>> palette = StylePalette([torch.full((1, 3, 4, 4), 0.25), torch.rand(1, 3, 4, 4)])
+        >>> target = torch.rand(2, 3, 8, 8)
+        >>> out = palette.recolour(target, torch.tensor([0, 1]))
+        >>> out.shape, round(float(out[0].mean()), 3)  # item 0 takes style 0's flat grey
+        (torch.Size([2, 3, 8, 8]), 0.25)
+    """
+
+    def __init__(self, styles: Sequence[torch.Tensor]) -> None:
+        if not styles:
+            raise InputError("recolouring the target needs the run's style images; this task has none")
+        stats = [channel_statistics(s.float(), ADAIN_EPS) for s in styles]
+        self.mean = torch.cat([m for m, _ in stats])  # (S, 3)
+        self.std = torch.cat([s for _, s in stats])
+
+    def recolour(self, target: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """``target`` ``(B, 3, H, W)`` in [0, 1] with each item's style's colours (``index`` ``(B,)``; ``None``:
+        the first style for every item), same shape, in [0, 1], float32."""
+        pick = torch.zeros(target.shape[0], dtype=torch.long) if index is None else index.cpu()
+        mean, std = self.mean[pick].to(target.device), self.std[pick].to(target.device)
+        return adain_from_statistics(target.float(), mean, std, ADAIN_EPS).clamp(0.0, 1.0)
+
+
+def unchanged_target(target: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+    """The target as it is: :meth:`StylePalette.recolour`'s stand-in when the run does not recolour."""
+    return target
