@@ -59,6 +59,6 @@ def test_the_style_recipe_recolours_and_the_network_learns_the_styles_colours(ti
     content = load_default_image("astronaut", 64).mean((0, 2, 3))
     red_mean = torch.tensor(red.mean((0, 1)), dtype=torch.float32)
     assert (means[True] - red_mean).abs().max() < 0.12, (means[True], red_mean)
-    # without it the network keeps the content's colours: nearer them than the style's
-    assert (means[False] - content).norm() < 0.5 * (means[False] - red_mean).norm(), (means[False], content)
-    assert float(means[True][0] - means[True][1]) > 0.4  # red, where the content's own colours are not
+    # red (red minus green: 0.7 in the style), where without it the network keeps the content's balance (0.14)
+    assert float(means[True][0] - means[True][1]) > 0.4, means[True]
+    assert float(means[False][0] - means[False][1]) < 0.25, (means[False], content)
