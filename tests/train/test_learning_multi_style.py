@@ -1,12 +1,14 @@
 """Learning check of style_multi: the recipe's network, 2 styles (brick, ihc), 100 steps of 64 px crops.
 
 Reuses tests/train/test_learning.py's layout correlation. What such a short run shows (2-core AMD EPYC, AVX-512 BF16;
-seeds 0-2, bf16 natively and fp32 as an AVX2 CPU runs it): both styles keep the content's layout (correlation
-0.76-0.89 in bf16, 0.80-0.89 in fp32), and the two styles' outputs already differ (RMS 0.0075-0.0139 in bf16,
-0.0107-0.0305 in fp32, against the 0.005 asserted); but they differ far less from each other than from the content
-(0.12-0.31): in 100 steps the shared convolutions learn the change common to both styles, while each style's own
-parameters (its norms' scales and shifts, started equal) have moved little. The issue's criterion, outputs farther
-from each other than from the content, is kept below as a known gap.
+seeds 0-2, bf16 natively and fp32 as an AVX2 CPU runs it), with the recipe's content terms comparing each item with
+its content recoloured to its own style's palette (``recolour_target``): both styles keep the content's layout
+(correlation 0.68-0.91 in bf16, 0.75-0.91 in fp32), and the two styles' outputs differ (RMS 0.050-0.083 in bf16,
+0.042-0.069 in fp32, against the 0.02 asserted; before the recoloured target 0.0075-0.0305, against 0.005). They
+still differ less from each other than from the content (0.13-0.24): in 100 steps the shared convolutions learn the
+change common to both styles, while each style's own parameters (its norms' scales and shifts, started equal) have
+moved little. The issue's criterion, outputs farther from each other than from the content, is kept below as a
+known gap.
 
 Before the trainer redrew style_multi's near-flat crops (as it does for style's), seed 1 diverged in bf16: a 64 px
 crop of std 0.003 sent the gradient through the instance norms to inf at step 52 (tests/train/test_divergence.py).
@@ -44,13 +46,13 @@ def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def test_each_style_keeps_the_content_and_the_styles_differ(outputs) -> None:
     content, a, b = outputs
     assert (_layout_correlation(a, content) >= 0.5).all() and (_layout_correlation(b, content) >= 0.5).all()
-    assert (_rms(a, b) > 0.005).all(), _rms(a, b)  # two styles, two images (a one-style network gives 0)
+    assert (_rms(a, b) > 0.02).all(), _rms(a, b)  # two styles, two images (a one-style network gives 0)
 
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known gap: after 100 steps the two styles' outputs are nearer each other (RMS 0.0075-0.0305) than the "
-    "content (0.12-0.31), bf16 and fp32 (AVX2 path), seeds 0-2, 2-core AMD EPYC; see the module docstring",
+    reason="known gap: after 100 steps the two styles' outputs are nearer each other (RMS 0.042-0.083) than the "
+    "content (0.13-0.24), bf16 and fp32 (AVX2 path), seeds 0-2, 2-core AMD EPYC; see the module docstring",
 )
 def test_the_styles_are_farther_apart_than_from_the_content(outputs) -> None:
     content, a, b = outputs
