@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from lossnet.card import Interface
 from lossnet.errors import ExportError
 from lossnet.models.adain import AdaINNet
+from lossnet.models.interface import adopt_interface
 
 
 class AdaINGraph(nn.Module):
@@ -49,8 +50,7 @@ class AdaINGraph(nn.Module):
     def __init__(self, net: AdaINNet) -> None:
         super().__init__()
         self.net = net
-        for attr in ("in_channels", "scale", "size_multiple", "min_size", "input_range", "output_range"):
-            setattr(self, attr, getattr(net, attr))
+        adopt_interface(self, net)
 
     def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
         fc, fs = self.net.encode(content), self.net.encode(style)

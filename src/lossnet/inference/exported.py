@@ -38,6 +38,7 @@ from lossnet.card import EXPORT_EXTRA, Interface, ModelFile, file_format, read_m
 from lossnet.checkpoint import ModelInfo
 from lossnet.errors import CheckpointError, InputError, MissingExtraError
 from lossnet.functional.adain import check_alpha
+from lossnet.models.interface import adopt_interface
 from lossnet.models.multi_style_net import style_weights
 from lossnet.runtime import pick_device
 
@@ -158,9 +159,7 @@ class WithStyleImage(nn.Module):
         self.net, self.alpha = net, check_alpha(alpha)
         net._inputs(torch.zeros(1, net.in_channels, net.min_size, net.min_size), style, self.alpha)  # checked now
         self.style = style
-        attrs = ("scale", "in_channels", "per_image_norm", "size_multiple", "min_size", "input_range", "output_range")
-        for attr in attrs:
-            setattr(self, attr, getattr(net, attr))
+        adopt_interface(self, net)
         self.eval()
 
     def forward(self, x: Tensor) -> Tensor:

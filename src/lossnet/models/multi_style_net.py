@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lossnet.errors import InputError, InputTypeError
+from lossnet.models.interface import adopt_interface
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.validation import check_positive_int
 
@@ -192,10 +193,7 @@ class StyleChoice(nn.Module):
         style_weights(style, int(model.num_styles), 1)  # checked now, not at the first image
         self.style = style
         self.train(model.training)
-        rule = ("size_multiple", "min_size", "in_channels", "scale", "output_range", "input_range", "per_image_norm")
-        for attr in rule:
-            if hasattr(model, attr):
-                setattr(self, attr, getattr(model, attr))
+        adopt_interface(self, model)
 
     def forward(self, x: Tensor) -> Tensor:
         style = self.style.to(x.device) if isinstance(self.style, Tensor) else self.style
