@@ -95,7 +95,8 @@ class _RunFields:
     recolour_target: bool = False
     """Style tasks: the content terms compare the output with its content recoloured to the style image's
     per-channel RGB mean and std, not with the content itself, so that the network keeps the content's layout in
-    the style's palette (:class:`lossnet.train.styles.StylePalette`). The ``style`` recipe turns it on."""
+    the style's palette (:class:`lossnet.train.styles.StylePalette`). The ``style`` and ``style_multi`` recipes
+    turn it on."""
     # -- network
     model: str = "SuperResNet"
     """``TransformerNet``, ``SuperResNet``, ``UNet`` or ``Compact`` (Real-ESRGAN's, for ``superres``)."""
