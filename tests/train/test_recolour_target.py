@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from lossnet.data.defaults import load_default_image
-from lossnet.errors import InputError
+from lossnet.errors import InputError, InputTypeError
 from lossnet.functional.adain import channel_statistics
 from lossnet.inference import load_model
 from lossnet.train.config import task_config
@@ -36,7 +36,7 @@ def test_each_item_takes_its_own_styles_channel_mean_and_std() -> None:
 def test_a_task_without_a_style_image_refuses_it() -> None:
     with pytest.raises(InputError, match="has no style image.*--recolour-target"):
         task_config("superres", recolour_target=True)
-    with pytest.raises(Exception, match="true or false"):
+    with pytest.raises(InputTypeError, match="true or false"):
         task_config("style", recolour_target="yes")
 
 
