@@ -115,6 +115,9 @@ def trainer(task: str, size: int, batch: int, precision: str) -> tuple[Trainer, 
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.grad_scaler)
     pairs = PairDataset(default_dataset("train", crop_size=size, seed=config.seed), task, scale=config.scale)
     x, y = (torch.stack(t) for t in zip(*(pairs[i % len(pairs)] for i in range(batch)), strict=True))
+    if config.channels_last:  # the recipe's memory format, as the trainer applies it (superres's)
+        model.to(memory_format=torch.channels_last)
+        x, y = (t.contiguous(memory_format=torch.channels_last) for t in (x, y))
     job = Trainer(spec, model, loss, make_optimizer(config, model.parameters()), runtime, scaler, style)
     return job, x, y
 

@@ -139,10 +139,10 @@ def test_perceptual_recipe_lowers_its_loss(runs, task: str) -> None:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known gap (issue 20 B, open): after 200 steps at 64 px (lr 3e-4) the relu2_2 distances on the held-out "
-    "images were perceptual 59.1 / 60.8 / 62.2 against pixel 60.8 / 63.4 / 62.9 (seeds 0-2, bf16) and 59.1 / 60.9 / "
-    "63.0 against 59.3 / 62.9 / 63.4 (fp32 as AVX2), bicubic 72.8: the perceptual network is always the nearer, "
-    "but by 2% or more for two seeds in six (2-core AMD EPYC with AVX-512 BF16); see the README",
+    reason="known gap (issue 20 B, open): after 200 steps at 64 px (lr 3e-4, channels-last) the relu2_2 distances on "
+    "the held-out images were perceptual 58.4 / 60.5 / 64.3 against pixel 60.1 / 62.6 / 62.8 (seeds 0-2, bf16) and "
+    "59.3 / 61.0 / 65.4 against 60.3 / 62.8 / 62.0 (fp32 as AVX2), bicubic 72.8: 1.6-3.2% ahead for two seeds, 2-5% "
+    "behind for the third, within the seed-to-seed noise (2-core AMD EPYC with AVX-512 BF16); see the README",
 )
 def test_perceptual_superres_beats_pixel_on_its_own_feature_distance(runs) -> None:
     """Johnson et al. 2016's claim, on held-out images: trained as long, the network with the relu2_2 feature term

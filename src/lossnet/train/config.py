@@ -144,7 +144,8 @@ class _RunFields:
     """``auto`` (bf16 where the CPU or GPU runs it natively, fp16 + GradScaler on older GPUs, else fp32),
     ``fp32``, ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (autocast + GradScaler, CUDA only)."""
     channels_last: bool = False
-    """Keep activations in channels-last memory layout (faster convolutions on recent GPUs)."""
+    """Keep the network's weights and activations in channels-last memory layout: faster convolutions on recent GPUs,
+    and on CPUs for some networks (the ``superres`` recipe turns it on; see the task registry)."""
     num_workers: int = 0
     """DataLoader worker processes that decode and crop images (0 = in the training process)."""
     # -- reporting

@@ -1,0 +1,25 @@
+"""The benchmarks build what they measure: a registry task added later must not stop ``make bench``."""
+
+import pytest
+import torch
+
+from benchmarks.step_roofline import count_gflop, measured_tasks
+from benchmarks.train_step import trainer
+from lossnet.tasks import TASKS
+
+
+def test_step_roofline_measures_the_four_single_target_tasks() -> None:
+    assert sorted(measured_tasks()) == ["colorize", "restore", "style", "superres"]
+
+
+@pytest.mark.parametrize("task", measured_tasks())
+def test_step_roofline_counts_each_tasks_step(task: str) -> None:
+    """One step at 32 px builds and runs as ``lossnet train`` builds it, in the recipe's memory format, and its
+    FLOPs split into the network's (forward and backward) and the loss's (more: the trunk runs on two images)."""
+    job, x, y = trainer(task, 32, 1, "fp32")
+    network, total = count_gflop(lambda: job.step(x, y), job.model)
+    assert 0 < network < total, (network, total)
+    channels_last = bool(TASKS[task].recipe.get("channels_last", False))
+    weight = next(p for p in job.model.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
+    assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert y.is_contiguous(memory_format=torch.channels_last) == channels_last  # (x: 1 channel for colorize)
