@@ -23,3 +23,13 @@ def test_step_roofline_counts_each_tasks_step(task: str) -> None:
     weight = next(p for p in job.model.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
     assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
     assert y.is_contiguous(memory_format=torch.channels_last) == channels_last  # (x: 1 channel for colorize)
+
+
+def test_conv_ceiling_reports_each_shape_it_times() -> None:
+    from benchmarks import conv_ceiling
+
+    forward, both, last = conv_ceiling.rates((1, 4, 4, 8), torch.float32)
+    assert min(forward, both, last) > 0
+    row = conv_ceiling.Row("fp32", (1, 4, 4, 8), forward, both, last, 100.0, 1024)
+    text = conv_ceiling.report([row])
+    assert "| fp32 | 1, 4 -> 4, 8 px |" in text and "100 (n=1024)" in text
