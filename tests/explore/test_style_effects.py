@@ -30,7 +30,7 @@ def test_stylize_defaults_move_colour_and_texture_to_the_style_and_keep_the_layo
     hed_weights, content_name: str, style_name: str
 ) -> None:
     content, style = load_default_image(content_name, SIZE), load_default_image(style_name, SIZE)
-    config = StylizeConfig()  # the defaults, 300 L-BFGS steps included
+    config = StylizeConfig()  # the defaults, 150 L-BFGS steps from the recoloured content included
     fx = build_extractor(config.arch, config.layers, hed_weights, precision=resolve("auto", "cpu"))
     result = stylize(content, style, None, config, extractor=fx)
     m = style_measures(result.image, content, style)

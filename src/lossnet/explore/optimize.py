@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from lossnet.errors import InputError
+from lossnet.functional.adain import channel_statistics, recolour
 from lossnet.validation import check_choice, check_image, check_positive_int
 
 #: The optimisers offered.
@@ -123,7 +124,8 @@ def start_image(
     recoloured to ``reference``'s colours.
 
     ``'recoloured'`` gives each RGB channel of ``content`` the mean and standard deviation of the same channel of
-    ``reference`` (Reinhard et al. 2001's transfer, in RGB), clamped to [0, 1]. From there an optimiser need not move
+    ``reference`` (Reinhard et al. 2001's transfer, in RGB; :func:`~lossnet.functional.adain.recolour`, as the style
+    recipes' recoloured targets), clamped to [0, 1]. From there an optimiser need not move
     every pixel's colour against the content term, which holds colours in place (issue 20: from the content
     itself, astronaut kept 0.56 of its colour distance to ihc after 300 L-BFGS steps; this start alone has 0.20).
 
@@ -147,10 +149,8 @@ def start_image(
     if init == "recoloured":
         if reference is None:
             raise InputError("init='recoloured' recolours the content to a reference image's colours: pass reference")
-        x, ref = content.detach().float(), reference.detach().float().to(content.device)
-        mean, std = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True).clamp_min(1e-6)
-        out = (x - mean) / std * ref.std((2, 3), keepdim=True) + ref.mean((2, 3), keepdim=True)
-        return out.clamp(0.0, 1.0).to(content.dtype)
+        reference = reference.detach().float().to(content.device)
+        return recolour(content.detach(), *channel_statistics(reference)).to(content.dtype)
     g = torch.Generator().manual_seed(seed)
     return torch.rand(content.shape, generator=g).to(device=content.device, dtype=content.dtype)
 

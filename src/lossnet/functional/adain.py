@@ -138,6 +138,28 @@ def adain_from_statistics(
     return (x - mu[..., None, None]) * scale[..., None, None] + _exact(mean).to(x.dtype)[..., None, None]
 
 
+def recolour(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``images`` with each RGB channel given ``mean`` and ``std``: AdaIN on pixels, clamped to [0, 1].
+
+    Reinhard et al. 2001's colour transfer, in RGB. The style task's recoloured content targets
+    (``--recolour-target``) and ``lossnet stylize --init recoloured`` both use it.
+
+    Args:
+        images: ``(B, 3, H, W)`` in [0, 1].
+        mean, std: a reference's :func:`channel_statistics`, ``(B or 1, 3)``.
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1], float32.
+
+    Example:
+        >>> grey = torch.full((1, 3, 6, 6), 0.4)
+        >>> out = recolour(torch.rand(2, 3, 8, 8), *channel_statistics(grey))
+        >>> round(float(out.mean()), 4), round(float(out.std()), 2)  # a flat reference: its flat colour
+        (0.4, 0.0)
+    """
+    return adain_from_statistics(images.float(), mean, std, ADAIN_EPS).clamp(0.0, 1.0)
+
+
 def adain(content: torch.Tensor, style: torch.Tensor, eps: float = ADAIN_EPS) -> torch.Tensor:
     """Adaptive instance normalisation: the content's features with the style's channel statistics.
 

@@ -20,7 +20,7 @@ from lossnet.data.defaults import DEFAULT_IMAGES, default_image_path
 from lossnet.data.io import IMAGE_SUFFIXES, load_image, resize_longer_side
 from lossnet.data.walk import find_images
 from lossnet.errors import InputError
-from lossnet.functional.adain import ADAIN_EPS, adain_from_statistics, channel_statistics
+from lossnet.functional.adain import ADAIN_EPS, channel_statistics, recolour
 
 
 def style_sources(style_image: str | Sequence[str], folders: bool = True) -> list[str]:
@@ -94,7 +94,7 @@ class StylePalette:
     feature) pull every pixel back to them, which the style terms cannot outweigh without losing the layout.
     Recoloured, the target keeps the content's layout in the style's palette: each RGB channel of each target
     gets the mean and standard deviation of the same channel of its item's style image (AdaIN on pixels,
-    :func:`~lossnet.functional.adain.adain_from_statistics`), clamped to [0, 1]. ``lossnet stylize`` starts
+    :func:`~lossnet.functional.adain.recolour`), clamped to [0, 1]. ``lossnet stylize`` starts
     from the same image (``--init recoloured``).
 
     Args:
@@ -120,7 +120,7 @@ class StylePalette:
         the first style for every item), same shape, in [0, 1], float32."""
         pick = torch.zeros(target.shape[0], dtype=torch.long) if index is None else index.cpu()
         mean, std = self.mean[pick].to(target.device), self.std[pick].to(target.device)
-        return adain_from_statistics(target.float(), mean, std, ADAIN_EPS).clamp(0.0, 1.0)
+        return recolour(target, mean, std)
 
 
 def unchanged_target(target: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
