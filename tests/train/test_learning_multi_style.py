@@ -10,6 +10,15 @@ change common to both styles, while each style's own parameters (its norms' scal
 moved little. The issue's criterion, outputs farther from each other than from the content, is kept below as a
 known gap.
 
+That criterion, in pixel RMS, is out of reach of these targets themselves: the content recoloured to brick's palette
+and to ihc's are 0.225 apart on astronaut, but the brick one is 0.275 from the content (chelsea: 0.221 apart, 0.186
+from it). No pair of the embedded styles meets it on both held-out images even as targets, since each palette moves
+every pixel, and two moves are farther apart than either is long only where they point more than 60 degrees apart.
+A network that reached its targets exactly would fail it too. A measure that could stand in, each output's colour
+distance (``lossnet.metrics.style.colour_distance``) to its own style below that to the other, held for ihc's
+output in all 12 cases (2 images, seeds 0-2, both precisions) and for brick's in 10 of 12 (fp32, seeds 1 and 2,
+astronaut: 0.129 against 0.125 and 0.130 against 0.127): not with margin, so it is not asserted either.
+
 Before the trainer redrew style_multi's near-flat crops (as it does for style's), seed 1 diverged in bf16: a 64 px
 crop of std 0.003 sent the gradient through the instance norms to inf at step 52 (tests/train/test_divergence.py).
 """
@@ -52,7 +61,8 @@ def test_each_style_keeps_the_content_and_the_styles_differ(outputs) -> None:
 @pytest.mark.xfail(
     strict=False,
     reason="known gap: after 100 steps the two styles' outputs are nearer each other (RMS 0.042-0.083) than the "
-    "content (0.13-0.24), bf16 and fp32 (AVX2 path), seeds 0-2, 2-core AMD EPYC; see the module docstring",
+    "content (0.13-0.24), bf16 and fp32 (AVX2 path), seeds 0-2, 2-core AMD EPYC; the recoloured targets themselves "
+    "miss it on astronaut (0.225 apart, 0.275 from the content); see the module docstring",
 )
 def test_the_styles_are_farther_apart_than_from_the_content(outputs) -> None:
     content, a, b = outputs
