@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,30 @@ def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(tmp_path):
     # summary alone said only "rank 1 SIGABRT" the one time this failed (1 of about 60 runs, session 13).
     err = proc.stderr if len(proc.stderr) <= 8000 else f"{proc.stderr[:5000]}\n[...]\n{proc.stderr[-3000:]}"
     assert proc.returncode == 0, err
+    # The ranks leave with os._exit (lossnet.train.distributed.end_process): what they printed is all there.
+    assert "wrote " in proc.stdout and "validation: PSNR" in proc.stderr
     summary = json.loads((out / "run.json").read_text())
     checksums = summary["replica_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     # Rank 0 alone wrote the log: one row per step, not two.
     assert [line.split(",")[0] for line in (out / "log.csv").read_text().split()[1:]] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_a_process_that_joined_a_group_ends_with_its_status_and_its_buffered_output(joined):
+    """end_process: after a process group, os._exit with the status, streams flushed first; else it returns."""
+    script = textwrap.dedent(f"""
+        import sys
+        import lossnet.train.distributed as d
+        d._joined = {joined}
+        print("buffered on stdout", end="")
+        print("buffered on stderr", end="", file=sys.stderr)
+        d.end_process(3)
+        print(" and returned")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "buffered on stderr"
+    if joined:
+        assert (proc.returncode, proc.stdout) == (3, "buffered on stdout")
+    else:
+        assert (proc.returncode, proc.stdout) == (0, "buffered on stdout and returned\n")

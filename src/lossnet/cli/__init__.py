@@ -18,6 +18,7 @@ import lossnet
 from lossnet.cli import apply, core, evaluate, explore, export, train
 from lossnet.cli.common import cli_wording, os_error_line
 from lossnet.errors import LossnetError
+from lossnet.train.distributed import end_process
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = (core, train, apply, export, evaluate, explore)
@@ -43,7 +44,17 @@ def _flags(parser: argparse.ArgumentParser, command: str) -> set[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 for a user error)."""
+    """Run the command line; returns the exit status (0 ok, 2 for a user error).
+
+    A process started by ``torchrun`` that joined a process group does not return: it exits with the status
+    (:func:`lossnet.train.distributed.end_process` says why).
+    """
+    code = _run(argv)
+    end_process(code)
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
