@@ -178,7 +178,10 @@ def test_loss_takes_the_same_names(stub_cpu) -> None:  # type: ignore[no-untyped
 
 
 #: The settings that make any x86 CPU run as an AVX2-only one would (what .ci/run's second pass sets).
-AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+AVX2_ONLY = {
+    "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+}  # fmt: skip
 
 
 def test_auto_resolves_to_fp32_in_a_process_limited_to_avx2() -> None:
@@ -190,13 +193,17 @@ def test_auto_resolves_to_fp32_in_a_process_limited_to_avx2() -> None:
     import subprocess
     import sys
 
-    code = "from lossnet.runtime import resolve; r = resolve('auto', 'cpu'); print(r.precision, '|', r.reason)"
+    code = (
+        "import numpy; from lossnet.runtime import resolve; r = resolve('auto', 'cpu');"
+        "print(numpy._core._multiarray_umath.__cpu_features__.get('X86_V4', False), '|', r.precision, '|', r.reason)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, **AVX2_ONLY}, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    precision, reason = done.stdout.strip().split(" | ", 1)
+    numpy_avx512, precision, reason = done.stdout.strip().split(" | ", 2)
     assert precision == "fp32", done.stdout
+    assert numpy_avx512 == "False", "NumPy still dispatches to its AVX-512 kernels"
     assert reason  # says why
 
 

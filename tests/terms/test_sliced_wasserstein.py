@@ -172,14 +172,31 @@ def test_a_call_sorts_at_most_four_target_positions_per_prediction_position() ->
     assert not torch.equal(value, whole) and torch.allclose(value, whole, rtol=0.05), (value, whole)
 
 
-def test_the_integer_key_sort_equals_torch_sort_in_values_and_gradient() -> None:
+def test_the_numpy_sort_equals_torch_sort_in_values_and_gradient() -> None:
     from lossnet.terms.sliced_wasserstein import sort_last
 
     edges = torch.tensor([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, float("inf"), -float("inf"), 1e-38, -1e-38, 3.0, 3.0])
     x = torch.cat([torch.randn(2, 5, 300) * 10.0 ** torch.randint(-3, 4, (2, 5, 1)), edges.expand(2, 5, -1)], -1)
     assert torch.equal(sort_last(x), torch.sort(x, dim=-1).values)
+    assert torch.equal(sort_last(x.mT), torch.sort(x.mT, dim=-1).values)  # a strided input
     distinct = torch.randn(3, 4, 200, requires_grad=True)
     weights = torch.randn(3, 4, 200)
     (ours,) = torch.autograd.grad((sort_last(distinct) * weights).sum(), distinct)
     (theirs,) = torch.autograd.grad((torch.sort(distinct, dim=-1).values * weights).sum(), distinct)
     assert torch.equal(ours, theirs)
+    with torch.no_grad():  # the values-only path
+        assert torch.equal(sort_last(distinct), torch.sort(distinct, dim=-1).values)
+    nan = torch.tensor([[2.0, float("nan"), -1.0]])
+    assert sort_last(nan)[0, :2].tolist() == [-1.0, 2.0] and sort_last(nan)[0, 2].isnan()
+
+
+def test_projections_are_float32_under_bf16_autocast() -> None:
+    # Autocast would run the projection in bf16 and sort rounded values: the term compares in float32.
+    from lossnet.terms.sliced_wasserstein import sorted_projections
+
+    features = torch.randn(2, 16, 8, 8)
+    d = random_directions(16, 16, torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = sorted_projections(features, d)
+    assert under.dtype == torch.float32
+    torch.testing.assert_close(under, sorted_projections(features, d), rtol=1e-6, atol=1e-6)

@@ -3,8 +3,11 @@
 Reuses tests/train/test_learning.py's layout correlation. What such a short run shows (2-core AMD EPYC, AVX-512 BF16;
 seeds 0-2, bf16 natively and fp32 as an AVX2 CPU runs it), with the recipe's content terms comparing each item with
 its content recoloured to its own style's palette (``recolour_target``): both styles keep the content's layout
-(correlation 0.68-0.91 in bf16, 0.75-0.91 in fp32), and the two styles' outputs differ (RMS 0.050-0.083 in bf16,
-0.042-0.069 in fp32, against the 0.02 asserted; before the recoloured target 0.0075-0.0305, against 0.005). They
+(worst correlation 0.70 in bf16, 0.51 in fp32), and the two styles' outputs differ (worst RMS 0.057 in bf16, 0.037
+in fp32, against the 0.02 asserted; before the recoloured target 0.0075-0.0305, against 0.005). Those are with the
+sliced-Wasserstein sort in NumPy (session 14); before it, 0.68 / 0.75 and 0.050 / 0.042. The layout does not hold
+for every seed: seed 4 in bf16 (0.22) and seed 5 in fp32 (-0.13; 0.17 before the change) lose it, so the check's
+seed 0 is not a margin for all seeds, and the README says so. They
 still differ less from each other than from the content (0.13-0.24): in 100 steps the shared convolutions learn the
 change common to both styles, while each style's own parameters (its norms' scales and shifts, started equal) have
 moved little. The issue's criterion, outputs farther from each other than from the content, is kept below as a

@@ -42,6 +42,7 @@ trunk's compute dtype.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -74,28 +75,34 @@ def sorted_projections(features: torch.Tensor, directions: torch.Tensor) -> torc
     """``(B, N, K)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions``
     ``(C, K)``, sorted along the positions (float32)."""
     points = features.float().flatten(2)  # (B, C, N)
-    # (B, K, N) is sorted along its contiguous last dim (1.5x faster on a CPU than along a strided one)
-    projected = directions.to(points.device).t() @ points
+    # (B, K, N) is sorted along its contiguous last dim (1.5x faster on a CPU than along a strided one). In float32
+    # under autocast too: autocast would project in bf16, whose 8-bit mantissa ties and rounds the sorted values.
+    with torch.autocast(points.device.type, enabled=False):
+        projected = directions.to(points.device).t() @ points
     return sort_last(projected).transpose(1, 2)
 
 
 def sort_last(x: torch.Tensor) -> torch.Tensor:
-    """``torch.sort(x, dim=-1).values`` of a float32 tensor, with its gradient, 12-15% faster on a CPU.
+    """``torch.sort(x, dim=-1).values`` of a float32 CPU tensor, with its gradient, 1.5-4x faster.
 
-    The sort runs on int32 keys that order as the floats do (a float's bits, with the magnitude bits of the
-    negative ones flipped; an integer sort is the cheaper one), and the values are gathered by its indices:
-    the same values, and the same gradient where no two values tie. (A NaN, which no loss survives anyway,
-    may land at either end.)
+    NumPy sorts (and argsorts) with SIMD kernels (x86-simd-sort, AVX2 or AVX-512, chosen at run time), where
+    ``torch.sort`` compares one pair at a time: on one thread it beat ``torch.sort`` on two by 2.4-4x with
+    AVX-512 and 1.4-2.3x with AVX2 at the shapes of a 64 px style step (``(4, 64, 4096)`` .. ``(4, 512, 64)``;
+    splitting the rows over two threads gained nothing). Without a gradient the values are sorted as they are;
+    with one, the input is argsorted and gathered, so the gradient flows as through ``torch.sort`` (the same,
+    where no two values tie). On another device or dtype, or while ``torch.compile`` traces, this is
+    ``torch.sort``. A NaN, which no loss survives anyway, lands at the end, as with ``torch.sort``.
 
     >>> x = torch.randn(2, 3, 50)
     >>> torch.equal(sort_last(x), torch.sort(x, dim=-1).values)
     True
     """
-    if x.dtype != torch.float32 or x.device.type != "cpu":
+    if x.dtype != torch.float32 or x.device.type != "cpu" or torch.compiler.is_compiling():
         return torch.sort(x, dim=-1).values
-    bits = x.detach().view(torch.int32)
-    keys = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    return x.gather(-1, keys.sort(dim=-1).indices)
+    data = x.detach().contiguous().numpy()
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return torch.from_numpy(np.sort(data, axis=-1))
+    return x.gather(-1, torch.from_numpy(np.argsort(data, axis=-1)))
 
 
 def resample_quantiles(values: torch.Tensor, n: int) -> torch.Tensor:
