@@ -32,6 +32,7 @@ LONGEST_FIRST = (
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: pytest without it (-p no:xdist) must still run
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """``--dist loadscope`` with the long modules of :data:`LONGEST_FIRST` handed out first (longest-first keeps the
     workers busy to the end); any other ``--dist`` keeps xdist's own scheduler."""

@@ -30,14 +30,17 @@ def images() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _terms(loss: PerceptualLoss, device: str, x: torch.Tensor, y: torch.Tensor) -> tuple[dict, torch.Tensor]:
     loss = loss.to(device)
-    pred = x.to(device).requires_grad_(True)
+    pred = x.detach().to(device, copy=True).requires_grad_(True)  # a fresh leaf; the fixture stays untouched
     terms = loss.terms(pred, y.to(device))
     terms["total"].sum().backward()
     return {k: v.detach().cpu() for k, v in terms.items()}, pred.grad.cpu()
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_fp32_on_the_device_equals_the_cpu(device, weights, images) -> None:
+def test_fp32_on_the_device_equals_the_cpu(device, weights, images, monkeypatch) -> None:
+    # PyTorch runs "fp32" convolutions on Ampere and later GPUs in TF32 by default (10-bit mantissa): the gradient
+    # then differed from the CPU's by 4.2% (H200, torch 2.11). The comparison is of fp32 maths, so TF32 is off.
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     make = lambda: PerceptualLoss(  # noqa: E731
         "vgg16", weights, feature_layers=["relu2_2"], style_layers=STYLE, lpips_weight=1.0, tv_weight=1e-3
     )
@@ -64,7 +67,18 @@ def test_half_precision_fast_path_agrees_with_fp32(device, dtype, weights, image
     for key in ref:
         assert fast[key].dtype == torch.float32
         torch.testing.assert_close(fast[key], ref[key], rtol=5e-2, atol=0, msg=key)
-    assert float((grad - ref_grad).norm() / ref_grad.norm()) < 8e-2
+    # The gradient's yardstick: how far the fp32 gradient moves when only the images and weights are rounded to
+    # the half dtype. Through a (random) VGG's ReLUs that alone is ~11% for bf16 (measured, 2-core Xeon, fp32);
+    # the half path may add a little to it, not a multiple of it.
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    rounded = make(None)
+    with torch.no_grad():
+        for p in rounded.parameters():
+            p.copy_(p.to(half).float())
+    _, floor_grad = _terms(rounded, device, *(t.to(half).float() for t in images))
+    floor = float((floor_grad - ref_grad).norm() / ref_grad.norm())
+    error = float((grad - ref_grad).norm() / ref_grad.norm())
+    assert 0 < error < 1.5 * floor + 1e-3, (error, floor)
 
 
 @pytest.mark.parametrize("device", DEVICES)

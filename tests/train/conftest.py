@@ -15,7 +15,9 @@ TINY_MODELS = {
 
 @pytest.fixture
 def tiny(tmp_path):
-    """A config factory: the task's recipe shrunk to 32 px crops, batch 2 and a random loss network."""
+    """A config factory: the task's recipe shrunk to 32 px crops, batch 2 and a random loss network, on the CPU
+    (these tests' facts, such as a bit-identical resume, are the CPU's; where a GPU is present the default device,
+    auto, would pick it: the CUDA training test passes ``device="cuda"``)."""
 
     def make(task, **overrides):
         values = dict(
@@ -26,6 +28,7 @@ def tiny(tmp_path):
             style_size=64,
             batch_size=2,
             steps=4,
+            device="cpu",
             loss_weights=None,
             out_dir=str(tmp_path / task),
             log_every=1,

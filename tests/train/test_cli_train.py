@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from lossnet.cli import main
 from lossnet.checkpoint import load_checkpoint
@@ -19,7 +20,7 @@ def tiny_flags(task, out):
     return [
         "train", task, "--model-kwargs", kwargs, "--crop-size", "32", "--val-size", "32", "--image-size", "96",
         "--style-size", "64", "--batch-size", "2", "--steps", "2", "--loss-weights", "none", "--out-dir", str(out),
-        "--log-every", "1", "--val-every", "2", "--checkpoint-every", "2",
+        "--log-every", "1", "--val-every", "2", "--checkpoint-every", "2", "--device", "cpu",
     ]  # fmt: skip
 
 
@@ -125,3 +126,18 @@ def test_a_process_that_joined_a_group_ends_with_its_status_and_its_buffered_out
         assert (proc.returncode, proc.stdout) == (3, "buffered on stdout")
     else:
         assert (proc.returncode, proc.stdout) == (0, "buffered on stdout and returned\n")
+
+
+def test_torchrun_with_more_processes_than_gpus_is_refused_with_the_fix(monkeypatch):
+    """One process per GPU: a rank past the last GPU gets an InputError naming the count (torch's own error was
+    'CUDA error: invalid device ordinal', seen on a one-GPU machine)."""
+    from lossnet.errors import InputError
+    from lossnet.train import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(distributed, "pick_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"LOCAL_RANK=1, but this machine has 1 CUDA GPU.*--nproc_per_node=1.*--device cpu"):
+        distributed.init_distributed("cuda")

@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,23 @@ def test_fp16_trains_only_on_cuda(tiny, stub_cpu):
     stub_cpu(CpuProbe("EPYC", "x86_64", "AVX512", True, flags))
     with pytest.raises(InputError, match="precision='fp16' is refused on this CPU"):
         train(tiny("superres", precision="fp16", device="cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+@pytest.mark.parametrize("precision", ["auto", "fp16", "fp32"])
+def test_training_on_cuda_runs_in_each_precision_without_warnings(tiny, precision):
+    """On a GPU: the run lands on CUDA, records it, and prints no raw Python warning (with fp16, GradScaler
+    skips the first optimizer steps, and torch's lr_scheduler warned about it before lossnet silenced it)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(tiny("superres", device="cuda", precision=precision, steps=6))
+    assert [str(w.message) for w in caught] == []
+    assert all(math.isfinite(r["total"]) for r in result.history)
+    recorded = json.loads((result.out_dir / "run.json").read_text())["precision"]
+    assert recorded["device"] == "cuda"
+    assert recorded["precision"] == {"auto": "bf16" if torch.cuda.is_bf16_supported() else "fp16"}.get(precision, precision)
 
 
 def test_corrupt_and_unsupported_files_are_skipped_listed_and_logged_once(tiny, tmp_path, caplog):

@@ -101,7 +101,7 @@ def clamp_st(x: torch.Tensor) -> torch.Tensor:
     custom autograd function is a Python call that TorchScript cannot store.
 
     >>> x = torch.tensor([-3.0, 0.5, 2.0])
-    >>> clamp_st(x), clamp_st(x.requires_grad_()).grad_fn.name()
+    >>> clamp_st(x), type(clamp_st(x.requires_grad_()).grad_fn).__name__
     (tensor([-1.0000,  0.5000,  1.0000]), 'ClampSTBackward')
     """
     return ClampST.apply(x) if x.requires_grad else x.clamp(-1.0, 1.0)

@@ -18,7 +18,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from lossnet.errors import LossnetError
+from lossnet.errors import InputError, LossnetError
 from lossnet.runtime import pick_device
 
 T = TypeVar("T")
@@ -58,6 +58,13 @@ def init_distributed(device: str = "auto") -> World:
         return World(device=base)
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if base.type == "cuda":
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:
+            raise InputError(
+                f"torchrun started a process with LOCAL_RANK={local_rank}, but this machine has {gpus} CUDA GPU(s): "
+                f"one process per GPU. Start at most {gpus} (--nproc_per_node={gpus}), or train on the CPU with "
+                "--device cpu."
+            )
         torch.cuda.set_device(local_rank)
         base = torch.device("cuda", local_rank)
     if not dist.is_initialized():

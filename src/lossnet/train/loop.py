@@ -56,7 +56,7 @@ from lossnet.train.runs import (
     CHECKPOINT, FINAL_MODEL, RUN_FILES, TrainingInterrupted, TrainResult, check_occupied,
     check_steps_left, checkpoint_path, load_resumable, log_resume, open_run_folder, resume_config,
 )
-from lossnet.train.schedules import Constant, OneCycle, restart_schedule
+from lossnet.train.schedules import Constant, OneCycle, restart_schedule, step_schedule
 from lossnet.train.step import check_weights, make_optimizer, train_step
 from lossnet.train.styles import StylePalette, unchanged_target, load_styles, style_sources
 from lossnet.train.validation import validation_outputs, validation_pairs, validation_scores
@@ -351,7 +351,7 @@ class _Run:
         self.lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
         batch = (x, self._loss_target(y, *condition), *condition)
         terms = train_step(self.net, self.loss, self.optimizer, batch, self.runtime, self.scaler, step=self.step + 1)
-        self.scheduler.step()
+        step_schedule(self.scheduler)
         return terms
 
     def _validate(self, val_log: CsvLog | None, tb: TensorBoardLog | None) -> dict[str, float]:

@@ -7,6 +7,7 @@ them and a resumed run follows the same curve.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -75,3 +76,15 @@ def restart_schedule(
         group["initial_lr"] = lr
         group["lr"] = lr * fn(scheduler.last_epoch)
     scheduler._last_lr = [g["lr"] for g in groups]
+
+
+def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """Advance ``scheduler`` by one training step, skipped optimizer step or not.
+
+    With fp16 on CUDA, GradScaler skips the optimizer's step while it searches for its scale (the first steps'
+    gradients overflow), and torch then warns that the schedule stepped before the optimizer. Counting those
+    steps is intended (the schedule follows the run's steps), so that warning is silenced here, and only it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+        scheduler.step()
