@@ -18,7 +18,7 @@ def test_johnson_style_recipe():
     assert (c.model, c.optimizer, c.lr, c.batch_size, c.crop_size, c.schedule) == (
         "TransformerNet",
         "adam",
-        1e-3,
+        5e-4,  # Johnson's 1e-3 lost a content for some seeds on HED's features (the recipe's comment)
         4,
         256,
         "constant",

@@ -9,9 +9,9 @@ Recipes (:data:`TASK_PRESETS`, read from the task registry :mod:`lossnet.tasks`)
 =========  ===============  =========================  =================================================
 task       network          loss (``--loss perceptual``)  optimisation, after
 =========  ===============  =========================  =================================================
-style      TransformerNet   ``lossnet_style``           Adam 1e-3, batch 4, 256 px, 40k steps (Johnson:
-                                                        2 epochs of COCO's 80k images)
-superres   SuperResNet x4   ``lossnet_superres``        Adam 1e-3, batch 4, 288 px crops, 200k steps (Johnson)
+style      TransformerNet   ``lossnet_style``           Adam 5e-4 (Johnson: 1e-3), batch 4, 256 px, 40k steps
+                                                        (Johnson: 2 epochs of COCO's 80k images)
+superres   SuperResNet x4   ``lossnet_superres``        Adam 3e-4 (Johnson: 1e-3), batch 4, 288 px crops, 200k steps
 colorize   UNet (1 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai lesson 7)
 restore    UNet (3 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai "crappify")
 =========  ===============  =========================  =================================================
@@ -298,7 +298,7 @@ def task_config(task: str, **overrides: Any) -> TrainConfig:
 
     >>> c = task_config("style", steps=10)
     >>> c.model, c.lr, c.batch_size, c.steps, c.out_dir
-    ('TransformerNet', 0.001, 4, 10, 'runs/style')
+    ('TransformerNet', 0.0005, 4, 10, 'runs/style')
     """
     recipe = get_task(task).recipe
     return TrainConfig(**fold_options({"task": task, "out_dir": f"runs/{task}", **recipe, **overrides}, strict=True))
