@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 from PIL import Image
@@ -104,3 +105,27 @@ def test_demo_prints_part_one_before_training_and_names_each_bar(tmp_path, capsy
     assert main(["demo", "--out", str(tmp_path), "--size", "64"]) == 130
     assert bars == ["SR pixel"]
     assert lossnet.demo.training.BARS == {"pixel MSE": "SR pixel", "perceptual": "SR perceptual", "style": "style"}
+
+
+def test_the_styles_part_trains_style_any_and_measures_each_style_at_each_alpha(tmp_path, monkeypatch, capsys) -> None:
+    """`lossnet demo --part styles`, shrunk (2 steps, a random trunk): one network, two training styles and an unseen
+    one at alpha 0.5 and 1; the sheet, the table and the printed figures agree."""
+    import lossnet.demo.styles as styles
+    from lossnet.data.content_style import DEFAULT_STYLES
+
+    real = styles.run_styles_demo
+    monkeypatch.setattr(styles, "run_styles_demo", lambda out, weights, **kw: real(out, weights, steps=2, size=64, **kw))
+    assert main(["demo", "--part", "styles", "--weights", "none", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    table = (tmp_path / "styles.md").read_text()
+    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    assert [(r[0].strip(), float(r[1])) for r in rows] == [
+        (f"{name} ({kind})", alpha) for name, kind in styles.SHOWN.items() for alpha in styles.ALPHAS
+    ]
+    assert table in printed
+    assert [k for k, v in styles.SHOWN.items() if v == "training"] == [s for s in DEFAULT_STYLES if s in styles.SHOWN]
+    assert "grass" not in DEFAULT_STYLES  # the unseen one is not trained on
+    assert all(math.isfinite(float(cell)) for row in rows for cell in row[2:])  # (alpha's maths: test_adain.py)
+    with Image.open(tmp_path / "styles.png") as sheet:
+        assert sheet.height > 3 * 64  # three rows of cells
+    assert (tmp_path / "runs" / "style_any" / "model.safetensors").is_file()

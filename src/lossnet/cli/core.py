@@ -87,6 +87,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     runtime = resolve(args.precision, "auto")
     print(runtime.summary, flush=True)
+    if args.part == "styles":
+        return _demo_styles(args, runtime)
     started = time.perf_counter()
     config = DemoConfig(
         out_dir=check_output_dir(args.out, "--out"),
@@ -128,6 +130,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("training time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.seconds.items()))
         print(f"\nwrote {t.sheet}\nwrote {t.table_csv}\nwrote {t.table_md}")
         print(f"part 2 took {result.seconds['training']:.0f} s; {t.precision}")
+    return 0
+
+
+def _demo_styles(args: argparse.Namespace, runtime: object) -> int:
+    """``lossnet demo --part styles``: the style_any panel (lossnet.demo.styles), apart from the main demo."""
+    from lossnet.backbones.weights import load_weights
+    from lossnet.demo.styles import run_styles_demo
+
+    weights = args.weights
+    if weights == "auto":  # decided once and named, as the main demo does
+        weights = "imagenet" if load_weights("vgg16", "auto").id.startswith("imagenet:") else "hed"
+    started = time.perf_counter()
+    result = run_styles_demo(check_output_dir(args.out, "--out"), weights, precision=runtime, progress=True)
+    print(f"\nstyle_any after {result.steps} steps (training {result.seconds:.0f} s):\n")
+    print(result.table_md.read_text())
+    print(f"wrote {result.sheet}\nwrote {result.table_md}")
+    print(f"took {time.perf_counter() - started:.0f} s; {result.precision}")
     return 0
 
 
@@ -188,6 +207,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sr-steps", type=int, default=400, help="steps of each super-resolution run (default 400)")
     p.add_argument("--style-steps", type=int, default=300, help="steps of the style-transfer run (default 300)")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help="training " + PRECISION_HELP)
+    p.add_argument(
+        "--part", choices=("main", "styles"), default="main",
+        help="main (default): the loss breakdown, then the training comparison; styles: one style_any (AdaIN) "
+        "network trained 150 steps and applied with two training styles and an unseen one at alpha 0.5 and 1",
+    )  # fmt: skip
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
