@@ -13,7 +13,7 @@ between styles. A one-hot mix is the index path exactly (each product is by 1 or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -120,6 +120,16 @@ class MultiStyleNet(TransformerNet):
         finally:
             for norm in self.conditional_norms:
                 norm.index = norm.mix = None
+
+    def style_parameters(self) -> Iterator[nn.Parameter]:
+        """The per-style parameters: every conditional norm's scales and shifts (the trainer can give them their own
+        learning rate, ``TrainConfig.style_lr_scale``).
+
+        >>> sum(p.numel() for p in MultiStyleNet(num_styles=2, channels=4, num_residual=1).style_parameters())
+        288
+        """
+        for norm in self.conditional_norms:
+            yield from norm.parameters()
 
     def extra_repr(self) -> str:
         return f"num_styles={self.num_styles}, " + super().extra_repr()

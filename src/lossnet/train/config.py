@@ -129,6 +129,10 @@ class _RunFields:
     """Learning rate (the peak of the one-cycle schedule)."""
     weight_decay: float = 0.0
     """The optimizer's weight decay."""
+    style_lr_scale: float = 1.0
+    """A multi-style network's per-style parameters (its conditional norms' scales and shifts) learn at this
+    multiple of ``lr``. Adam moves a parameter by about ``lr`` a step, so at the shared rate they barely leave their
+    common start in a short run, and the styles' outputs stay close (the ``style_multi`` recipe: 10)."""
     schedule: str = "constant"
     """``constant`` or ``onecycle`` (warm-up over the first 25% of the steps, then cosine decay)."""
     batch_size: int = 4
@@ -183,6 +187,9 @@ class _RunFields:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
+        scale = self.style_lr_scale
+        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise InputError(f"style_lr_scale must be a finite number > 0 (1: the shared lr); got {scale!r}")
         if isinstance(self.style_image, (list, tuple)) and len(self.style_image) == 1:
             self.style_image = self.style_image[0]  # one style image is a name, as it always was
         names = [self.style_image] if isinstance(self.style_image, str) else self.style_image

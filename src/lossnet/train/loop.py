@@ -175,7 +175,8 @@ class _Run:
             self.config, self.balance = c, _ = calibrate_run(c, self.model, self.loss, batch, self.runtime, shares)
             log_balance(self.balance) if world.is_main else None
 
-        self.optimizer = make_optimizer(c, self.model.parameters())
+        style_params = getattr(self.model, "style_parameters", tuple)()
+        self.optimizer = make_optimizer(c, self.model.parameters(), style_params)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.runtime.grad_scaler)
 

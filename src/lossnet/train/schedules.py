@@ -71,10 +71,10 @@ def restart_schedule(
     """
     groups = scheduler.optimizer.param_groups
     scheduler.lr_lambdas = [schedule() for _ in groups]
-    scheduler.base_lrs = [lr for _ in groups]
-    for group, fn in zip(groups, scheduler.lr_lambdas, strict=True):
-        group["initial_lr"] = lr
-        group["lr"] = lr * fn(scheduler.last_epoch)
+    scheduler.base_lrs = [lr * g.get("lr_scale", 1.0) for g in groups]  # a group's own multiple of the peak
+    for group, fn, base in zip(groups, scheduler.lr_lambdas, scheduler.base_lrs, strict=True):
+        group["initial_lr"] = base
+        group["lr"] = base * fn(scheduler.last_epoch)
     scheduler._last_lr = [g["lr"] for g in groups]
 
 

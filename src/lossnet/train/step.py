@@ -32,10 +32,24 @@ from lossnet.train.config import TrainConfig
 _FIX = "Lower --lr, train in --precision fp32, or check the data."
 
 
-def make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """The config's optimizer (``adam`` or ``adamw``) with its learning rate and weight decay."""
+def make_optimizer(
+    config: TrainConfig, params: Iterable[nn.Parameter], style_params: Iterable[nn.Parameter] = ()
+) -> torch.optim.Optimizer:
+    """The config's optimizer (``adam`` or ``adamw``) with its learning rate and weight decay.
+
+    ``style_params`` (a multi-style network's ``style_parameters()``, a subset of ``params``) learn at
+    ``config.style_lr_scale`` times the rate, in a second parameter group that records its ``lr_scale``; with a
+    scale of 1, or none of them, there is one group.
+    """
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    params, style = list(params), list(style_params)
+    if config.style_lr_scale == 1 or not style:
+        return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+    ids = {id(p) for p in style}
+    shared = [p for p in params if id(p) not in ids]
+    scale = float(config.style_lr_scale)
+    groups = [{"params": shared, "lr_scale": 1.0}, {"params": style, "lr": config.lr * scale, "lr_scale": scale}]
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def train_step(
