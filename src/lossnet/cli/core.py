@@ -135,14 +135,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_styles(args: argparse.Namespace, runtime: object) -> int:
     """``lossnet demo --part styles``: the style_any panel (lossnet.demo.styles), apart from the main demo."""
-    from lossnet.backbones.weights import load_weights
     from lossnet.demo.styles import run_styles_demo
 
-    weights = args.weights
-    if weights == "auto":  # decided once and named, as the main demo does
-        weights = "imagenet" if load_weights("vgg16", "auto").id.startswith("imagenet:") else "hed"
     started = time.perf_counter()
-    result = run_styles_demo(check_output_dir(args.out, "--out"), weights, precision=runtime, progress=True)
+    result = run_styles_demo(check_output_dir(args.out, "--out"), args.weights, precision=runtime, progress=True)
     print(f"\nstyle_any after {result.steps} steps (training {result.seconds:.0f} s):\n")
     print(result.table_md.read_text())
     print(f"wrote {result.sheet}\nwrote {result.table_md}")

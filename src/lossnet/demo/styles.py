@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from lossnet.atomic import write_text
+from lossnet.backbones.weights import load_weights
 from lossnet.data.defaults import load_default_image
 from lossnet.data.io import save_image
 from lossnet.inference import load_model
@@ -44,7 +45,7 @@ class StylesDemoResult:
 
 def run_styles_demo(
     out_dir: Path,
-    weights: str | None = "hed",
+    weights: str | None = "auto",
     *,
     steps: int = 150,
     crop_size: int = 64,
@@ -57,13 +58,16 @@ def run_styles_demo(
 
     Args:
         out_dir: the output folder.
-        weights: the VGG16 trunk, the encoder and the loss network at once: ``hed`` (offline), ``imagenet`` or a file.
+        weights: the VGG16 trunk, the encoder and the loss network at once: ``auto`` (ImageNet where it can be
+            had, else HED; decided here once), ``hed`` (offline), ``imagenet``, a file, or ``None`` (random).
         steps, crop_size: the training run (the learning check's: 150 steps of 64 px crops, batch 4).
         content: a default image (held out from training), resized to ``size`` on its longer side.
         precision: ``auto``, ``fp32``, ``bf16`` or a resolved :class:`~lossnet.runtime.Runtime`.
         progress: show the training's progress bar.
     """
     out_dir = Path(out_dir)
+    if weights == "auto":  # one decision, named in the checkpoint, as the main demo does
+        weights = "imagenet" if load_weights("vgg16", "auto").id.startswith("imagenet:") else "hed"
     runtime = resolve(precision, "auto")
     result = StylesDemoResult(precision=runtime.summary, steps=steps)
     config = task_config(
