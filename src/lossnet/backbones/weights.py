@@ -319,6 +319,12 @@ def _hed(arch: str) -> LoadedWeights:
     )
 
 
+def auto_weights_name(loaded: LoadedWeights) -> str:
+    """The name that loads again what ``weights="auto"`` loaded: ``"imagenet"`` or ``"hed"`` (for a run that decides
+    once, logs it once, and passes the choice on by name, as the demo's parts do)."""
+    return "imagenet" if loaded.id.startswith("imagenet:") else "hed"
+
+
 def _auto(arch: str) -> LoadedWeights:
     try:
         loaded = _imagenet(arch)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lossnet.backbones.weights import LoadedWeights, load_weights
+from lossnet.backbones.weights import LoadedWeights, auto_weights_name, load_weights
 from lossnet.data.degradations import DEGRADATIONS
 from lossnet.demo.breakdown import DEMO_LAYERS, BreakdownResult, run_breakdown
 from lossnet.demo.training import TrainingDemoResult, run_training_demo
@@ -77,7 +77,7 @@ def run_demo(
         start = time.perf_counter()
         weights = config.weights if not isinstance(config.weights, LoadedWeights) else None
         if weights == "auto":  # what part 1 found, so that every part uses the same weights and says so once
-            weights = "imagenet" if loaded.id.startswith("imagenet:") else "hed"
+            weights = auto_weights_name(loaded)
         training = run_training_demo(
             out_dir,
             weights,

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from lossnet.atomic import write_text
-from lossnet.backbones.weights import load_weights
+from lossnet.backbones.weights import auto_weights_name, load_weights
 from lossnet.data.defaults import load_default_image
 from lossnet.data.io import save_image
 from lossnet.inference import load_model
@@ -67,7 +67,7 @@ def run_styles_demo(
     """
     out_dir = Path(out_dir)
     if weights == "auto":  # one decision, named in the checkpoint, as the main demo does
-        weights = "imagenet" if load_weights("vgg16", "auto").id.startswith("imagenet:") else "hed"
+        weights = auto_weights_name(load_weights("vgg16", "auto"))
     runtime = resolve(precision, "auto")
     result = StylesDemoResult(precision=runtime.summary, steps=steps)
     config = task_config(
