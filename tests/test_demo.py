@@ -107,6 +107,7 @@ def test_demo_prints_part_one_before_training_and_names_each_bar(tmp_path, capsy
     assert lossnet.demo.training.BARS == {"pixel MSE": "SR pixel", "perceptual": "SR perceptual", "style": "style"}
 
 
+@pytest.mark.slow  # 6 s: a VGG19-depth encoder on chelsea at full size, six times
 def test_the_styles_part_trains_style_any_and_measures_each_style_at_each_alpha(tmp_path, monkeypatch, capsys) -> None:
     """`lossnet demo --part styles`, shrunk (2 steps, a random trunk): one network, two training styles and an unseen
     one at alpha 0.5 and 1; the sheet, the table and the printed figures agree."""

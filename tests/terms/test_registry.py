@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import inspect
 
 import pytest
@@ -17,10 +18,11 @@ from lossnet.terms.registry import FAMILIES, OPTIONS, family_of, style_families,
 from lossnet.train.config import TrainConfig, loss_kwargs, task_config
 
 
-def _flags(command: str) -> set[str]:
+@functools.cache
+def _flags(command: str) -> frozenset[str]:  # cached: a parser takes 60 ms to build, and the test asks about 90 times
     parser = build_parser()
     (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return set(sub.choices[command]._option_string_actions)
+    return frozenset(sub.choices[command]._option_string_actions)
 
 
 def test_every_family_reaches_every_command_and_the_config() -> None:

@@ -87,6 +87,7 @@ def _run_or_dump(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
+@pytest.mark.slow  # 7 s: two torchrun processes, each importing torch
 def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(tmp_path):
     """torchrun, 2 processes, gloo: each trains its shard; DDP must keep the weights equal."""
     out = tmp_path / "ddp"

@@ -99,6 +99,7 @@ def refused(err, pid):
     return f"in use by another training run (pid {pid} on {socket.gethostname()}" in err
 
 
+@pytest.mark.slow  # 5.5 s: three training processes
 def test_a_second_run_is_refused_while_the_first_runs_and_a_killed_first_can_be_resumed(holder, tmp_path, capsys):
     out = tmp_path / "run"
     first = holder(*flags(out, steps=4))  # a real training, paused after step 2's checkpoint

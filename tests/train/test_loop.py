@@ -36,6 +36,7 @@ def test_training_lowers_the_loss(tiny, tmp_path):
     assert last < 0.5 * first
 
 
+@pytest.mark.slow  # 5 s: three trainings
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny, tmp_path):
     """Restore with one-cycle AdamW: JPEG quality, text, crops, flips and the schedule all resume exactly."""
     full = train(tiny("restore", steps=6, out_dir=str(tmp_path / "full")))
