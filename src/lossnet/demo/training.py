@@ -39,7 +39,7 @@ from lossnet.metrics import FeatureDistance
 from lossnet.runtime import Runtime, resolve
 from lossnet.terms.registry import is_style_key
 from lossnet.tasks import TASKS
-from lossnet.train.config import task_config
+from lossnet.train.config import TrainConfig, task_config
 from lossnet.train.loop import train
 from lossnet.viz import Cell, contact_sheet
 
@@ -77,6 +77,46 @@ class TrainingDemoResult:
     precision: str = ""
 
 
+def style_run_config(
+    out_dir: str | Path,
+    weights: str | None = "auto",
+    precision: str = "auto",
+    *,
+    steps: int = 300,
+    style_weight: float = 1.0,
+    size: int = 256,
+    style_image: str = "ihc",
+) -> TrainConfig:
+    """The demo's fast-style-transfer run: the ``style`` recipe with a smaller network, ``steps`` steps of 96 px crops.
+
+    One function, so that the demo and the test of its network (``tests/test_demo_style.py``) train the same run.
+    Arguments as :func:`run_training_demo`'s; ``out_dir`` is the run's own folder.
+
+    >>> c = style_run_config("runs/style", "hed")
+    >>> c.task, c.steps, c.crop_size, c.batch_size, c.model_kwargs
+    ('style', 300, 96, 2, {'channels': 16, 'num_residual': 3})
+    """
+    return task_config(
+        "style",
+        model_kwargs={"channels": 16, "num_residual": 3},
+        crop_size=min(STYLE_CROP, size) // 4 * 4,
+        batch_size=2,
+        steps=steps,
+        val_every=steps,
+        checkpoint_every=steps,
+        style_image=style_image,
+        style_size=size,
+        sliced_wasserstein_layers={layer: style_weight for layer in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")},
+        out_dir=str(out_dir),
+        image_size=size,
+        # Validation crops fit in chelsea's shorter side (2/3 of its longer), which train() requires.
+        val_size=min(STYLE_CROP, size * 2 // 3) // 4 * 4,
+        loss_weights=weights,
+        precision=precision,
+        log_every=10,
+    )
+
+
 def run_training_demo(
     out_dir: Path,
     weights: str | None = "auto",
@@ -109,13 +149,6 @@ def run_training_demo(
     out_dir = Path(out_dir)
     runtime = resolve(precision, "auto")  # the device the trainer picks by default
     result = TrainingDemoResult(precision=runtime.summary)
-    common = dict(
-        image_size=size,
-        val_size=crop_size,
-        loss_weights=weights,
-        precision=runtime.precision,
-        log_every=10,
-    )
     sr = task_config(
         "superres",
         model_kwargs={"channels": 32, "num_residual": 4, "head_kernel_size": 3},
@@ -124,25 +157,18 @@ def run_training_demo(
         steps=sr_steps,
         val_every=sr_steps,
         checkpoint_every=sr_steps,
-        **common,
+        image_size=size,
+        val_size=crop_size,
+        loss_weights=weights,
+        precision=runtime.precision,
+        log_every=10,
     )
     runs = {
         "pixel MSE": sr.replace(loss="pixel", out_dir=str(out_dir / "runs" / "superres_pixel")),
         "perceptual": sr.replace(loss="perceptual", out_dir=str(out_dir / "runs" / "superres_perceptual")),
-        "style": task_config(
-            "style",
-            model_kwargs={"channels": 16, "num_residual": 3},
-            crop_size=min(STYLE_CROP, size) // 4 * 4,
-            batch_size=2,
-            steps=style_steps,
-            val_every=style_steps,
-            checkpoint_every=style_steps,
-            style_image=style_image,
-            style_size=size,
-            sliced_wasserstein_layers={layer: style_weight for layer in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")},
-            out_dir=str(out_dir / "runs" / "style"),
-            # Validation crops fit in chelsea's shorter side (2/3 of its longer), which train() requires.
-            **{**common, "val_size": min(STYLE_CROP, size * 2 // 3) // 4 * 4},
+        "style": style_run_config(
+            out_dir / "runs" / "style", weights, runtime.precision, steps=style_steps, style_weight=style_weight,
+            size=size, style_image=style_image,
         ),
     }
     models = {}
