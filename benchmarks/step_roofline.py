@@ -75,10 +75,11 @@ def count_gflop(step: Callable[[], object], model: torch.nn.Module) -> tuple[flo
 def measured_tasks() -> list[str]:
     """The tasks with a separate loss network and one target per item.
 
-    The multi-style task (several style images in one network) and the AdaIN task (its loss on the network's own
-    encoder, a stacked content and style input) have steps of their own, which this benchmark does not build.
+    The multi-style task (several style images in one network) and a task that builds its own loss (AdaIN's, on the
+    network's own encoder, with a stacked content and style input) have steps of their own, which this benchmark
+    does not build.
     """
-    return [t for t, entry in TASKS.items() if not (entry.multi_style or entry.encoder_loss)]
+    return [t for t, entry in TASKS.items() if not (entry.multi_style or entry.training_loss is not None)]
 
 
 def measure(task: str, sizes: str, precision: str, peak: float, repeats: int) -> Row:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -95,12 +98,13 @@ def test_guess_task():
 def test_style_any_is_adains_recipe():
     task = TASKS["style_any"]
     assert task.model == "AdaINNet" and task.paper_loss == "adain_style" and not task.has_truth
-    assert task.encoder_loss and not task.needs_style_image and not task.multi_style
+    assert task.training_loss is not None and not task.needs_style_image and not task.multi_style
     assert {k: task.recipe[k] for k in ("lr", "batch_size", "crop_size", "steps")} == {
         "lr": 1e-4, "batch_size": 8, "crop_size": 256, "steps": 160_000}  # Huang & Belongie 2017
     assert STYLE_TO_CROP == 2  # the paper's 512 px images for 256 px crops
     assert task.network_kwargs("AdaINNet") == {}
-    assert [n for n, t in TASKS.items() if t.encoder_loss] == ["style_any"]
+    assert [n for n, t in TASKS.items() if t.training_loss] == ["style_any"]
+    assert [n for n, t in TASKS.items() if t.split_input] == ["style_any"]
     assert task.make_options({"style_data": "brick,ihc"}) == StyleAnyOptions("brick,ihc")
     with pytest.raises(InputError, match="'nope' is no default image name"):
         task.make_options({"style_data": "nope"})
@@ -120,3 +124,56 @@ def test_unknown_task_suggests():
     with pytest.raises(InputError, match="Did you mean 'restore'"):
         get_task("restor")
     assert get_task(TASKS["style"]) is TASKS["style"]
+
+
+SRC = Path(lossnet.data.__file__).resolve().parents[1]
+#: ``style_any``'s own names: its network, its bound and exported forms, its loss, its pair maker and options,
+#: the layout of its stacked input, and the task's name as a key.
+STYLE_ANY_NAMES = {
+    "AdaINNet", "StyledAdaIN", "AdaINGraph", "AdaINLoss", "adain_training_loss", "content_style_pair",
+    "StyleAnyOptions", "split_content_style", "PACKED_CHANNELS", "style_any",
+}  # fmt: skip
+#: The only files under src/lossnet whose code may name them, and why (issue 22: a task is one registry entry).
+STYLE_ANY_FILES = {
+    # its own modules
+    "functional/adain.py": "AdaIN's maths and the layout of the stacked content and style",
+    "models/adain.py": "its network, the network bound to style images, and the graph export traces",
+    "losses/adain.py": "its loss",
+    "tasks/adain.py": "its training loss, built on the network's own encoder (the task layer reads both)",
+    "data/content_style.py": "its style images and the style crop drawn for a content",
+    "inference/styles.py": "binding a network to style images at apply time, an inference feature of such networks",
+    # the registrations a task may touch
+    "tasks/__init__.py": "its registry entry, and guess_task's answer for its network",
+    "data/pairs.py": "its pair maker and its options dataclass",
+    "models/registry.py": "its network in the model registry",
+    "models/__init__.py": "its network among the package's public names",
+    # a user of the task, not the framework
+    "demo/styles.py": "the styles demo trains the task and applies its network",
+}
+
+
+def _names_in_code(path: Path) -> set[str]:
+    """The identifiers a module's code uses or defines, and its string constants that are a whole such name
+    (a task-name branch); docstrings, comments and messages that merely mention them do not count."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found |= {node.name.rsplit(".", 1)[-1], node.asname or ""}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.keyword) and node.arg:
+            found.add(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+    return found & STYLE_ANY_NAMES
+
+
+def test_only_style_anys_own_modules_and_registrations_name_it():
+    assert all((SRC / f).is_file() for f in STYLE_ANY_FILES), "a listed file is gone: update the list"
+    named = {str(p.relative_to(SRC)): sorted(n) for p in sorted(SRC.rglob("*.py")) if (n := _names_in_code(p))}
+    framework = {f: n for f, n in named.items() if f not in STYLE_ANY_FILES}
+    assert not framework, f"framework code names style_any's own things (give the task a hook instead): {framework}"

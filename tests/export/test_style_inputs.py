@@ -21,9 +21,10 @@ from lossnet.checkpoint import model_meta, save_checkpoint
 from lossnet.cli import main
 from lossnet.errors import ExportError
 from lossnet.export import export_onnx, export_torchscript
-from lossnet.export.inputs import AdaINGraph, example_inputs, style_sizes
+from lossnet.export.inputs import example_inputs, style_sizes
 from lossnet.export.prepare import prepare
 from lossnet.models import MODELS, model_spec
+from lossnet.models.adain import AdaINGraph
 from tests.export.networks import CASES, STYLE_CASES, image, relative, style_network
 from tests.export.test_torchscript import load
 

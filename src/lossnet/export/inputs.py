@@ -8,11 +8,10 @@
   input ``style``, a float mix ``(B or 1, N)``. A mix serves both of its uses in one graph: a one-hot
   row is the index ``k`` (the network's mix path is its index path exactly there, see
   :mod:`lossnet.models.multi_style_net`), and any other row blends the styles' norm parameters;
-- an :class:`~lossnet.models.AdaINNet` (``style_any``): :class:`AdaINGraph`, with inputs ``content``
-  ``(B, 3, H, W)``, ``style`` ``(B or 1, 3, H', W')`` of any size, and ``alpha`` ``(B or 1,)``. The
-  trade-off is a graph input rather than a value fixed at export: it costs two multiply-adds on the
-  encoder's features, and one file then serves every alpha, per image. The paper's spatial control (a
-  mask and two styles) is not in the graph: it needs the ``.safetensors`` model.
+- a network that declares its own exported form, a method ``export_graph() -> (module, style_input,
+  num_styles)``: what it returns. An arbitrary-style network (``style_any``) gives a graph of inputs
+  ``content`` ``(B, 3, H, W)``, ``style`` ``(B or 1, 3, H', W')`` of any size, and ``alpha`` ``(B or 1,)``
+  (``style_input`` ``'image'``; :class:`lossnet.models.adain.AdaINGraph`).
 
 :func:`example_inputs` makes the fixed random inputs the exporters trace with and check at: two
 content sizes (batch 1 and 2) and, for a style image, two style sizes that differ from the
@@ -26,47 +25,17 @@ from torch import Tensor, nn
 
 from lossnet.card import Interface
 from lossnet.errors import ExportError
-from lossnet.models.adain import AdaINNet
-from lossnet.models.interface import adopt_interface
-
-
-class AdaINGraph(nn.Module):
-    """An :class:`~lossnet.models.AdaINNet` as its exported graph computes it: ``(content, style, alpha) -> image``.
-
-    ``decoder(alpha * AdaIN(f(content), f(style)) + (1 - alpha) * f(content))``, the network's own
-    forward pass with ``alpha`` a tensor ``(B or 1,)`` (one per image, or one for all) instead of a
-    number, and the content and the style encoded apart (the network encodes them in one pass when
-    their shapes agree; the results are the same). The inputs are not checked here: the graph keeps
-    no Python checks, and the runner that feeds it checks them (:mod:`lossnet.inference.exported`).
-
-    Example:
-        >>> net = AdaINNet("vgg11", weights=None, layer="relu2_1").eval()
-        >>> c, s = torch.rand(2, 3, 16, 24), torch.rand(1, 3, 20, 20)
-        >>> y = AdaINGraph(net)(c, s, torch.tensor([0.5]))
-        >>> torch.allclose(y, net(c, s, alpha=0.5), atol=1e-6)
-        True
-    """
-
-    def __init__(self, net: AdaINNet) -> None:
-        super().__init__()
-        self.net = net
-        adopt_interface(self, net)
-
-    def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
-        fc, fs = self.net.encode(content), self.net.encode(style)
-        t = self.net.adain(fc, fs)  # float32 whatever the features' dtype
-        a = alpha.reshape(-1, 1, 1, 1).to(t.dtype)
-        return self.net.decode((a * t + (1 - a) * fc.to(t.dtype)).to(content.dtype))
 
 
 def export_form(net: nn.Module, name: str) -> tuple[nn.Module, str, int]:
     """``(module to trace, style_input, num_styles)`` for a network (see the module docstring).
 
     Raises:
-        ExportError: a network that declares more than one input image and is not an AdaINNet.
+        ExportError: a network that declares more than one input image and no exported form of its own.
     """
-    if isinstance(net, AdaINNet):
-        return AdaINGraph(net), "image", 0
+    own = getattr(net, "export_graph", None)
+    if own is not None:
+        return own()
     inputs = tuple(getattr(net, "inputs", ("image",)))
     if len(inputs) != 1:
         raise ExportError(

@@ -6,6 +6,8 @@ trained decoder that mirrors the encoder turns them back into an image. Any styl
 in training included, is one forward pass. :class:`StyledAdaIN` binds a network to its style images
 (and the paper's inference controls: the trade-off ``alpha`` and a region mask), so that it is a
 one-input network like the others, for :func:`lossnet.inference.apply_model` and ``lossnet apply``.
+:class:`AdaINGraph` is the form ``lossnet export`` traces (:meth:`AdaINNet.export_graph`): the content,
+the style image and the trade-off as graph inputs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lossnet.backbones.vgg import ARCHS, get_layer, layer_info
 from lossnet.errors import InputError, WeightsUnavailableError
 from lossnet.functional.adain import ADAIN_EPS, blend, channel_statistics, check_alpha, check_statistics, regional_adain
 from lossnet.functional.adain import PACKED_CHANNELS, split_content_style
+from lossnet.models.interface import adopt_interface
 from lossnet.models.value_range import clamp_st, from_signed
 from lossnet.validation import check_choice, check_model_input, check_tensor
 
@@ -136,7 +139,7 @@ class AdaINNet(nn.Module):
     scale = 1
     input_range = (0.0, 1.0)
     output_range = (0.0, 1.0)
-    #: The network takes two images; ``lossnet export`` writes both as graph inputs (:mod:`lossnet.export.inputs`).
+    #: The network takes two images; ``lossnet export`` writes both as graph inputs (:meth:`export_graph`).
     inputs = ("content", "style")
 
     def __init__(
@@ -200,6 +203,12 @@ class AdaINNet(nn.Module):
             fc, fs = self.encode(content), self.encode(style)
         return self.decode(blend(self.adain(fc, fs), fc, alpha))
 
+    def export_graph(self) -> tuple[nn.Module, str, int]:
+        """What ``lossnet export`` traces, and what the file takes besides the content (see
+        :func:`lossnet.export.inputs.export_form`): :class:`AdaINGraph`, a style image (``'image'``), no style bank (0).
+        """
+        return AdaINGraph(self), "image", 0
+
     def _unpack(self, x: Tensor) -> tuple[Tensor, Tensor]:
         check_tensor(x, "AdaINNet input", 4)
         if x.shape[1] != PACKED_CHANNELS:
@@ -220,6 +229,39 @@ class AdaINNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}, weights={self.weights!r}, layer={self.layer!r}"
+
+
+class AdaINGraph(nn.Module):
+    """An :class:`AdaINNet` as its exported graph computes it: ``(content, style, alpha) -> image``.
+
+    ``decoder(alpha * AdaIN(f(content), f(style)) + (1 - alpha) * f(content))``, the network's own
+    forward pass with ``alpha`` a tensor ``(B or 1,)`` (one per image, or one for all) instead of a
+    number, and the content and the style encoded apart (the network encodes them in one pass when
+    their shapes agree; the results are the same). The inputs are ``content`` ``(B, 3, H, W)`` and
+    ``style`` ``(B or 1, 3, H', W')`` of any size, in [0, 1]. The trade-off is a graph input rather than a
+    value fixed at export: it costs two multiply-adds on the encoder's features, and one file then serves
+    every alpha, per image. The paper's spatial control (a mask and two styles) is not in the graph: it
+    needs the ``.safetensors`` model. The inputs are not checked here: the graph keeps no Python checks,
+    and the runner that feeds it checks them (:mod:`lossnet.inference.exported`).
+
+    Example:
+        >>> net = AdaINNet("vgg11", weights=None, layer="relu2_1").eval()
+        >>> c, s = torch.rand(2, 3, 16, 24), torch.rand(1, 3, 20, 20)
+        >>> y = AdaINGraph(net)(c, s, torch.tensor([0.5]))
+        >>> torch.allclose(y, net(c, s, alpha=0.5), atol=1e-6)
+        True
+    """
+
+    def __init__(self, net: AdaINNet) -> None:
+        super().__init__()
+        self.net = net
+        adopt_interface(self, net)
+
+    def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
+        fc, fs = self.net.encode(content), self.net.encode(style)
+        t = self.net.adain(fc, fs)  # float32 whatever the features' dtype
+        a = alpha.reshape(-1, 1, 1, 1).to(t.dtype)
+        return self.net.decode((a * t + (1 - a) * fc.to(t.dtype)).to(content.dtype))
 
 
 def _drop_encoder(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: object) -> None:

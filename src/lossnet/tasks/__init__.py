@@ -50,9 +50,11 @@ from lossnet.data.pairs import (
     restore_pair,
     superres_pair,
 )
+from lossnet.functional.adain import split_content_style
 from lossnet.models.adain import AdaINNet, StyledAdaIN
 from lossnet.models.transformer_net import TransformerNet
-from lossnet.tasks.task import Task, _frozen
+from lossnet.tasks.adain import adain_training_loss
+from lossnet.tasks.task import Task, TaskLoss, _frozen
 from lossnet.validation import check_choice
 
 
@@ -265,7 +267,8 @@ TASKS: Mapping[str, Task] = MappingProxyType(
                 }
             ),
             model_defaults=_frozen({"arch": "vgg16", "weights": "hed"}),  # the trunk lossnet has offline
-            encoder_loss=True,
+            training_loss=adain_training_loss,  # AdaIN's loss, on the network's own encoder
+            split_input=split_content_style,  # the sheets show the content and its style crop apart
         ),
     }
 )
@@ -273,4 +276,4 @@ TASKS: Mapping[str, Task] = MappingProxyType(
 #: The tasks with a ground truth to score against (what ``lossnet eval`` takes).
 EVAL_TASKS = tuple(name for name, task in TASKS.items() if task.has_truth)
 
-__all__ = ["EVAL_TASKS", "TASKS", "Task", "get_task", "guess_task"]
+__all__ = ["EVAL_TASKS", "TASKS", "Task", "TaskLoss", "get_task", "guess_task"]

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -20,6 +20,31 @@ from lossnet.validation import check_choice
 
 def _frozen(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(values))
+
+
+class TaskLoss(Protocol):
+    """A task's own training loss (:attr:`Task.training_loss`), built from the run's values.
+
+    Called with keywords: ``task`` and ``model`` (the run's task and ``--model``), ``model_kwargs`` (the
+    network's arguments), ``loss`` (``--loss``), ``loss_kwargs`` (the preset's term keywords with the run's
+    overrides), ``loss_arch`` and ``loss_weights`` (``--loss-arch``, ``--loss-weights``) and ``shares`` (the
+    run asks for shares). Returns ``(loss, note)``: a loss module with the trainer's ``terms(prediction,
+    target)`` and a note for the run's log (empty when there is nothing to say); raises
+    :class:`~lossnet.errors.InputError` for a run it cannot train.
+    """
+
+    def __call__(
+        self,
+        *,
+        task: str,
+        model: str,
+        model_kwargs: Mapping[str, Any],
+        loss: str,
+        loss_kwargs: Mapping[str, Any],
+        loss_arch: str | None,
+        loss_weights: str | None,
+        shares: bool,
+    ) -> tuple[nn.Module, str]: ...
 
 
 @dataclass(frozen=True)
@@ -50,8 +75,13 @@ class Task:
         eval_options: the options ``lossnet eval`` degrades with unless told otherwise (no random draw).
         multi_style: the network holds one style per style image and takes each item's style index
             (its constructor takes ``num_styles``); each training item draws one.
-        encoder_loss: the loss is taken on the network's own encoder, not on a separate loss network
-            (AdaIN's content target exists only there; :mod:`lossnet.train.adain` builds it).
+        training_loss: the task builds its own loss (e.g. on its network's own encoder, where a content target
+            may exist only there) instead of the loss preset's :class:`~lossnet.losses.PerceptualLoss` on a
+            separate loss network: a :class:`TaskLoss`, which the trainer calls with the run's values; ``None``:
+            the preset's loss.
+        split_input: ``(content, style)`` of a network input that carries its style image beside the content
+            (each ``(B, 3, H, W)``), so that the sample sheets show content | output | style; ``None``: the input
+            is one image.
     """
 
     name: str
@@ -73,7 +103,8 @@ class Task:
     options: type = NoOptions
     eval_options: Mapping[str, Any] = field(default_factory=dict)
     multi_style: bool = False
-    encoder_loss: bool = False
+    training_loss: TaskLoss | None = None
+    split_input: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property
     def recipe_loss(self) -> str:

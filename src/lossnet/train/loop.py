@@ -377,7 +377,8 @@ class _Run:
             tb.write(self.step, scores, "val/")
         title = f"{c.task}, loss {c.loss}, step {self.step}: {summary}"
         sheet = self.out / "samples" / f"step_{self.step:07d}.png"
-        sample_sheet(inputs, outputs, targets, sheet, title, style=styles or None)
+        split = TASKS[c.task].split_input  # an input that holds its style image: content | output | style
+        sample_sheet(inputs, outputs, targets, sheet, title, style=styles or None, split_input=split)
         return scores
 
     def _save(self, name: str, with_state: bool) -> Path | None:

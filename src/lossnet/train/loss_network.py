@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from lossnet.backbones.vgg import layer_names
 from lossnet.backbones.weights import IMAGENET_URLS, LoadedWeights, hub_cache_dir, load_weights
 from lossnet.errors import InputError, WeightsUnavailableError
@@ -26,9 +28,8 @@ from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.losses.trunk import run_flags
 from lossnet.losses.shares import with_shared_families
 from lossnet.tasks import TASKS
-from lossnet.train.adain import adain_training_loss
 from lossnet.train.balance import run_shares
-from lossnet.train.config import TrainConfig, loss_kwargs
+from lossnet.train.config import TrainConfig, loss_kwargs, model_kwargs
 
 logger = logging.getLogger("lossnet")
 
@@ -112,13 +113,24 @@ def _imagenet_weights(arch: str) -> LoadedWeights | None:
         return None
 
 
-def training_loss(config: TrainConfig) -> tuple[PerceptualLoss, str]:
+def training_loss(config: TrainConfig) -> tuple[nn.Module, str]:
     """The run's :class:`PerceptualLoss` and the note on its loss network (empty when it is the recipe's).
 
-    A task whose loss reads its network's own encoder (``style_any``) gets that loss instead (:mod:`lossnet.train.adain`).
+    A task that builds its own loss (:attr:`lossnet.tasks.Task.training_loss`, e.g. on its network's own encoder)
+    gets that loss instead, built from the run's values, and its note.
     """
-    if TASKS[config.task].encoder_loss:
-        return adain_training_loss(config)  # type: ignore[return-value]
+    own = TASKS[config.task].training_loss
+    if own is not None:
+        return own(
+            task=config.task,
+            model=config.model,
+            model_kwargs=model_kwargs(config),
+            loss=config.loss,
+            loss_kwargs=loss_kwargs(config),
+            loss_arch=config.loss_arch,
+            loss_weights=config.loss_weights,
+            shares=run_shares(config) is not None,
+        )
     kwargs = loss_kwargs(config)
     shares = run_shares(config)
     if shares is not None:  # every family with a share is built; the shares set the weights on the first batch

@@ -14,7 +14,7 @@ import csv
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from torch import nn
 
 from lossnet.atomic import write_text
 from lossnet.data.io import save_image
-from lossnet.functional.adain import PACKED_CHANNELS, split_content_style
 from lossnet.viz import Cell, contact_sheet
 
 log = logging.getLogger("lossnet")
@@ -123,12 +122,12 @@ def sample_sheet(
     title: str = "",
     cell_size: int = 192,
     style: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    split_input: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> Path:
     """Write a PNG with one row per image: input | output | target (atomically).
 
     Args:
-        inputs, outputs, targets: ``(1, C, H, W)`` images in [0, 1], one per row (a 6-channel input is
-            ``style_any``'s content and style, shown as content | output | style); a
+        inputs, outputs, targets: ``(1, C, H, W)`` images in [0, 1], one per row; a
             1-channel image is shown in grey, and a smaller input (super-resolution)
             is enlarged with nearest neighbours so its pixels stay visible.
         path: the ``.png`` to write.
@@ -136,12 +135,15 @@ def sample_sheet(
         style: for style transfer, the style image ``(1, 3, H, W)``, or one per row (a multi-style
             network): each row is then content (the input) | output | style, and ``targets`` (the content
             again) are not shown.
+        split_input: for a task whose input carries its style image beside the content
+            (:attr:`lossnet.tasks.Task.split_input`): ``(content, style)`` of an input, each ``(1, 3, H, W)``;
+            each row is then content | output | style, and ``targets`` are not shown.
     """
     rows = []
     styles = [style] * len(inputs) if isinstance(style, torch.Tensor) else style
     for i, (x, y, t) in enumerate(zip(inputs, outputs, targets, strict=True)):
-        if x.shape[1] == PACKED_CHANNELS:  # a content and its style image, stacked (style_any)
-            content, x_style = split_content_style(x)
+        if split_input is not None:  # a content and its style image in one input
+            content, x_style = split_input(x)
             rows.append([Cell(_rgb(content), "content"), Cell(_rgb(y), "output"), Cell(_rgb(x_style), "style")])
             continue
         if styles is not None:
