@@ -72,6 +72,7 @@ AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUC
 FP32_TESTS := tests/train/test_learning.py tests/test_end_to_end.py tests/test_walkthrough.py \
 	tests/explore/test_style_effects.py tests/explore/test_sweep.py \
 	tests/train/test_learning_adain.py tests/train/test_learning_multi_style.py tests/train/test_recolour_target.py \
+	tests/train/test_learning_demo_style.py \
 	tests/test_runtime.py::test_auto_resolves_to_fp32_in_a_process_limited_to_avx2
 
 test-fp32: $(STAMP)

@@ -25,6 +25,7 @@ LONGEST_FIRST = (
     "tests/train/test_learning.py",
     "tests/explore/test_sweep.py",
     "tests/train/test_learning_adain.py",
+    "tests/train/test_learning_demo_style.py",
     "tests/train/test_learning_multi_style.py",
     "tests/explore/test_style_effects.py",
     "tests/test_walkthrough.py",

@@ -79,8 +79,10 @@ def test_checkpoints_the_sweep_cannot_compare_are_refused(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("content_name", "ratios"),
     [
-        ("chelsea", (10, 100, 1000, 10000, 100000)),  # the command
-        ("astronaut", (10, 1000, 100000)),  # the same span in 3 cells (5 took 105 s of the AVX2 suite's 10 minutes)
+        # The span in 3 cells (5 took 65-105 s of the suite's 10 minutes); the losses at these
+        # three ratios were 4.33, 9.24 and 13.7, which the first assertion refuses.
+        ("chelsea", (10, 1000, 100000)),
+        ("astronaut", (10, 1000, 100000)),
     ],
 )
 def test_more_style_weight_never_leaves_more_style_loss_on_the_embedded_images(
