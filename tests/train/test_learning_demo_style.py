@@ -14,7 +14,7 @@ Measured on a 2-core Intel Xeon without native bf16, one thread, as one test wor
 layout, worst of chelsea and astronaut for each seed):
 
 - fp32 (native), seeds 0-2: colour at most 0.254, texture at most 0.499 (chelsea, seed 2), layout at least 0.987;
-- bf16 (emulated on that CPU: the same arithmetic), seed 0: 0.252, 0.462, 0.985 (seeds 1-2: README).
+- bf16 (emulated on that CPU: the same arithmetic), seeds 0-2: at most 0.252, at most 0.489, at least 0.985.
 
 The thinnest margin is chelsea's texture, 0.50 against 0.8. Astronaut, which the demo does not show, does better
 (colour 0.14-0.18, texture 0.32-0.35).
