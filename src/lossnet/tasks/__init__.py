@@ -54,7 +54,7 @@ from lossnet.functional.adain import split_content_style
 from lossnet.models.adain import AdaINNet, StyledAdaIN
 from lossnet.models.transformer_net import TransformerNet
 from lossnet.tasks.adain import adain_training_loss
-from lossnet.tasks.task import Task, TaskLoss, _frozen
+from lossnet.tasks.task import LossRequest, Task, TaskLoss, _frozen
 from lossnet.validation import check_choice
 
 
@@ -276,4 +276,4 @@ TASKS: Mapping[str, Task] = MappingProxyType(
 #: The tasks with a ground truth to score against (what ``lossnet eval`` takes).
 EVAL_TASKS = tuple(name for name, task in TASKS.items() if task.has_truth)
 
-__all__ = ["EVAL_TASKS", "TASKS", "Task", "TaskLoss", "get_task", "guess_task"]
+__all__ = ["EVAL_TASKS", "TASKS", "LossRequest", "Task", "TaskLoss", "get_task", "guess_task"]

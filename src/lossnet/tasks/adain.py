@@ -15,41 +15,24 @@ task layer because it reads both the network's arguments (:mod:`lossnet.models.a
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Any
 
 from lossnet.errors import InputError
 from lossnet.losses.adain import AdaINLoss
 from lossnet.models.adain import AdaINNet
+from lossnet.tasks.task import LossRequest
 from lossnet.terms.registry import FAMILIES
 
 #: The families AdaIN's loss is made of: the content term on the AdaIN target, and the statistics terms.
 ADAIN_FAMILIES = ("feature", "mean_std")
 
 
-def adain_training_loss(
-    *,
-    task: str,
-    model: str,
-    model_kwargs: Mapping[str, Any],
-    loss: str,
-    loss_kwargs: Mapping[str, Any],
-    loss_arch: str | None,
-    loss_weights: str | None,
-    shares: bool,
-) -> tuple[AdaINLoss, str]:
+def adain_training_loss(run: LossRequest) -> tuple[AdaINLoss, str]:
     """The run's :class:`AdaINLoss` and a note for the log (empty unless ``--arch``/``--weights`` were set aside).
 
     Args:
-        task: the run's task (``'style_any'``), for the messages.
-        model: the run's network (``--model``); it must be ``'AdaINNet'``.
-        model_kwargs: the network's arguments; its ``arch``, ``weights``, ``layer`` and ``eps`` (or their
-            defaults) are the loss's.
-        loss: the run's ``--loss``, for the messages.
-        loss_kwargs: the loss preset's term keywords with the run's overrides (``feature_layers``,
-            ``mean_std_layers``, ...).
-        loss_arch, loss_weights: the run's ``--loss-arch`` and ``--loss-weights``, set aside (the note says so).
-        shares: the run asks for shares (``--balance shares``, a ``--*-share`` flag).
+        run: the run's values; the network's ``arch``, ``weights``, ``layer`` and ``eps`` (its ``model_kwargs``,
+            or their defaults) are the loss's, ``loss_kwargs`` give the terms (``feature_layers``,
+            ``mean_std_layers``), and ``loss_arch`` / ``loss_weights`` are set aside (the note says so).
 
     Raises:
         InputError: the network is not an ``AdaINNet``; the loss has no mean/std layers, a content layer other
@@ -58,20 +41,21 @@ def adain_training_loss(
     Example:
         >>> net = {"arch": "vgg11", "weights": None, "layer": "relu2_1"}
         >>> terms = {"feature_layers": {"relu2_1": 1.0}, "mean_std_layers": {"relu1_1": 10.0}}
-        >>> loss, note = adain_training_loss(
+        >>> loss, note = adain_training_loss(LossRequest(
         ...     task="style_any", model="AdaINNet", model_kwargs=net, loss="perceptual", loss_kwargs=terms,
-        ...     loss_arch=None, loss_weights="auto", shares=False)
+        ...     loss_arch=None, loss_weights="auto", shares=False))
         >>> [t.key for t in loss.engine], note
         (['feature.relu2_1', 'mean_std.relu1_1'], '')
     """
-    if model != "AdaINNet":
+    task, loss = run.task, run.loss
+    if run.model != "AdaINNet":
         raise InputError(
-            f"task {task!r} trains an AdaINNet (its loss reads the network's encoder); got --model {model}"
+            f"task {task!r} trains an AdaINNet (its loss reads the network's encoder); got --model {run.model}"
         )
-    if shares:
+    if run.shares:
         raise InputError(f"task {task!r} trains with the loss's weights; drop --balance shares and the --*-share flags")
-    kwargs = loss_kwargs
-    net = inspect.signature(AdaINNet).bind_partial(**model_kwargs)
+    kwargs = run.loss_kwargs
+    net = inspect.signature(AdaINNet).bind_partial(**run.model_kwargs)
     net.apply_defaults()
     arch, weights, layer, eps = (net.arguments[k] for k in ("arch", "weights", "layer", "eps"))
     content = dict(kwargs.get("feature_layers") or {})
@@ -95,7 +79,7 @@ def adain_training_loss(
             f"{', '.join(others)}. Turn them off (e.g. --pixel-weight 0) or use --loss perceptual"
         )
     note = ""
-    if loss_arch not in (None, arch) or loss_weights not in ("auto", weights):
+    if run.loss_arch not in (None, arch) or run.loss_weights not in ("auto", weights):
         note = (
             f"{task}'s loss runs on the network's own encoder ({arch}, weights {weights!r}); --arch and --weights "
             "are not used (set the encoder with --model-kwargs arch=...,weights=...)"

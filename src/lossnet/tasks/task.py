@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,29 +22,33 @@ def _frozen(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(values))
 
 
-class TaskLoss(Protocol):
-    """A task's own training loss (:attr:`Task.training_loss`), built from the run's values.
+@dataclass(frozen=True)
+class LossRequest:
+    """What a task's own loss factory (:attr:`Task.training_loss`) is given: the run's values.
 
-    Called with keywords: ``task`` and ``model`` (the run's task and ``--model``), ``model_kwargs`` (the
-    network's arguments), ``loss`` (``--loss``), ``loss_kwargs`` (the preset's term keywords with the run's
-    overrides), ``loss_arch`` and ``loss_weights`` (``--loss-arch``, ``--loss-weights``) and ``shares`` (the
-    run asks for shares). Returns ``(loss, note)``: a loss module with the trainer's ``terms(prediction,
-    target)`` and a note for the run's log (empty when there is nothing to say); raises
-    :class:`~lossnet.errors.InputError` for a run it cannot train.
+    Attributes:
+        task, model: the run's task and ``--model``.
+        model_kwargs: the network's arguments.
+        loss: ``--loss``.
+        loss_kwargs: the loss preset's term keywords with the run's overrides.
+        loss_arch, loss_weights: ``--loss-arch`` and ``--loss-weights``.
+        shares: the run asks for shares (``--balance shares``, a ``--*-share`` flag).
     """
 
-    def __call__(
-        self,
-        *,
-        task: str,
-        model: str,
-        model_kwargs: Mapping[str, Any],
-        loss: str,
-        loss_kwargs: Mapping[str, Any],
-        loss_arch: str | None,
-        loss_weights: str | None,
-        shares: bool,
-    ) -> tuple[nn.Module, str]: ...
+    task: str
+    model: str
+    model_kwargs: Mapping[str, Any]
+    loss: str
+    loss_kwargs: Mapping[str, Any]
+    loss_arch: str | None
+    loss_weights: str | None
+    shares: bool
+
+
+#: A task's own training loss: ``(loss, note)`` from a :class:`LossRequest`, where the loss has the trainer's
+#: ``terms(prediction, target)`` and the note goes to the run's log (empty when there is nothing to say); it
+#: raises :class:`~lossnet.errors.InputError` for a run it cannot train.
+TaskLoss = Callable[[LossRequest], tuple[nn.Module, str]]
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class Task:
             (its constructor takes ``num_styles``); each training item draws one.
         training_loss: the task builds its own loss (e.g. on its network's own encoder, where a content target
             may exist only there) instead of the loss preset's :class:`~lossnet.losses.PerceptualLoss` on a
-            separate loss network: a :class:`TaskLoss`, which the trainer calls with the run's values; ``None``:
+            separate loss network: a :data:`TaskLoss`, which the trainer calls with the run's values; ``None``:
             the preset's loss.
         split_input: ``(content, style)`` of a network input that carries its style image beside the content
             (each ``(B, 3, H, W)``), so that the sample sheets show content | output | style; ``None``: the input

@@ -27,7 +27,7 @@ from lossnet.terms.registry import term_layers
 from lossnet.losses.perceptual import PerceptualLoss
 from lossnet.losses.trunk import run_flags
 from lossnet.losses.shares import with_shared_families
-from lossnet.tasks import TASKS
+from lossnet.tasks import TASKS, LossRequest
 from lossnet.train.balance import run_shares
 from lossnet.train.config import TrainConfig, loss_kwargs, model_kwargs
 
@@ -121,7 +121,7 @@ def training_loss(config: TrainConfig) -> tuple[nn.Module, str]:
     """
     own = TASKS[config.task].training_loss
     if own is not None:
-        return own(
+        request = LossRequest(
             task=config.task,
             model=config.model,
             model_kwargs=model_kwargs(config),
@@ -131,6 +131,7 @@ def training_loss(config: TrainConfig) -> tuple[nn.Module, str]:
             loss_weights=config.loss_weights,
             shares=run_shares(config) is not None,
         )
+        return own(request)
     kwargs = loss_kwargs(config)
     shares = run_shares(config)
     if shares is not None:  # every family with a share is built; the shares set the weights on the first batch
