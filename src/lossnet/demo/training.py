@@ -89,7 +89,8 @@ def style_run_config(
 ) -> TrainConfig:
     """The demo's fast-style-transfer run: the ``style`` recipe with a smaller network, ``steps`` steps of 96 px crops.
 
-    One function, so that the demo and the test of its network (``tests/train/test_learning_demo_style.py``) train the same run.
+    One function, so that the demo and the test of its network (``tests/train/test_learning_demo_style.py``)
+    train the same run.
     Arguments as :func:`run_training_demo`'s; ``out_dir`` is the run's own folder.
 
     >>> c = style_run_config("runs/style", "hed")
