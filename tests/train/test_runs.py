@@ -91,6 +91,38 @@ def test_resume_from_another_directory_writes_only_beside_the_checkpoint(tmp_pat
     assert load_checkpoint(run_dir / "model.safetensors").meta["step"] == 4
 
 
+def test_relative_data_and_style_paths_are_stored_absolute_so_a_resume_elsewhere_reads_them(
+    tmp_path, capsys, monkeypatch
+):
+    """``--data photos`` given in one folder and resumed from another: the run stores the absolute path (the
+    relative one names nothing there), and giving the same folder again is no change, where another is refused."""
+    home = tmp_path / "home"
+    (home / "photos").mkdir(parents=True)
+    for name in ("astronaut", "chelsea"):
+        save_image(load_image(default_image_path(name)), home / "photos" / f"{name}.png")
+    save_image(load_image(default_image_path("ihc")), home / "ink.png")
+    monkeypatch.chdir(home)
+    argv = tiny_flags("style", "runs/st") + ["--data", "photos", "--style-image", "ink.png", "--stop-after", "1"]
+    assert run(argv, capsys)[0] == 0
+    stored = json.loads((home / "runs" / "st" / "config.json").read_text())
+    assert (stored["data"], stored["style_image"]) == (str(home / "photos"), str(home / "ink.png"))
+    assert json.loads(run(argv[:2] + ["--print-config", "--style-image", "brick"], capsys)[1])["style_image"] == "brick"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    checkpoint = str(home / "runs" / "st" / "checkpoint.safetensors")
+    rc, _, err = run(["train", "style", "--resume", checkpoint], capsys)
+    assert rc == 0, err
+    assert load_checkpoint(home / "runs" / "st" / "model.safetensors").meta["step"] == 2
+    assert list(elsewhere.iterdir()) == []
+    rc, _, err = run(["train", "style", "--resume", checkpoint, "--steps", "3", "--data", "photos"], capsys)
+    assert rc == 2 and "--data cannot change" in err and str(home / "photos") in err, err  # no ./photos here
+
+    monkeypatch.chdir(home)  # the same folder, given again as it was first given: not a change
+    assert run(["train", "style", "--resume", checkpoint, "--steps", "3", "--data", "photos"], capsys)[0] == 0
+
+
 def test_resume_into_another_out_dir_carries_the_log_over(tmp_path, capsys):
     first = tmp_path / "a"
     assert run(flags(first, stop_after=2), capsys)[0] == 0

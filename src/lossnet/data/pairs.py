@@ -89,7 +89,8 @@ class StyleAnyOptions:
         default=None,
         metadata={
             "help": "style_any: a folder of style images, or default image names joined by commas; "
-            "none = brick,gravel,ihc,retina (grass is held out as an unseen style)."
+            "none = brick,gravel,ihc,retina (grass is held out as an unseen style).",
+            "path": True,  # a run stores it absolute (lossnet.train.inputs.anchored)
         },
     )
 

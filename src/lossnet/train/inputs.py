@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import os
 from pathlib import Path
 
 import torch
 
+from lossnet.data.defaults import DEFAULT_IMAGES
 from lossnet.data.folder import FLAT_CROP_STD, ImageFolder, default_dataset
 from lossnet.errors import InputError
 from lossnet.models.registry import MODELS
+from lossnet.tasks import TASKS
 from lossnet.train.config import TrainConfig, model_kwargs
 from lossnet.train.styles import load_styles
+
+
+def anchored(c: TrainConfig) -> TrainConfig:
+    """``c`` with every relative path it reads made absolute, against the current folder.
+
+    A run stores its config (``config.json``, the checkpoint), and a resume may start in another
+    folder: a relative ``--data photos`` would then name another folder, or none. So a run reads, and
+    stores, the absolute paths: ``data``, ``val_data``, each ``style_image`` that is a file or a folder
+    (a default image's name stays a name), and the task options whose field is marked ``path`` in its
+    metadata (``style_any``'s ``style_data``). A path that does not exist is left as given, for the error
+    that names it. Absolute paths are unchanged, so anchoring twice changes nothing.
+
+    >>> from lossnet.train.config import task_config
+    >>> c = anchored(task_config("style", data=".", style_image="brick"))
+    >>> c.data == os.path.abspath("."), c.style_image
+    (True, 'brick')
+    >>> anchored(task_config("style_any", style_data=".")).task_options["style_data"] == os.path.abspath(".")
+    True
+    """
+
+    def absolute(path: str | None) -> str | None:
+        is_path = path is not None and path not in DEFAULT_IMAGES and Path(path).exists()
+        return os.path.abspath(path) if is_path else path  # type: ignore[type-var]
+
+    styles = c.style_image if isinstance(c.style_image, str) else [absolute(s) for s in c.style_image]
+    paths = [f.name for f in dataclasses.fields(TASKS[c.task].options) if f.metadata.get("path")]
+    options = {k: absolute(v) if k in paths else v for k, v in c.task_options.items()}
+    return c.replace(
+        data=absolute(c.data),
+        val_data=absolute(c.val_data),
+        style_image=absolute(styles) if isinstance(styles, str) else styles,
+        task_options=options,
+    )
 
 
 def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:

@@ -47,7 +47,7 @@ from lossnet.train.card import run_meta
 from lossnet.train.config import TrainConfig, model_kwargs, resume_changes
 from lossnet.train.distributed import World, gather, init_distributed, on_rank_0, shutdown
 from lossnet.train.health import CollapseWatch
-from lossnet.train.inputs import image_dataset
+from lossnet.train.inputs import anchored, image_dataset
 from lossnet.train.lock import hold_run_folder, look_at_run_folder
 from lossnet.train.loss_network import training_loss
 from lossnet.train.reporting import CsvLog, TensorBoardLog, checksum, log_skipped, progress_bar, sample_sheet
@@ -123,6 +123,7 @@ class _Run:
         progress: bool | str,
         overwrite: bool = False,
     ):
+        config = anchored(config)  # the absolute paths, so that a resume from another folder reads the same files
         self.config, self.world, self.progress = config, world, progress
         self.device = world.device
         self.out = Path(config.out_dir)
@@ -139,7 +140,7 @@ class _Run:
         ckpt, self.changes = None, {}
         if self.resume is not None:
             ckpt = load_resumable(self.resume)
-            self.changes = resume_changes(TrainConfig.from_dict(ckpt.meta["config"]), c)
+            self.changes = resume_changes(anchored(TrainConfig.from_dict(ckpt.meta["config"])), c)
             check_steps_left(c, self.resume, int(ckpt.meta["step"]))
         look_at_run_folder(self.out, self.resume, overwrite)  # claim() looks again, under the lock
         task = TASKS[c.task]

@@ -23,6 +23,7 @@ from lossnet.atomic import write_text
 from lossnet.checkpoint import Checkpoint, load_checkpoint
 from lossnet.errors import CheckpointError, InputError
 from lossnet.train.config import TrainConfig, cli_value, resume_changes
+from lossnet.train.inputs import anchored
 
 CHECKPOINT = "checkpoint.safetensors"
 FINAL_MODEL = "model.safetensors"
@@ -107,8 +108,8 @@ def resume_config(path: str | os.PathLike[str], **overrides: Any) -> TrainConfig
             :data:`~lossnet.train.config.RESUME_CHANGEABLE`).
     """
     path = checkpoint_path(path)
-    stored = TrainConfig.from_dict(load_resumable(path).meta["config"])
-    config = stored.replace(**{"out_dir": str(path.parent), "stop_after": None, **overrides})
+    stored = anchored(TrainConfig.from_dict(load_resumable(path).meta["config"]))  # (older runs: relative paths)
+    config = anchored(stored.replace(**{"out_dir": str(path.parent), "stop_after": None, **overrides}))
     resume_changes(stored, config)
     return config
 
