@@ -32,6 +32,16 @@ def test_compare_shows_gradient_shares(pair, capsys):
     assert sum(grads) == pytest.approx(100, abs=0.2)
 
 
+def test_compare_of_an_image_with_itself_says_so_instead_of_shares(pair, capsys):
+    """Every term 0 gives no shares (0 / 0): the table shows the values and says the images are one, with no note
+    telling the user to raise a weight."""
+    assert main(["compare", pair[0], pair[0], "--weights", "none", "--pixel-weight", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = _rows(out)
+    assert rows["pixel"] == ["0"] and rows["total"] == ["0"], out
+    assert "every term is 0" in out and "%" not in out and "raise its weight" not in out
+
+
 def test_compare_in_shares(pair, capsys):
     argv = ["compare", *pair, "--weights", "none", "--pixel-share", "0.2", "--feature-share", "0.8"]
     assert main(argv) == 0
