@@ -254,9 +254,16 @@ def test_folder_of_images(tmp_path) -> None:
     Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(data / "b.png")
     Image.fromarray(rng.integers(0, 256, (44, 36, 3), dtype=np.uint8)).save(data / "sub" / "a.png")
     (data / "broken.png").write_bytes(b"not an image")
+    Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(data / "tiny.png")  # x4: 8 px, shaved 4
     result = evaluate(checkpoint(tmp_path / "sr.safetensors", "superres"), data, feature_layers=None, lpips=False)
-    assert result.images == ["b.png", "sub/a.png"]
+    assert result.images == ["b.png", "sub/a.png"]  # the tiny one is left out of the table and the means, and said
     assert any("broken.png" in note for note in result.notes)
+    assert [n for n in result.notes if n.startswith("not scored")] == [
+        "not scored: tiny.png: images of 8x8 pixels leave nothing after shaving 4 px off every border"
+    ]
+    assert {image for image, _ in result.scores} == {"b.png", "sub/a.png"} and result.mean("bicubic")["psnr_y"] > 0
+    with pytest.raises(InputError, match="no image could be scored: not scored: tiny.png"):
+        evaluate(tmp_path / "sr.safetensors", data / "tiny.png", feature_layers=None, lpips=False)
     one = evaluate(tmp_path / "sr.safetensors", data / "b.png", feature_layers={}, lpips=False)
     assert one.images == ["b.png"] and [m.key for m in one.metrics] == ["psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"]
     with pytest.raises(FileNotFoundError, match="no such image folder"):

@@ -207,13 +207,23 @@ def evaluate(
     result.notes += [f"not read: {path}: {why}" for path, why in unreadable]
 
     indices = list(range(len(names)))
+    not_scored: list[str] = []
     for i in progress(indices) if progress is not None else indices:
-        inp, truth = _pair(task, dataset[i][None], options)
-        outputs = {baseline: task.baseline(inp, scale)}
-        for m in methods:
-            outputs[m.name] = apply_model(m.model, inp, tile=tile, precision=precision)
-        for method, out in outputs.items():
-            result.scores[(names[i], method)] = score(task, out, truth, scale=scale, metrics=result.metrics)
+        try:  # an image the task or a network cannot take (too small, say) is left out, and said, as apply does
+            inp, truth = _pair(task, dataset[i][None], options)
+            outputs = {baseline: task.baseline(inp, scale)}
+            for m in methods:
+                outputs[m.name] = apply_model(m.model, inp, tile=tile, precision=precision)
+            scores = {k: score(task, out, truth, scale=scale, metrics=result.metrics) for k, out in outputs.items()}
+        except InputError as err:
+            not_scored.append(names[i])
+            result.notes.append(f"not scored: {names[i]}: {err}")
+            continue
+        result.scores.update({(names[i], method): s for method, s in scores.items()})
+    if not_scored and len(not_scored) == len(names):
+        why = "; ".join(n for n in result.notes if n.startswith("not scored"))
+        raise InputError(f"no image could be scored: {why}")
+    result.images = [n for n in names if n not in not_scored]
     return result
 
 

@@ -33,7 +33,7 @@ class EvalResult:
             is unavailable (see :attr:`notes`).
         models: method -> what it is (the baseline's recipe, or the checkpoint and its network).
         notes: one line per caveat: the feature network's weights, why LPIPS is unavailable,
-            images that could not be read.
+            images that could not be read, and images the task or a network could not take (too small, say).
     """
 
     task: str
