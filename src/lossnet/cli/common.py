@@ -255,10 +255,9 @@ def print_terms(terms: dict[str, float], gradient: dict[str, float] | None = Non
     """
     shares = lossnet.term_shares(terms)
     width = max(len(k) for k in terms)
-    if not any(v for k, v in terms.items() if k != "total"):  # no shares to give: the images are one in its view
-        for name, value in terms.items():
-            print(f"{name:<{width}}  {value:12.6g}")
-        print("every term is 0: the two images are the same as this loss sees them")
+    if not any(v for k, v in terms.items() if k != "total"):  # no shares of a 0 total: say why instead
+        rows = [f"{name:<{width}}  {value:12.6g}" for name, value in terms.items()]
+        print(*rows, "every term is 0: the two images are the same as this loss sees them", sep="\n")
         return
     grad_col = f"  {'grad share':>10}" if gradient is not None else ""
     print(f"{'term':<{width}}  {'weighted':>12}  {'share':>7}{grad_col}")

@@ -62,9 +62,9 @@ from lossnet.checkpoint import ModelInfo
 from lossnet.data.pairs import options_from
 from lossnet.inference import apply_model, load_model_with_info
 from lossnet.backbones.weights import LoadedWeights
-from lossnet.data.folder import DEFAULT_SPLITS, ImageFolder, default_dataset
 from lossnet.errors import InputError, InputTypeError
 from lossnet.offline import LPIPS
+from lossnet.evaluation.inputs import ground_truth, scored_pair
 from lossnet.evaluation.scoring import PIXEL_METRICS, feature_metric, lpips_metric, score
 from lossnet.evaluation.tables import NOT_AVAILABLE, EvalResult
 from lossnet.runtime import PRECISION_CHOICES, Runtime, resolve
@@ -178,7 +178,7 @@ def evaluate(
     if baseline in {m.name for m in methods}:
         raise InputError(f"a network is named {baseline!r}, the baseline's name; give it another name")
 
-    dataset, names, unreadable = _images(data, size)
+    dataset, names, unreadable = ground_truth(data, size)
     metric_device = _device_of(methods[0].model)
     precision = resolve(precision, metric_device)  # once, for every network and image
     result = EvalResult(task=task.name, scale=scale, shave=task.shave(scale), images=names, methods=[baseline])
@@ -210,7 +210,7 @@ def evaluate(
     not_scored: list[str] = []
     for i in progress(indices) if progress is not None else indices:
         try:  # an image the task or a network cannot take (too small, say) is left out, and said, as apply does
-            inp, truth = _pair(task, dataset[i][None], options)
+            inp, truth = scored_pair(task, dataset[i][None], options)
             outputs = {baseline: task.baseline(inp, scale)}
             for m in methods:
                 outputs[m.name] = apply_model(m.model, inp, tile=tile, precision=precision)
@@ -338,38 +338,6 @@ def _common_task(
     # the legacy keywords (scale, jpeg_quality) apply where the task has them; the network decides the scale
     chosen = {**found_task.eval_options, **given}
     return found_task, found_task.make_options({**chosen, **({"scale": own} if "scale" in takes else {})})
-
-
-def _images(
-    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None, size: int | None
-) -> tuple[ImageFolder, list[str], list[tuple[Path, str]]]:
-    """The dataset of whole, unflipped images, their names, and the files that could not be read."""
-    if data is None:
-        dataset = default_dataset("val", flip=False, size=size)
-        names = list(DEFAULT_SPLITS["val"])
-        return dataset, names, []
-    if isinstance(data, (str, os.PathLike)) and not Path(data).exists():
-        raise FileNotFoundError(f"no such image folder: {data}")
-    if isinstance(data, (str, os.PathLike)) and Path(data).is_file():
-        data = [data]  # one image
-    dataset = ImageFolder(data, crop_size=None, flip=False, size=size, probe="decode")
-    root = Path(data) if isinstance(data, (str, os.PathLike)) and Path(data).is_dir() else None
-    names = [path.relative_to(root).as_posix() if root is not None else path.name for path in dataset.files]
-    if len(set(names)) < len(names):  # files of the same name from different folders of a list
-        names = [str(path) for path in dataset.files]
-    return dataset, names, list(dataset.skipped)
-
-
-def _pair(task: Task, truth: torch.Tensor, options: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input, ground truth)`` for one image ``(1, 3, H, W)``; deterministic (the evaluation options draw nothing,
-    and any draw would come from a fixed seed)."""
-    scale = task.scale(options)
-    if scale != 1:
-        h, w = truth.shape[-2:]
-        if h < 2 * scale or w < 2 * scale:
-            raise InputError(f"x{scale} super-resolution needs images of at least {2 * scale} px a side; got {h}x{w}")
-    inp, target, *_ = task.pair(truth, options, generator=torch.Generator().manual_seed(0))
-    return inp, target
 
 
 def _device_of(model: nn.Module) -> torch.device:

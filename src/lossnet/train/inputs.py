@@ -40,15 +40,10 @@ def anchored(c: TrainConfig) -> TrainConfig:
         is_path = path is not None and path not in DEFAULT_IMAGES and Path(path).exists()
         return os.path.abspath(path) if is_path else path  # type: ignore[type-var]
 
-    styles = c.style_image if isinstance(c.style_image, str) else [absolute(s) for s in c.style_image]
+    styles = absolute(c.style_image) if isinstance(c.style_image, str) else [absolute(s) for s in c.style_image]
     paths = [f.name for f in dataclasses.fields(TASKS[c.task].options) if f.metadata.get("path")]
     options = {k: absolute(v) if k in paths else v for k, v in c.task_options.items()}
-    return c.replace(
-        data=absolute(c.data),
-        val_data=absolute(c.val_data),
-        style_image=absolute(styles) if isinstance(styles, str) else styles,
-        task_options=options,
-    )
+    return c.replace(data=absolute(c.data), val_data=absolute(c.val_data), style_image=styles, task_options=options)
 
 
 def load_style_image(c: TrainConfig) -> tuple[torch.Tensor, str]:
