@@ -207,7 +207,6 @@ def evaluate(
     result.notes += [f"not read: {path}: {why}" for path, why in unreadable]
 
     indices = list(range(len(names)))
-    not_scored: list[str] = []
     for i in progress(indices) if progress is not None else indices:
         try:  # an image the task or a network cannot take (too small, say) is left out, and said, as apply does
             inp, truth = scored_pair(task, dataset[i][None], options)
@@ -216,14 +215,13 @@ def evaluate(
                 outputs[m.name] = apply_model(m.model, inp, tile=tile, precision=precision)
             scores = {k: score(task, out, truth, scale=scale, metrics=result.metrics) for k, out in outputs.items()}
         except InputError as err:
-            not_scored.append(names[i])
             result.notes.append(f"not scored: {names[i]}: {err}")
             continue
         result.scores.update({(names[i], method): s for method, s in scores.items()})
-    if not_scored and len(not_scored) == len(names):
+    result.images = [n for n in names if (n, baseline) in result.scores]
+    if names and not result.images:
         why = "; ".join(n for n in result.notes if n.startswith("not scored"))
         raise InputError(f"no image could be scored: {why}")
-    result.images = [n for n in names if n not in not_scored]
     return result
 
 
