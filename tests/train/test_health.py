@@ -59,8 +59,15 @@ def test_a_style_output_that_follows_neither_content_nor_style_is_lost() -> None
     lost = _beige_with_blobs(*content.shape[-2:])
     m = style_measures(lost, content, style)
     assert m.layout < 0.2 and max(m.colour, m.texture) >= 1.0, m  # the case the check is for
-    warning = CollapseWatch().check(lost, content, lr=1e-3, step=150, styles=[style])
+    watch = CollapseWatch()  # patience 2: lost at two validations in a row
+    assert watch.check(lost, content, lr=1e-3, step=100, styles=[style]) is None  # an untrained network is lost too
+    warning = watch.check(lost.flip(-1), content, lr=1e-3, step=150, styles=[style])
     assert warning is not None and "follow neither their content" in warning and warning.startswith("step 150")
+    # A validation that keeps the content in between starts the count again.
+    again = CollapseWatch()
+    for step, out in ((100, lost), (150, content), (200, lost)):
+        assert again.check(out, content, lr=1e-3, step=step, styles=[style]) is None, step
+    assert again.check(lost, content, lr=1e-3, step=250, styles=[style]) is not None
 
     # A kept content, stylised or not, is not lost; nor is the lost output without the style image given.
     tinted = (0.6 * content + 0.4 * style.mean((2, 3), keepdim=True)).clamp(0, 1)

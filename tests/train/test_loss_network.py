@@ -20,7 +20,7 @@ def test_recipe_network_kept_when_imagenet_can_be_had() -> None:
 def test_fastai_layers_move_to_hed_vgg16_with_a_note(weights: str, available: bool, why: str) -> None:
     chosen = resolve_loss_network("vgg16_bn", weights, FASTAI, imagenet_available=available)
     assert (chosen.arch, chosen.weights) == ("vgg16", "hed")
-    assert why in chosen.note and "--loss-arch vgg16_bn" in chosen.note and "departure" in chosen.note
+    assert why in chosen.note and "--arch vgg16_bn --weights PATH" in chosen.note and "departure" in chosen.note
 
 
 def test_explicit_loss_arch_wins() -> None:
@@ -32,7 +32,7 @@ def test_layers_vgg16_lacks_are_a_one_line_error_naming_flags() -> None:
     with pytest.raises(InputError) as err:
         resolve_loss_network("vgg19", "hed", ["conv5_4"], imagenet_available=False)
     message = str(err.value)
-    assert "conv5_4" in message and "--loss-weights" in message and "\n" not in message
+    assert "conv5_4" in message and "--weights PATH" in message and "\n" not in message
     assert "batch norm" not in message  # the problem is depth, not normalisation
 
 

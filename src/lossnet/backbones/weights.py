@@ -304,7 +304,7 @@ def _hed(arch: str) -> LoadedWeights:
             why.append(f"{arch} has batch-norm layers HED lacks")
         raise WeightsError(
             f"weights='hed' holds the 13 convolutions of a plain VGG16, so it cannot fill {arch} "
-            f"({' and '.join(why)}); use arch 'vgg16' (--arch vgg16, or --loss-arch vgg16 for train)"
+            f"({' and '.join(why)}); use arch 'vgg16' (--arch vgg16)"
         )
     path = hed_weights_path()
     return _cached(

@@ -31,7 +31,7 @@ class LossRequest:
         model_kwargs: the network's arguments.
         loss: ``--loss``.
         loss_kwargs: the loss preset's term keywords with the run's overrides.
-        loss_arch, loss_weights: ``--loss-arch`` and ``--loss-weights``.
+        loss_arch, loss_weights: ``--arch`` and ``--weights`` (once ``--loss-arch`` and ``--loss-weights``).
         shares: the run asks for shares (``--balance shares``, a ``--*-share`` flag).
     """
 

@@ -8,10 +8,13 @@ progress bar when:
 - **flat**: every validation output is (nearly) one colour, while the targets are not;
 - **frozen**: the validation outputs have not changed for ``patience`` validations in a
   row although the learning rate is not near zero (a saturated output passes no gradient);
-- **lost** (style transfer, given the style image): every validation output has lost its
-  content's layout (correlation below :data:`LOST_LAYOUT`) and is no closer to the style than
-  the content was, in colour or in texture (:func:`lossnet.metrics.style.style_measures`): a
-  wash or blobs that a falling style loss can hide. Measured on HED's VGG16, 64 px crops:
+- **lost** (style transfer, given the style image): at ``patience`` validations in a row, every
+  validation output has lost its content's layout (correlation below :data:`LOST_LAYOUT`) and is
+  no closer to the style than the content was, in colour or in texture
+  (:func:`lossnet.metrics.style.style_measures`): a wash or blobs that a falling style loss can
+  hide. One such validation is not enough: an untrained style network's output is lost by
+  construction (the ``style`` recipe's follows neither at step 4), and a run's first validation
+  can come that early. Measured on HED's VGG16, 64 px crops:
   Johnson's recipe (``--loss paper``, seed 2, brick) ended with layout -0.03 and -0.35 and
   texture ratios 1.44 and 1.37 on the held-out images.
 """
@@ -48,7 +51,8 @@ class CollapseWatch:
     """Watches validation outputs for a collapsed network.
 
     Args:
-        patience: validations in a row with unchanged outputs before "frozen" is reported.
+        patience: validations in a row with unchanged outputs before "frozen" is reported, and
+            validations in a row with lost style outputs before "lost" is.
 
     Example:
         >>> watch = CollapseWatch()
@@ -62,6 +66,7 @@ class CollapseWatch:
     patience: int = 2
     _previous: Tensor | None = field(default=None, repr=False)
     _unchanged: int = 0
+    _lost_in_row: int = 0
 
     def check(
         self, outputs: Tensor, targets: Tensor, lr: float, step: int, styles: Sequence[Tensor] | None = None
@@ -85,7 +90,9 @@ class CollapseWatch:
                 )
         self._previous = outputs
         if problem is None and styles is not None:
-            problem = _lost(outputs, targets.detach().float().cpu(), [s.detach().float().cpu() for s in styles])
+            lost = _lost(outputs, targets.detach().float().cpu(), [s.detach().float().cpu() for s in styles])
+            self._lost_in_row = self._lost_in_row + 1 if lost else 0
+            problem = lost if self._lost_in_row >= self.patience else None
         if problem is None:
             return None
         return f"step {step}: {problem}; the network has collapsed"

@@ -1,11 +1,11 @@
 """Which loss network a training run uses: the preset's, or an offline stand-in that says so.
 
 A recipe names its loss network (``fastai_feature_loss`` wants ImageNet ``vgg16_bn``), and
-``--loss-weights`` names its weights. Offline, only HED's VGG16 can be had, so
+``--weights`` (once ``--loss-weights``) names its weights. Offline, only HED's VGG16 can be had, so
 :func:`resolve_loss_network` decides once, before anything is loaded:
 
-- ``--loss-arch`` given: that network, no questions asked;
-- ``--loss-weights hed``, or ``auto`` with no ImageNet file for the preset's network: the
+- ``--arch`` given: that network, no questions asked;
+- ``--weights hed``, or ``auto`` with no ImageNet file for the preset's network: the
   same layers on HED's VGG16 when VGG16 has them (a departure from the recipe, returned as a
   note for the run's log and ``run.json``: no batch norm, edge-tuned features);
 - otherwise the preset's network; layers VGG16 lacks give a one-line error naming the flags.
@@ -70,7 +70,7 @@ def resolve_loss_network(
         preset_arch: the recipe's network.
         weights: the run's ``loss_weights`` (``"auto"``, ``"imagenet"``, ``"hed"``, a file or ``None``).
         layers: every layer the loss reads (feature and style).
-        loss_arch: an explicit ``--loss-arch``, which wins.
+        loss_arch: an explicit ``--arch``, which wins.
         imagenet_available: whether ImageNet weights for ``preset_arch`` can be had (cached or
             downloaded); ``None`` looks in the torch.hub cache only.
         terms: the loss's term keywords; when given, a refusal names the flags that move them to VGG16.
@@ -91,16 +91,16 @@ def resolve_loss_network(
     if missing:
         raise InputError(
             f"this loss reads {preset_arch} layers that VGG16 does not have ({', '.join(missing)}), and "
-            f"--loss-weights {weights} can only fill a VGG16 here (HED; no ImageNet {preset_arch} file is cached). "
+            f"--weights {weights} can only fill a VGG16 here (HED; no ImageNet {preset_arch} file is cached). "
             f"Put {IMAGENET_URLS[preset_arch].rsplit('/', 1)[1]} in {hub_cache_dir()}, pass a {preset_arch} file "
-            "with --loss-weights PATH, or choose a VGG16 loss (--loss perceptual for superres/style)"
+            "with --weights PATH, or choose a VGG16 loss (--loss perceptual for superres/style)"
             + (f", or run its terms on HED's VGG16 with {run_flags(terms, HED_ARCH, True)}" if terms else "")
         )
-    why = "as asked (--loss-weights hed)" if weights == "hed" else f"no ImageNet {preset_arch} file is cached"
+    why = "as asked (--weights hed)" if weights == "hed" else f"no ImageNet {preset_arch} file is cached"
     note = (
         f"loss network: the recipe's {preset_arch} layers ({', '.join(layers)}) on HED's VGG16 instead, {why}; "
-        f"a departure from the recipe (no batch norm, edge-tuned features). Use --loss-arch {preset_arch} "
-        "--loss-weights PATH for the original"
+        f"a departure from the recipe (no batch norm, edge-tuned features). Use --arch {preset_arch} "
+        "--weights PATH for the original"
     )
     return LossNetwork(HED_ARCH, "hed", note)
 
