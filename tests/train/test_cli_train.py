@@ -43,6 +43,28 @@ def test_resume_from_the_command_line_takes_the_stored_config(tmp_path, capsys):
     assert load_checkpoint(out / "model.safetensors").meta["step"] == 4
 
 
+def test_resume_without_the_task_takes_the_runs_own_and_a_wrong_task_is_refused(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "sr"
+    argv = tiny_flags("superres", out)
+    argv[argv.index("--steps") + 1] = "4"
+    assert main(argv + ["--stop-after", "2"]) == 0
+    monkeypatch.chdir(tmp_path.parent)  # from another folder, with the run folder only
+    capsys.readouterr()
+    assert main(["train", "style", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is a 'superres' run, not 'style'" in err and f"lossnet train superres --resume {out}" in err
+    assert main(["train", "--resume", str(out), "--stop-after", "none"]) == 0
+    assert load_checkpoint(out / "model.safetensors").meta["step"] == 4
+
+
+@pytest.mark.parametrize(("argv", "message"), [([], "give the task to train"), (["--resume"], "give the task")])
+def test_no_task_and_no_run_to_resume_exits_2_naming_both_forms(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "lossnet train --resume RUN_FOLDER" in err and err.startswith("lossnet: error:")
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -54,7 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Under torchrun --nproc_per_node=N the same command trains with DistributedDataParallel.",
     )
     p.error = _one_line_error  # type: ignore[method-assign]
-    p.add_argument("task", choices=list(TASKS), help="what to train: " + ", ".join(f"{t}" for t in TASK_PRESETS))
+    p.add_argument(
+        "task",
+        nargs="?",
+        choices=list(TASKS),
+        help="what to train: " + ", ".join(TASK_PRESETS) + " (with --resume CKPT it may be left out: the run's own)",
+    )
     p.add_argument(
         "--resume",
         nargs="?",
@@ -147,11 +152,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = [f.name for f in fields(TrainConfig) if f.name not in _NOT_FLAGS] + list(OPTION_FIELDS)
     given = {name: getattr(args, name) for name in names if hasattr(args, name)}
     resume = None
+    if args.task is None and not args.resume:
+        tasks = ", ".join(TASKS)
+        raise InputError(
+            f"give the task to train ({tasks}): e.g. lossnet train superres; or the run to continue: "
+            "lossnet train --resume RUN_FOLDER"
+        )
     if args.resume is not None:
         default = Path(given.get("out_dir", f"runs/{args.task}")) / CHECKPOINT
         resume = checkpoint_path(args.resume) if args.resume else default
         config = resume_config(resume, **given)
-        if config.task != args.task:
+        if args.task is not None and config.task != args.task:
             raise InputError(
                 f"{resume} is a {config.task!r} run, not {args.task!r}; resume it with: "
                 f"{_resume_command(config.task, resume)}"
