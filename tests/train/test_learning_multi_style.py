@@ -20,6 +20,11 @@ content recoloured to brick's palette and to ihc's are 0.225 apart on astronaut,
 the content (chelsea: 0.221 apart, 0.186 from it). No pair of the embedded styles meets it on both held-out images
 even as targets, since each palette moves every pixel, and two moves are farther apart than either is long only
 where they point more than 60 degrees apart.
+Session 18 asked the same of the style measures (lossnet.metrics.style; fp32, seeds 0-1, the Xeon), which
+compare distributions and not pixels: by colour (sliced Wasserstein of the RGB pixels) the outputs are 0.19-0.20
+apart while brick's is 0.24-0.25 from astronaut (chelsea held: ratio 1.22-1.26); by texture (7x7 patches) the two
+outputs are nearer each other (0.012-0.013) than either is to its content (0.018-0.028) on both images. So the
+criterion fails in those measures too; the two styles' outputs differ mainly in colour.
 
 Before the trainer redrew style_multi's near-flat crops (as it does for style's), seed 1 diverged in bf16: a 64 px
 crop of std 0.003 sent the gradient through the instance norms to inf at step 52 (tests/train/test_divergence.py).
