@@ -119,11 +119,18 @@ def test_the_styles_part_trains_style_any_and_measures_each_style_at_each_alpha(
     assert main(["demo", "--part", "styles", "--weights", "none", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     table = (tmp_path / "styles.md").read_text()
-    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    rows = [line.split("|")[1:-1] for line in table.splitlines()[2:] if line.startswith("|")]
     assert [(r[0].strip(), float(r[1])) for r in rows] == [
         (f"{name} ({kind})", alpha) for name, kind in styles.SHOWN.items() for alpha in styles.ALPHAS
     ]
     assert table in printed
+    # The verdict names each style at alpha 1 as kept or lost by the table's own layout figure.
+    said = table.splitlines()[-1]
+    for r in rows:
+        name, alpha, layout = r[0].strip().split(" ")[0], float(r[1]), float(r[4])
+        if alpha == 1.0:
+            assert (f"with {name}" in said.split("lost")[0]) == (layout >= 0.5), (name, layout, said)
+    assert ("known gap of a short run" in said) == any(float(r[4]) < 0.5 for r in rows if float(r[1]) == 1.0)
     assert [k for k, v in styles.SHOWN.items() if v == "training"] == [s for s in DEFAULT_STYLES if s in styles.SHOWN]
     assert "grass" not in DEFAULT_STYLES  # the unseen one is not trained on
     assert all(math.isfinite(float(cell)) for row in rows for cell in row[2:])  # (alpha's maths: test_adain.py)

@@ -140,7 +140,7 @@ def _demo_styles(args: argparse.Namespace, runtime: object) -> int:
     started = time.perf_counter()
     result = run_styles_demo(check_output_dir(args.out, "--out"), args.weights, precision=runtime, progress=True)
     print(f"\nstyle_any after {result.steps} steps (training {result.seconds:.0f} s):\n")
-    print(result.table_md.read_text())
+    print(result.table_md.read_text())  # the table, then the verdict in words (lossnet.demo.styles.verdict)
     print(f"wrote {result.sheet}\nwrote {result.table_md}")
     print(f"took {time.perf_counter() - started:.0f} s; {result.precision}")
     return 0

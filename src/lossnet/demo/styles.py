@@ -98,5 +98,40 @@ def run_styles_demo(
     ]
     for (name, alpha), m in result.measures.items():
         lines.append(f"| {name} ({SHOWN[name]}) | {alpha:g} | {m.colour:.2f} | {m.texture:.2f} | {m.layout:.2f} |")
-    result.table_md = write_text(out_dir / "styles.md", "\n".join(lines) + "\n")
+    result.table_md = write_text(out_dir / "styles.md", "\n".join(lines) + "\n\n" + verdict(result) + "\n")
     return result
+
+
+#: A kept layout: the correlation of issue 20's style-transfer check.
+KEPT_LAYOUT = 0.5
+
+
+def verdict(result: StylesDemoResult) -> str:
+    """What the table says at alpha 1, in words: which styles kept the content's layout and which moved nearer the
+    style (colour and texture ratios below 1), and, when a layout is lost, that this is the known short-run gap.
+
+    >>> from lossnet.metrics.style import StyleMeasures
+    >>> m = lambda colour, texture, layout: StyleMeasures(colour, texture, layout, *[0.0] * 4)
+    >>> r = StylesDemoResult(steps=150, measures={("brick", 1.0): m(0.3, 0.7, 0.8), ("grass", 1.0): m(0.4, 1.2, -0.2)})
+    >>> print(verdict(r))
+    At alpha 1 the content's layout (correlation >= 0.5) is kept with brick, lost with grass; the output is nearer \
+the style than the content is, in colour and texture, with brick. A lost layout after 150 steps is the known gap \
+of a short run (README, "Any style from one network"): the decoder does not yet rebuild the content; the paper \
+trains 160k steps.
+    """
+    full = {name: m for (name, alpha), m in result.measures.items() if alpha == 1.0}
+    kept = [n for n, m in full.items() if m.layout >= KEPT_LAYOUT]
+    lost = [n for n in full if n not in kept]
+    nearer = [n for n, m in full.items() if m.colour < 1.0 and m.texture < 1.0]
+    parts = [f"kept with {', '.join(kept)}" if kept else "", f"lost with {', '.join(lost)}" if lost else ""]
+    text = (
+        f"At alpha 1 the content's layout (correlation >= {KEPT_LAYOUT:g}) is {', '.join(p for p in parts if p)}; "
+        f"the output is nearer the style than the content is, in colour and texture, with "
+        f"{', '.join(nearer) if nearer else 'none of them'}."
+    )
+    if lost:
+        text += (
+            f" A lost layout after {result.steps} steps is the known gap of a short run (README, \"Any style from "
+            "one network\"): the decoder does not yet rebuild the content; the paper trains 160k steps."
+        )
+    return text
