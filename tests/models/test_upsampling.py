@@ -99,6 +99,7 @@ def test_blur_equals_fastai_replicate_pad_then_2x2_average_with_its_gradient(mem
     ref.backward(g)
     torch.testing.assert_close(x.grad, ref_x.grad, rtol=0, atol=1e-12)
     # the top-left pixel averages itself four times; an interior one its 2x2 up-left neighbourhood
+    out, x = out.detach(), x.detach()
     assert float(out[0, 0, 0, 0]) == pytest.approx(float(x[0, 0, 0, 0]))
     assert float(out[0, 0, 3, 4]) == pytest.approx(float(x[0, 0, 2:4, 3:5].mean()))
     assert Blur2x2(5).state_dict() == {}  # checkpoints written before it load unchanged
