@@ -114,20 +114,18 @@ def verdict(result: StylesDemoResult) -> str:
     >>> m = lambda colour, texture, layout: StyleMeasures(colour, texture, layout, *[0.0] * 4)
     >>> r = StylesDemoResult(steps=150, measures={("brick", 1.0): m(0.3, 0.7, 0.8), ("grass", 1.0): m(0.4, 1.2, -0.2)})
     >>> print(verdict(r))
-    At alpha 1 the content's layout (correlation >= 0.5) is kept with brick, lost with grass; the output is nearer \
-the style than the content is, in colour and texture, with brick. A lost layout after 150 steps is the known gap \
-of a short run (README, "Any style from one network"): the decoder does not yet rebuild the content; the paper \
-trains 160k steps.
+    At alpha 1: layout kept (correlation >= 0.5): brick; layout lost: grass; nearer the style than the content is, \
+in colour and texture: brick. A lost layout after 150 steps is the known gap of a short run (README, "Any style \
+from one network"): the decoder does not yet rebuild the content; the paper trains 160k steps.
     """
     full = {name: m for (name, alpha), m in result.measures.items() if alpha == 1.0}
     kept = [n for n, m in full.items() if m.layout >= KEPT_LAYOUT]
     lost = [n for n in full if n not in kept]
     nearer = [n for n, m in full.items() if m.colour < 1.0 and m.texture < 1.0]
-    parts = [f"kept with {', '.join(kept)}" if kept else "", f"lost with {', '.join(lost)}" if lost else ""]
+    names = lambda found: ", ".join(found) or "none"  # noqa: E731
     text = (
-        f"At alpha 1 the content's layout (correlation >= {KEPT_LAYOUT:g}) is {', '.join(p for p in parts if p)}; "
-        f"the output is nearer the style than the content is, in colour and texture, with "
-        f"{', '.join(nearer) if nearer else 'none of them'}."
+        f"At alpha 1: layout kept (correlation >= {KEPT_LAYOUT:g}): {names(kept)}; layout lost: {names(lost)}; "
+        f"nearer the style than the content is, in colour and texture: {names(nearer)}."
     )
     if lost:
         text += (
