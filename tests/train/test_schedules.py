@@ -15,6 +15,9 @@ def test_one_cycle_rises_then_falls(total):
         assert values[-1] == pytest.approx(1e-5)
     assert all(a <= b for a, b in zip(values[: peak + 1], values[1 : peak + 1]))
     assert all(a >= b for a, b in zip(values[peak:], values[peak + 1 :]))
+    # LambdaLR evaluates the schedule once more after the last optimizer step (step `total`): a 1-step run
+    # divided by zero there (`lossnet train restore --steps 1`, session 19).
+    assert s(total) == pytest.approx(1e-5)
 
 
 def test_a_schedule_step_before_any_optimizer_step_is_silent():
@@ -38,3 +41,12 @@ def test_a_schedule_step_before_any_optimizer_step_is_silent():
         scheduler().step()
     assert len(caught) == 1 and "lr_scheduler.step()" in str(caught[0].message)
     assert quiet.last_epoch == 1
+
+
+def test_a_one_step_run_of_a_one_cycle_recipe_trains(tiny):
+    from lossnet.train import train
+
+    config = tiny("restore", steps=1)
+    assert config.schedule == "onecycle"
+    result = train(config)
+    assert result.step == 1 and (result.out_dir / "model.safetensors").is_file()

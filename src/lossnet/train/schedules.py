@@ -42,6 +42,8 @@ class OneCycle:
     >>> s = OneCycle(101)
     >>> round(s(0), 4), s(25), round(s(100), 7)
     (0.04, 1.0, 1e-05)
+    >>> OneCycle(1)(0), OneCycle(1)(1)
+    (1.0, 1e-05)
     """
 
     def __init__(self, total: int, warmup: float = 0.25, div: float = 25.0, final_div: float = 1e5) -> None:
@@ -52,6 +54,8 @@ class OneCycle:
         peak_at = round(last * self.warmup)
         if step <= peak_at:
             return 1.0 if peak_at == 0 else _cos_between(1 / self.div, 1.0, step / peak_at)
+        if last == peak_at:  # a 1-step run: its one step was the peak; the scheduler's next step is past the end
+            return 1 / self.final_div
         return _cos_between(1.0, 1 / self.final_div, min(1.0, (step - peak_at) / (last - peak_at)))
 
 
