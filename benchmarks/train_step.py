@@ -38,6 +38,7 @@ from torch import nn
 from benchmarks.common import Timing, bench_dtypes, machine_line, table, time_calls
 from lossnet.backbones.vgg import VGG, layer_index
 from lossnet.losses.presets import get_preset
+from lossnet.memory import keep_freed_memory
 from lossnet.models import build_model
 from lossnet.data.folder import default_dataset
 from lossnet.data.tasks import PairDataset
@@ -93,7 +94,12 @@ class Trainer:
 
 
 def trainer(task: str, size: int, batch: int, precision: str) -> tuple[Trainer, torch.Tensor, torch.Tensor]:
-    """The network, loss and optimizer for ``task`` as ``lossnet train`` builds them, and a batch ``(x, y)``."""
+    """The network, loss and optimizer for ``task`` as ``lossnet train`` builds them, and a batch ``(x, y)``.
+
+    As :func:`lossnet.train.train` does, it keeps freed memory for the next step (:mod:`lossnet.memory`; process-wide,
+    unless ``LOSSNET_KEEP_FREED_MEMORY=0``): the steps timed here are the trainer's.
+    """
+    keep_freed_memory()
     config = task_config(
         task,
         crop_size=size,

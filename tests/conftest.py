@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from lossnet.memory import keep_freed_memory
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (``make test`` runs ``-n auto``), each worker takes its share of the cores, so that the
-    workers' torch threads together do not oversubscribe the CPU."""
+    """Each test process keeps freed memory for reuse, as ``lossnet`` does; under pytest-xdist (``make test`` runs
+    ``-n auto``), each worker takes its share of the cores, so that the workers' torch threads together do not
+    oversubscribe the CPU."""
+    keep_freed_memory()  # as the CLI does for every command and the trainer for every run (lossnet.memory)
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

@@ -33,3 +33,17 @@ def test_conv_ceiling_reports_each_shape_it_times() -> None:
     row = conv_ceiling.Row("fp32", (1, 4, 4, 8), forward, both, last, 100.0, 1024)
     text = conv_ceiling.report([row])
     assert "| fp32 | 1, 4 -> 4, 8 px |" in text and "100 (n=1024)" in text
+
+
+@pytest.mark.slow  # two child processes, about 7 s
+def test_freed_memory_runs_each_side_in_its_own_process_and_reports_both() -> None:
+    """Benchmark i: the child process reports its side's setting, and the table holds both sides' figures."""
+    from benchmarks import freed_memory
+
+    sides = {side: freed_memory._run_side(side, "superres", 32, 1, 1) for side in freed_memory.SIDES}
+    assert (sides["default"]["kept"], sides["kept"]["kept"]) == (0.0, 1.0)
+    assert all(s["seconds"] > 0 and s["peak_mib"] > 0 for s in sides.values())
+    row = freed_memory.Row("superres", "test", 32, 1, "fp32", **sides)
+    text = freed_memory.report([row])
+    assert f"| superres | test | 32 | 1 | fp32 | {sides['default']['seconds']:.3f} (" in text
+    assert f"- test sizes: kept memory runs the step {row.speedup:.2f}-{row.speedup:.2f}x as fast" in text

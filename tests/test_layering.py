@@ -9,7 +9,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lossnet"
 #: Bottom-layer modules: they import only each other.
-BOTTOM = {"errors", "validation", "atomic", "hardware", "runtime", "checkpoint", "card", "viz", "_version", "precision", "offline"}
+BOTTOM = {
+    "errors", "validation", "atomic", "hardware", "memory", "runtime", "checkpoint", "card", "viz", "_version",
+    "precision", "offline",
+}  # fmt: skip
 _BASE = {"functional"}
 _FEATURES = _BASE | {"backbones"}
 _COMPARE = _FEATURES | {"terms"}

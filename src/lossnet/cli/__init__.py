@@ -18,6 +18,7 @@ import lossnet
 from lossnet.cli import apply, core, evaluate, explore, export, train
 from lossnet.cli.common import cli_wording, os_error_line
 from lossnet.errors import LossnetError
+from lossnet.memory import keep_freed_memory
 from lossnet.train.distributed import end_process
 
 #: The modules that register subcommands, in the order ``--help`` lists them.
@@ -58,6 +59,7 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
+    keep_freed_memory()  # every command's steps and tiles reuse the memory the last one freed (lossnet.memory)
     try:
         return int(args.func(args))
     except BrokenPipeError:  # e.g. `lossnet layers | head`

@@ -10,8 +10,9 @@ states, for ``resume``); ``model.safetensors`` (the final weights, for ``lossnet
 summary: steps, last validation, skipped files and why, replica checksums, the style image, and the weights
 a run in shares resolved to).
 
-Runs never overwrite each other (:mod:`lossnet.train.runs`); a run locks its folder (:mod:`lossnet.train.lock`).
-The cheap checks (checkpoint, folder, style image, data) come first; a refused run leaves no file or folder.
+Runs never overwrite each other (:mod:`lossnet.train.runs`); a run locks its folder (:mod:`lossnet.train.lock`) and
+keeps freed memory for its next step (:mod:`lossnet.memory`). The cheap checks (checkpoint, folder, style image,
+data) come first; a refused run leaves no file or folder.
 
 The pieces live beside this module: :mod:`~lossnet.train.runs` (the folder, resuming), :mod:`~lossnet.train.inputs`,
 :mod:`~lossnet.train.step`, :mod:`~lossnet.train.validation`, :mod:`~lossnet.train.balance` (recipes in shares).
@@ -38,6 +39,7 @@ from lossnet.atomic import write_text
 from lossnet.checkpoint import Checkpoint, rng_state, save_checkpoint, set_rng_state
 from lossnet.data.tasks import PairDataset
 from lossnet.errors import InputError
+from lossnet.memory import keep_freed_memory
 from lossnet.models.registry import build_model, model_spec
 from lossnet.runtime import resolve
 from lossnet.tasks import TASKS
@@ -97,6 +99,7 @@ def train(
         RunFolderInUseError: another run is training into ``config.out_dir``.
         InputError, DataUnavailableError, CheckpointError: bad config, data, output folder or checkpoint.
     """
+    keep_freed_memory()
     world = init_distributed(config.device)
     run = None
     try:
@@ -387,13 +390,7 @@ class _Run:
             return None
         styles = style_sources(self.config.style_image) if TASKS[self.config.task].multi_style else None
         meta = run_meta(self.spec, self.config, self.step, self.model, self.loss, self.last_val, styles)
-        state = None
-        if with_state:
-            state = {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "rng": rng_state(),
-            }
+        parts = {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
+        state = {**{k: v.state_dict() for k, v in parts.items()}, "rng": rng_state()} if with_state else None
         return save_checkpoint(self.out / name, self.model.state_dict(), meta, state)
 
