@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="the setting is glibc's"
 )
 
-#: Prints ``{"kept": ..., "faults": ...}`` after ``SETUP`` (Python run first, in the fresh process).
+#: Prints ``{"kept": ..., "faults": ..., "rss_mib": ...}``: ``setup`` runs first in the fresh process, ``after`` after the
+#: counted rounds, before the resident memory is read.
 _PROBE = """
 import json, resource, torch
 {setup}
@@ -36,7 +37,11 @@ def rounds(n):
 rounds(4)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 rounds(3)
-print(json.dumps({{"kept": kept, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}}))
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+{after}
+with open("/proc/self/statm") as statm:
+    rss_mib = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+print(json.dumps({{"kept": kept, "faults": faults, "rss_mib": rss_mib}}))
 """
 
 #: At least one fault per page in each of the 3 rounds, with pages of 2 MiB (where transparent huge pages are on
@@ -44,8 +49,8 @@ print(json.dumps({{"kept": kept, "faults": resource.getrusage(resource.RUSAGE_SE
 _EVERY_ROUND = 3 * (64 << 20) // (2 << 20)
 
 
-def _probe(setup: str, **env: str) -> dict:
-    code = _PROBE.format(setup=setup)
+def _probe(setup: str, after: str = "", **env: str) -> dict:
+    code = _PROBE.format(setup=setup, after=after)
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, **env}
     )
@@ -64,6 +69,33 @@ def test_kept_memory_is_reused_where_the_default_asks_the_kernel_again() -> None
 def test_the_switch_turns_it_off() -> None:
     off = _probe("from lossnet.memory import keep_freed_memory; keep_freed_memory()", LOSSNET_KEEP_FREED_MEMORY="0")
     assert off["kept"] is False and off["faults"] >= _EVERY_ROUND, off
+
+
+
+def test_release_hands_the_kept_memory_back() -> None:
+    keep = "from lossnet.memory import keep_freed_memory; keep_freed_memory()"
+    release = "from lossnet.memory import release_freed_memory; release_freed_memory()"
+    kept, released = _probe(keep), _probe(keep, after=release)
+    assert kept["rss_mib"] - released["rss_mib"] >= 48, (kept, released)  # the 64 MiB block's pages, about
+    untouched = _probe("", after=release)  # not kept: nothing to hand back, and nothing changes
+    assert untouched["kept"] is False and untouched["faults"] >= _EVERY_ROUND
+
+
+def test_apply_hands_memory_back_after_each_image(tmp_path, monkeypatch) -> None:
+    """Kept across images of other sizes, each image's blocks added to the last one's peak (lossnet.memory)."""
+    import torch
+
+    import lossnet.inference.files as files
+    from lossnet.inference import apply_files
+    from tests.inference.checkpoints import make_checkpoint, write_png
+
+    make_checkpoint(tmp_path / "m.safetensors", "restore")
+    for name, size in (("a", 24), ("b", 40)):
+        write_png(tmp_path / "in" / f"{name}.png", torch.rand(1, 3, size, size))
+    calls = []
+    monkeypatch.setattr(files, "release_freed_memory", lambda: calls.append(1))
+    summary = apply_files(tmp_path / "m.safetensors", tmp_path / "in", tmp_path / "out", device="cpu")
+    assert len(summary.written) == 2 and len(calls) == 2
 
 
 @pytest.mark.slow  # a CLI command and a 1-step run in child processes, about 6 s

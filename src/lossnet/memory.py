@@ -16,9 +16,11 @@ restore, 64 px          0.57 s              0.56 s              0%
 
 :func:`keep_freed_memory` tells glibc (``mallopt``) to serve every block from its heap and never to trim it, so that
 freed memory is reused in-process. The arithmetic is the same, bit for bit; the process keeps its peak memory until
-it ends, which a training or inference process reaches again on every step anyway. The CLI calls it for every
-command and :func:`lossnet.train.train` for every run; a library user's own loop may call it. Where the C library is
-not glibc (macOS, Windows, musl) it does nothing. ``LOSSNET_KEEP_FREED_MEMORY=0`` turns it off.
+it ends, which a training or inference process reaches again on every step anyway. Where the sizes change from one
+job to the next (``apply``'s and ``eval``'s images), :func:`release_freed_memory` hands it back between jobs. The
+CLI calls :func:`keep_freed_memory` for every command and :func:`lossnet.train.train` for every run; a library
+user's own loop may call it. Where the C library is not glibc (macOS, Windows, musl) both do nothing.
+``LOSSNET_KEEP_FREED_MEMORY=0`` turns it off.
 
 >>> keep_freed_memory() in (True, False)
 True
@@ -57,6 +59,20 @@ def keep_freed_memory() -> bool:
     done = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, -1) == 1
     log.debug("glibc malloc %s freed memory for reuse", "keeps" if done else "refused to keep")
     return done
+
+
+def release_freed_memory() -> None:
+    """Hand the free memory the process kept back to the kernel (glibc's ``malloc_trim``), if it keeps it.
+
+    For work whose sizes change from one job to the next, such as ``apply``'s images: kept across them, each image's
+    pattern of blocks adds to the last one's (x4 super-resolution of 10 mixed images peaked at 8.0 GB, against 5.0 GB
+    with glibc's default). Called between images, the tiles of one image still reuse their memory. A no-op where
+    :func:`keep_freed_memory` has not been called or did not take effect.
+    """
+    if keep_freed_memory.cache_info().currsize and keep_freed_memory():
+        libc = _glibc()
+        if libc is not None:
+            libc.malloc_trim(0)
 
 
 def _glibc() -> ctypes.CDLL | None:

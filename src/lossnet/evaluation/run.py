@@ -63,6 +63,7 @@ from lossnet.data.pairs import options_from
 from lossnet.inference import apply_model, load_model_with_info
 from lossnet.backbones.weights import LoadedWeights
 from lossnet.errors import InputError, InputTypeError
+from lossnet.memory import release_freed_memory
 from lossnet.offline import LPIPS
 from lossnet.evaluation.inputs import ground_truth, scored_pair
 from lossnet.evaluation.scoring import PIXEL_METRICS, feature_metric, lpips_metric, score
@@ -217,6 +218,8 @@ def evaluate(
         except InputError as err:
             result.notes.append(f"not scored: {names[i]}: {err}")
             continue
+        finally:
+            release_freed_memory()  # as apply does between images of other sizes (lossnet.memory)
         result.scores.update({(names[i], method): s for method, s in scores.items()})
     result.images = [n for n in names if (n, baseline) in result.scores]
     if names and not result.images:

@@ -44,6 +44,7 @@ from lossnet.data.walk import walk_files
 from lossnet.errors import InputError, InputTypeError, LossnetError
 from lossnet.inference.loading import load_model_with_info
 from lossnet.inference.tiling import check_tiling, run_tiled, size_rule
+from lossnet.memory import release_freed_memory
 from lossnet.models.multi_style_net import StyleChoice
 from lossnet.runtime import PRECISION_CHOICES, Runtime, pick_device, resolve
 from lossnet.tasks import TASKS, guess_task
@@ -173,6 +174,7 @@ def apply_files(
             summary.failed.append((source, reason))
         else:
             summary.written.append((source, target))
+        release_freed_memory()  # the next image's sizes differ: what this one kept would add to its peak
     return summary
 
 
