@@ -4,14 +4,15 @@ PyTorch's CPU tensors come from the C library's ``malloc``. glibc serves a large
 32 MiB as it adapts) with a fresh ``mmap`` and hands it back to the kernel when it is freed, and trims the heap's
 free top the same way. A training step frees its activations and allocates the same sizes again the next step, so
 every step touches fresh pages, and each first touch is a page fault in which the kernel zeroes 4 KiB. On a 2-core
-Intel Xeon VM (fp32, 2 threads) that was a quarter of a step or more at the recipes' sizes:
+Intel Xeon VM (fp32, 2 threads) that was a third of a style step at the recipe's size (benchmark i,
+``python -m benchmarks.freed_memory``):
 
 ======================  ==================  ==================  ===========
 step (batch 4)          glibc's default     freed memory kept   peak memory
 ======================  ==================  ==================  ===========
-style, 256 px           5.41 s (2.0 s sys)  3.75 s (0.0 s sys)  +8%
-superres, 288 px        2.86 s (1.5 s sys)  2.09 s (0.0 s sys)  +7%
-restore, 64 px          0.57 s              0.56 s              0%
+style, 256 px           5.57 s (2.5 s sys)  3.67 s (0.0 s sys)  +9%
+superres, 288 px        2.36 s (1.1 s sys)  1.84 s (0.0 s sys)  +14%
+restore, 64 px          0.313 s             0.311 s             +3%
 ======================  ==================  ==================  ===========
 
 :func:`keep_freed_memory` tells glibc (``mallopt``) to serve every block from its heap and never to trim it, so that
