@@ -5,7 +5,8 @@
 #   make test-fp32  the precision-sensitive tests as an AVX2-only CPU runs them (fp32): a quick check
 #   make test-avx2  the whole suite as an AVX2-only CPU runs it (fp32); .ci/run adds it on AVX-512 CPUs
 #   make demo    the main job, offline, on the embedded default images
-#   make bench   the benchmark suite (under 15 min on 2 cores; results appended to BENCHMARKS.md)
+#   make bench   the benchmark suite (results appended to BENCHMARKS.md; on 2 cores 13 min before
+#                benchmarks g and i were added, which take up to 4 min each)
 #   make bench-full  the same with benchmark a's whole grid (adds 512 px batch 8, about 4 min)
 #   make bench-gpu   the loss benchmark on a CUDA GPU (256-1024 px, batch 8 and 32, fp32/bf16/fp16)
 #

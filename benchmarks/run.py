@@ -1,6 +1,6 @@
 """Run every benchmark, print the figures, append a dated section to BENCHMARKS.md, draw the plot.
 
-    python -m benchmarks.run              # make bench: under 15 minutes on 2 CPU cores
+    python -m benchmarks.run              # make bench: 13 min on 2 cores before g and i (up to 4 min each)
     python -m benchmarks.run --full-grid  # make bench-full: adds 512 px batch 8 to benchmark a
     python -m benchmarks.run --quick      # small sizes, few repeats: a smoke run
     python -m benchmarks.run --quick --no-record   # print only
