@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,7 +36,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.common import ROOT, machine_line, mib, table
+from benchmarks.common import machine_line, mib, run_child, table
 
 #: (width, height, tile) of each measurement; tile None is the whole image at once.
 #: One run of each: each runs in its own process, its peak memory is deterministic, and the two runs of each
@@ -130,12 +127,8 @@ def measure(width: int, height: int, tile: int | None, repeats: int, tmp: Path) 
     results = []
     for i in range(repeats):
         out = tmp / f"out_{width}_{tile}_{i}"
-        cmd = [sys.executable, "-m", "benchmarks.apply_large", "--child", str(checkpoint), str(image), str(out)]
-        cmd += ["--tile", str(tile or 0)]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
-        if done.returncode != 0:
-            raise RuntimeError(f"the measured process failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        args = [str(checkpoint), str(image), str(out), "--tile", str(tile or 0)]
+        results.append(run_child("benchmarks.apply_large", args))
     return Row(
         width,
         height,

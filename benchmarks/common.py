@@ -15,13 +15,17 @@ allocator (its scratchpads, weight reorders) are not counted: this is tensor mem
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -254,6 +258,21 @@ def append_results(section: str, path: Path = BENCHMARKS_MD) -> None:
     if RESULTS_MARKER not in old:
         old = old.rstrip("\n") + f"\n\n{RESULTS_MARKER}\n"
     write_text(path, old.rstrip("\n") + "\n\n" + section.strip("\n") + "\n")
+
+
+def run_child(module: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``python -m MODULE --child ARGS`` in a fresh process from the repository root; its last output line, as JSON.
+
+    For measurements that must not share a process: their own peak memory, or a process-wide setting.
+
+    Raises:
+        RuntimeError: the process failed; with the end of its standard error.
+    """
+    command = [sys.executable, "-m", module, "--child", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env or os.environ.copy(), check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[1:])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def mib(n: int) -> str:

@@ -17,12 +17,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks.common import ROOT, table
+from benchmarks.common import run_child, table
 
 SIDES = ("default", "kept")
 
@@ -72,11 +70,7 @@ def child(task: str, size: int, batch: int, repeats: int) -> dict[str, float]:
 
 def _run_side(side: str, task: str, size: int, batch: int, repeats: int) -> dict[str, float]:
     env = {**os.environ, "LOSSNET_KEEP_FREED_MEMORY": "1" if side == "kept" else "0"}
-    command = [sys.executable, "-m", "benchmarks.freed_memory", "--child", task, str(size), str(batch), str(repeats)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark i's child ({side}, {task}) failed:\n{done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_child("benchmarks.freed_memory", [task, str(size), str(batch), str(repeats)], env)
     if bool(result["kept"]) != (side == "kept"):
         raise RuntimeError(f"benchmark i's {side} child ran with kept={result['kept']}: is the C library glibc?")
     return result

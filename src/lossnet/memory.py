@@ -76,6 +76,7 @@ def release_freed_memory() -> None:
             libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The process's C library, where it is glibc (it has ``gnu_get_libc_version`` and ``mallopt``)."""
     try:
