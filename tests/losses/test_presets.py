@@ -20,6 +20,7 @@ NAMES = [
     "gatys2016",
     "johnson2016_style",
     "johnson2016_superres",
+    "lossnet_colorize",
     "lossnet_style",
     "lossnet_superres",
     "lpips_vgg",
@@ -162,3 +163,32 @@ def test_lpips_dists_and_contextual_presets() -> None:
 
     with pytest.raises(LpipsUnavailableError):
         perceptual_loss_from_preset("lpips_vgg", weights=None)
+
+
+def test_lossnet_colorize_keeps_fastais_layers_and_states_the_shares_its_weights_give_on_hed(hed_weights) -> None:
+    """Its weights are fastai's ratios rebalanced, and ``shares`` says what they give where the presets' shares are
+    measured (HED's VGG16, a x4-blurred astronaut against the original at 128 px): each family about a third,
+    where fastai's own weights leave the pixel and feature terms under 1% of the gradient."""
+    import torch.nn.functional as F
+
+    from lossnet.data.defaults import load_default_image
+
+    p, fastai = get_preset("lossnet_colorize"), get_preset("fastai_feature_loss")
+    assert (p.arch, p.criterion) == ("vgg16", "l1")
+    ratios = {k: p.feature_layers[k] / w for k, w in fastai.feature_layers.items()}
+    assert set(p.feature_layers) == set(fastai.feature_layers) and len(set(ratios.values())) == 1
+    assert len({p.style_layers[k] / w for k, w in fastai.style_layers.items()}) == 1
+    truth = load_default_image("astronaut", size=128)
+    blurred = F.interpolate(F.interpolate(truth, scale_factor=0.25, mode="bicubic", antialias=True), scale_factor=4.0,
+                            mode="bicubic").clamp(0, 1)
+
+    def families(name: str) -> dict[str, float]:
+        loss = perceptual_loss_from_preset(name, weights=hed_weights, arch="vgg16")
+        out: dict[str, float] = {}
+        for key, share in loss.shares(blurred, truth)["gradient"].items():
+            out[key.split(".")[0]] = out.get(key.split(".")[0], 0.0) + share
+        return out
+
+    measured = families("lossnet_colorize")
+    assert measured == pytest.approx(p.shares, abs=0.02), measured
+    assert families("fastai_feature_loss")["style"] > 0.99

@@ -37,7 +37,14 @@ def test_fastai_recipe_is_one_cycle_adamw():
         c = task_config(task)
         assert (c.model, c.optimizer, c.schedule) == ("UNet", "adamw", "onecycle")
         assert c.weight_decay > 0
-        assert loss_kwargs(c)["feature_layers"] == {"relu3_3": 5.0, "relu4_3": 15.0, "relu5_3": 2.0}
+    fastai = {"relu3_3": 5.0, "relu4_3": 15.0, "relu5_3": 2.0}
+    assert loss_kwargs(task_config("restore"))["feature_layers"] == fastai
+    assert loss_kwargs(task_config("colorize", loss="paper"))["feature_layers"] == fastai
+    # colorize's own recipe keeps fastai's layers and their ratios, rebalanced so that the pixel term pulls too
+    colorize = loss_kwargs(task_config("colorize"))
+    assert colorize["feature_layers"] == {k: 30 * w for k, w in fastai.items()}
+    assert colorize["style_layers"] == {k: 400 * w**2 for k, w in fastai.items()}
+    assert (colorize["pixel_weight"], colorize["criterion"]) == (6e4, "l1")
 
 
 def test_every_task_has_a_recipe_and_a_paper_loss():

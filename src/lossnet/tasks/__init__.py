@@ -181,6 +181,7 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             needs_style_image=False,
             y_channel=False,
             paper_loss="fastai_feature_loss",
+            perceptual_loss="lossnet_colorize",
             pair_maker=colorize_pair,
             recipe=_frozen(_FASTAI_RECIPE),
             model_defaults=_frozen(_RESIDUAL),

@@ -67,8 +67,8 @@ class Task:
         y_channel: the headline scores (validation's PSNR/SSIM) are on the BT.601 luma.
         paper_loss: the loss preset of the task's paper (``loss='paper'``).
         perceptual_loss: the loss preset ``loss='perceptual'`` trains with: the paper's, unless the
-            paper's recipe fails on the trunk lossnet has offline (``style`` and ``superres``: see the
-            ``lossnet_style`` and ``lossnet_superres`` presets).
+            paper's recipe fails on the trunk lossnet has offline (``style``, ``superres`` and ``colorize``:
+            see the ``lossnet_style``, ``lossnet_superres`` and ``lossnet_colorize`` presets).
         recipe: the task's training recipe, as :class:`~lossnet.train.config.TrainConfig` overrides.
         model_defaults: network arguments the recipe's network gets unless ``model_kwargs`` sets them.
         baseline_name: the method to beat, by name (``{scale}``, ``{quality}`` filled in); ``None``: none.

@@ -12,19 +12,21 @@ task       network          loss (``--loss perceptual``)  optimisation, after
 style      TransformerNet   ``lossnet_style``           Adam 5e-4 (Johnson: 1e-3), batch 4, 256 px, 40k steps
                                                         (Johnson: 2 epochs of COCO's 80k images)
 superres   SuperResNet x4   ``lossnet_superres``        Adam 3e-4 (Johnson: 1e-3), batch 4, 288 px crops, 200k steps
-colorize   UNet (1 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai lesson 7)
+colorize   UNet (1 -> 3)    ``lossnet_colorize``        AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai lesson 7)
 restore    UNet (3 -> 3)    ``fastai_feature_loss``     AdamW one-cycle, max lr 1e-3, wd 1e-3 (fastai "crappify")
 =========  ===============  =========================  =================================================
 
 ``loss`` picks the loss for any task: ``'pixel'`` (per-pixel MSE only, the baseline
 that perceptual losses beat), ``'perceptual'`` (the task's recipe above), ``'paper'`` (the task's
-paper's preset: ``johnson2016_style`` and ``johnson2016_superres``, the same as ``'perceptual'`` for the
-U-Net tasks),
+paper's preset: ``johnson2016_style``, ``johnson2016_superres`` and ``fastai_feature_loss``; the same as
+``'perceptual'`` for restore),
 ``'fastai'`` (``fastai_feature_loss``), or any :data:`lossnet.losses.PRESETS` name.
 
 Style departs from its paper: Johnson's Grams on HED's VGG16 lose the content's sign, so ``lossnet_style``
 uses a sliced-Wasserstein term and a pixel term; super-resolution adds a pixel term to Johnson's relu2_2
-(``lossnet_superres``): alone, relu2_2 on HED let the output drift darker, 5 dB below bicubic.
+(``lossnet_superres``): alone, relu2_2 on HED let the output drift darker, 5 dB below bicubic. Colourisation
+rebalances fastai's three families (``lossnet_colorize``): with fastai's weights the Grams are all of the
+gradient on HED's features, which hardly see colour, and a short run's output stayed grey.
 """
 
 from __future__ import annotations
