@@ -13,6 +13,8 @@ a matmul's, not the machine's.
 Norms, activations, pooling, Grams' elementwise work, the optimizer and Python are not counted:
 they are the time the fraction does not explain.
 
+Each step is timed once the heap has stopped growing (:func:`benchmarks.common.settle`), as in a long run.
+
 Sizes: ``test`` is what the learning checks train (64 px crops, batch 4); ``recipe`` is each task's
 recipe (style 256 px batch 4, superres 288 px batch 4, restore and colorize 128 px batch 8).
 
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import Timing, bench_dtypes, machine_line, table, time_calls
+from benchmarks.common import Timing, bench_dtypes, machine_line, settle, table, time_calls
 from benchmarks.roofline import peaks as roofline_peaks
 from benchmarks.train_step import trainer
 from lossnet.tasks import TASKS
@@ -86,7 +88,8 @@ def measure(task: str, sizes: str, precision: str, peak: float, repeats: int) ->
     grid = TEST_SIZE if sizes == "test" else recipe_size(task)
     job, x, y = trainer(task, grid["size"], grid["batch"], precision)
     step = lambda: job.step(x, y)  # noqa: E731
-    network, total = count_gflop(step, job.model)  # also the warm-up step
+    network, total = count_gflop(step, job.model)  # also the first warm-up step
+    settle(step)  # the steps a long run takes: its heap no longer grows
     timing = time_calls(step, warmup=0, repeats=repeats)
     return Row(task, sizes, precision, grid["size"], grid["batch"], network, total, timing, peak)
 

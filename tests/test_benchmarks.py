@@ -47,3 +47,17 @@ def test_freed_memory_runs_each_side_in_its_own_process_and_reports_both() -> No
     text = freed_memory.report([row])
     assert f"| superres | test | 32 | 1 | fp32 | {sides['default']['seconds']:.3f} (" in text
     assert f"- test sizes: kept memory runs the step {row.speedup:.2f}-{row.speedup:.2f}x as fast" in text
+
+
+def test_settle_stops_at_the_first_call_that_faults_in_no_page() -> None:
+    from benchmarks.common import settle
+
+    counter = [0]
+    growth = iter([5, 3, 0, 7])  # pages faulted in by each call: the third call reuses memory
+
+    def step() -> None:
+        counter[0] += next(growth)
+
+    assert settle(step, faults=lambda: counter[0]) == 3
+    always = lambda: counter.__setitem__(0, counter[0] + 1)  # noqa: E731
+    assert settle(always, max_calls=4, faults=lambda: counter[0]) == 4
