@@ -86,6 +86,26 @@ def test_rng_state_round_trip_restores_every_generator(tmp_path) -> None:
     assert np.array_equal(expected[1], again[1]) and expected[2] == again[2]
 
 
+def test_rng_state_keeps_the_generators_of_a_modules_submodules(tmp_path) -> None:
+    """A submodule with its own generator (a sliced-Wasserstein loss's directions) is kept by name and restored; a
+    state saved without it (an older checkpoint) leaves the submodule's generator where it is."""
+    from lossnet import SlicedWassersteinLoss
+
+    loss = nn.ModuleDict({"sw": SlicedWassersteinLoss(directions=4)})
+    x, y = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    loss["sw"](x, y)  # move its generator off the seed
+    save_checkpoint(tmp_path / "c.safetensors", {}, None, {"rng": rng_state(loss)})
+    expected = loss["sw"](x, y)
+    state = load_checkpoint(tmp_path / "c.safetensors").train_state["rng"]
+    assert list(state["modules"]) == ["sw"]
+    set_rng_state(state, loss)
+    assert torch.equal(loss["sw"](x, y), expected)
+    older = {k: v for k, v in state.items() if k != "modules"}
+    before = loss["sw"].rng_state()
+    set_rng_state(older, loss)
+    assert torch.equal(loss["sw"].rng_state(), before)
+
+
 def test_meta_records_format_and_version(tmp_path) -> None:
     save_checkpoint(tmp_path / "c.safetensors", {"w": torch.zeros(1)}, {"config": {"lr": 1e-3}, "weights": "hed"})
     meta = load_checkpoint(tmp_path / "c.safetensors").meta

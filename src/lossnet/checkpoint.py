@@ -360,8 +360,10 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return {k: _decode(v, tensors) for k, v in obj.items()}
 
 
-def rng_state() -> dict[str, Any]:
-    """The states of every random generator a training run draws from (torch, CUDA, numpy, Python)."""
+def rng_state(modules: torch.nn.Module | None = None) -> dict[str, Any]:
+    """The states of every random generator a training run draws from (torch, CUDA, numpy, Python), and, under
+    ``"modules"``, those of the submodules of ``modules`` that keep their own (a ``rng_state()`` method, such as the
+    sliced-Wasserstein terms' directions), by submodule name."""
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(),
@@ -369,17 +371,24 @@ def rng_state() -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if modules is not None:
+        state["modules"] = {name: m.rng_state() for name, m in modules.named_modules() if hasattr(m, "rng_state")}
     return state
 
 
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restore generator states captured by :func:`rng_state` (after a checkpoint round trip too)."""
+def set_rng_state(state: Mapping[str, Any], modules: torch.nn.Module | None = None) -> None:
+    """Restore generator states captured by :func:`rng_state` (after a checkpoint round trip too); a submodule of
+    ``modules`` whose state was not captured (a checkpoint from before lossnet kept them) keeps its own."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(_as_numpy_state(state["numpy"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(state["cuda"]))
+    kept = state.get("modules", {})
+    for name, m in modules.named_modules() if modules is not None else ():
+        if name in kept and hasattr(m, "set_rng_state"):
+            m.set_rng_state(kept[name])
 
 
 def _as_numpy_state(s: Any) -> tuple[Any, ...]:

@@ -36,6 +36,21 @@ def test_training_lowers_the_loss(tiny, tmp_path):
     assert last < 0.5 * first
 
 
+@pytest.mark.slow  # 3 s: three trainings
+def test_a_style_run_resumes_with_the_directions_it_would_have_drawn(tiny, tmp_path):
+    """The style recipe's sliced-Wasserstein terms draw new directions at every call from their own generators: the
+    checkpoint keeps those, and the validation at the stop (which draws too) leaves them as the training had them.
+    Before, the resumed run's losses differed from the fourth decimal on (the terms restarted from their seeds)."""
+    full = train(tiny("style", steps=6, out_dir=str(tmp_path / "full")))
+    part = tiny("style", steps=6, out_dir=str(tmp_path / "part"), stop_after=3)
+    first = train(part)
+    kept = load_checkpoint(first.checkpoint).train_state["rng"]["modules"]
+    assert kept and all(key.startswith("engine.terms.") for key in kept)  # one generator per sliced-Wasserstein layer
+    resumed = train(part.replace(stop_after=None), resume=first.checkpoint)
+    assert [r["total"] for r in resumed.history] == [r["total"] for r in full.history[3:]]
+    assert resumed.replica_checksums == full.replica_checksums
+
+
 @pytest.mark.slow  # 5 s: three trainings
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny, tmp_path):
     """Restore with one-cycle AdamW: JPEG quality, text, crops, flips and the schedule all resume exactly."""

@@ -193,7 +193,21 @@ class _Directions:
         return self.fixed[channels]
 
 
-class SlicedWassersteinLoss(nn.Module):
+class _DrawsDirections:
+    """The ``rng_state`` / ``set_rng_state`` pair of a module that draws its directions from its own generator: a
+    training checkpoint keeps that state (:func:`lossnet.checkpoint.rng_state`), so that a resumed run draws the
+    directions the uninterrupted one would have drawn."""
+
+    directions: _Directions
+
+    def rng_state(self) -> torch.Tensor:
+        return self.directions.generator.get_state()
+
+    def set_rng_state(self, state: torch.Tensor) -> None:
+        self.directions.generator.set_state(state)
+
+
+class SlicedWassersteinLoss(_DrawsDirections, nn.Module):
     """Module form of :func:`sliced_wasserstein` on feature maps, with its own seeded directions.
 
     Args:
@@ -220,7 +234,7 @@ class SlicedWassersteinLoss(nn.Module):
         return sliced_wasserstein(x, y, self.directions(x.shape[1]), reduction=self.reduction)
 
 
-class SlicedWassersteinTerm(Term):
+class SlicedWassersteinTerm(_DrawsDirections, Term):
     """The sliced Wasserstein term at one layer, key ``"sliced_wasserstein.<layer>"``; keeps the target's features."""
 
     def __init__(

@@ -224,7 +224,7 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"], self.loss)  # the loss's own generators too: a style run's directions
         self.step = int(ckpt.meta["step"])
         if "lr" in self.changes or "steps" in self.changes:
             # The scheduler's state brought back the stored run's peak rate and schedule length
@@ -285,9 +285,11 @@ class _Run:
                     if bar is not None:
                         bar.update(1)
                     if self.step % c.val_every == 0 or self.step == stop:
+                        drawn = rng_state(self.loss)  # put back after: a style loss draws directions here too
                         if shares_log is not None:
                             shares_log.write(measure_run_shares(self.model, self.loss, batch, self.runtime, self.step))
                         val = self._validate(val_log, tb)
+                        set_rng_state(drawn, self.loss)  # so a run stopped here resumes as if never stopped
                         if bar is not None and self.collapse is not None:
                             bar.set_description(f"train {c.task} (COLLAPSED? see log)", refresh=False)
                     if self.step % c.checkpoint_every == 0 or self.step == stop:
@@ -391,6 +393,6 @@ class _Run:
         styles = style_sources(self.config.style_image) if TASKS[self.config.task].multi_style else None
         meta = run_meta(self.spec, self.config, self.step, self.model, self.loss, self.last_val, styles)
         parts = {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
-        state = {**{k: v.state_dict() for k, v in parts.items()}, "rng": rng_state()} if with_state else None
+        state = {**{k: v.state_dict() for k, v in parts.items()}, "rng": rng_state(self.loss)} if with_state else None
         return save_checkpoint(self.out / name, self.model.state_dict(), meta, state)
 
