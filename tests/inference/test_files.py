@@ -119,6 +119,52 @@ def test_inputs_are_never_overwritten(tmp_path, capsys) -> None:
     assert (tmp_path / "in" / "x.png").read_bytes() == before
 
 
+@pytest.mark.parametrize("name", ["out.png", "sub/out.JPEG"])
+def test_out_naming_an_image_file_writes_that_file_for_one_input(tmp_path, capsys, name: str) -> None:
+    """``--out x.png`` for one image writes x.png (a folder named x.png was made before), in the suffix's format,
+    with the same pixels as a folder output, and leaves nothing else beside it."""
+    make_checkpoint(tmp_path / "m.safetensors", "style")
+    save_image(torch.rand(1, 3, 16, 20), tmp_path / "in" / "x.png")
+    base = ["apply", "--model", str(tmp_path / "m.safetensors"), str(tmp_path / "in" / "x.png"), "--quality", "100"]
+    assert lossnet.cli.main([*base, "--out", str(tmp_path / "folder"), "--format", "jpg"]) == 0
+    assert lossnet.cli.main([*base, "--out", str(tmp_path / name)]) == 0
+    assert f"wrote 1 image to {tmp_path / name} " in capsys.readouterr().out
+    out = tmp_path / name
+    assert out.is_file() and Image.open(out).format == ("PNG" if name.endswith(".png") else "JPEG")
+    if name.endswith(".png"):  # lossless: the folder output's JPEG differs, so compare with a PNG folder run
+        assert lossnet.cli.main([*base, "--out", str(tmp_path / "pngs")]) == 0
+        assert torch.equal(load_image(out), load_image(tmp_path / "pngs" / "x.png"))
+    else:
+        assert out.read_bytes() == (tmp_path / "folder" / "x.jpg").read_bytes()
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".")) == []  # no scratch folder left
+
+
+@pytest.mark.parametrize(
+    ("inputs", "out", "flags", "message"),
+    [
+        (["in/x.png", "in/y.png"], "out.png", [], "names an image file, but apply writes one image per input and got 2"),
+        (["in"], "out.png", [], "got the folder"),
+        (["in/x.png"], "out.jpg", ["--format", "png"], "--format png does not match --out"),
+        (["in/x.png"], "in/x.png", [], "is the input itself"),
+        (["in/x.png"], "out.webp", [], None),  # not a suffix apply writes: a folder named out.webp, as before
+    ],
+)
+def test_out_naming_a_file_is_refused_where_it_cannot_be_one(tmp_path, capsys, monkeypatch, inputs, out, flags,
+                                                             message) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    make_checkpoint(tmp_path / "m.safetensors", "style")
+    for name in ("x.png", "y.png"):
+        save_image(torch.rand(1, 3, 16, 16), tmp_path / "in" / name)
+    before = (tmp_path / "in" / "x.png").read_bytes()
+    code = lossnet.cli.main(["apply", "--model", "m.safetensors", *inputs, "--out", out, *flags])
+    if message is None:
+        assert code == 0 and (tmp_path / out / "x.png").is_file()
+        return
+    assert code == 2 and message in capsys.readouterr().err
+    assert (tmp_path / "in" / "x.png").read_bytes() == before
+    assert not (tmp_path / out).exists() or out == "in/x.png"
+
+
 def test_cli_truncated_checkpoint_is_a_usage_error(tmp_path, capsys) -> None:
     path = tmp_path / "m.safetensors"
     make_checkpoint(path, "style")

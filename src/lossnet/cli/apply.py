@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from lossnet.cli.common import check_output_dir
+from lossnet.cli.common import check_output_dir, check_output_file
 from lossnet.errors import InputError
 
 
@@ -17,10 +20,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from lossnet.inference import apply_files
     from lossnet.runtime import resolve
 
-    check_output_dir(args.output, "--out")
     inputs = [*args.inputs, *(args.input or [])]
     if not inputs:
         raise InputError("apply needs images: give image files and/or folders after the options (or with --input)")
+    target = _output_file(args, inputs)  # --out x.png for one image: that file, not a folder named x.png
+    if target is None:
+        check_output_dir(args.output, "--out")
+    fmt = args.format or (FILE_FORMATS[target.suffix.lower()] if target is not None else "png")
     many = [False]
     tile_bar: list[Any] = []  # the current image's tile bar, if any
 
@@ -39,12 +45,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     runtime = resolve(args.precision, args.device)
     model, info, tile = _styled(args)
+    out_dir = _scratch_folder(target) if target is not None else Path(args.output)
     try:
         summary = apply_files(
             model,
             inputs,
-            args.output,
-            format=args.format,
+            out_dir,
+            format=fmt,
             quality=args.quality,
             tile=tile,
             overlap=args.overlap,
@@ -55,9 +62,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
             bit_depth=args.bit_depth if args.bit_depth == "match" else int(args.bit_depth),
             style=args.style if args.style_mix is None else args.style_mix,
         )
+        if target is not None and summary.written:
+            os.replace(summary.written[0][1], target)  # the same folder's file system: atomic
+            summary.written[0] = (summary.written[0][0], target)
     finally:
         for bar in tile_bar:  # an image that failed mid-way
             bar.close()
+        if target is not None:
+            shutil.rmtree(out_dir, ignore_errors=True)
     summary.model = summary.model or info
     for path, reason in summary.failed:
         print(f"lossnet: failed: {path}: {reason}", file=sys.stderr)
@@ -65,7 +77,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if summary.skipped:
         extra.append(f"{len(summary.skipped)} non-image files skipped")
     print(
-        f"wrote {len(summary.written)} image{'s' if len(summary.written) != 1 else ''} to {args.output} "
+        f"wrote {len(summary.written)} image{'s' if len(summary.written) != 1 else ''} to {target or args.output} "
         f"with {summary.model}" + (f"; {', '.join(extra)}" if extra else "")
     )
     if summary.model is not None and summary.model.format == "onnx":
@@ -73,6 +85,36 @@ def cmd_apply(args: argparse.Namespace) -> int:
     else:
         print(runtime.summary)
     return 0 if summary.ok else 1
+
+
+#: The file suffixes ``--out`` may end in for one image, and the format each writes.
+FILE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
+
+
+def _output_file(args: argparse.Namespace, inputs: list[str]) -> Path | None:
+    """The file that ``--out`` names, or ``None`` for a folder: a path ending in one of :data:`FILE_FORMATS`'
+    suffixes that is not an existing folder is a file, allowed for one input image only."""
+    out = Path(args.output)
+    if out.suffix.lower() not in FILE_FORMATS or out.is_dir():
+        return None
+    if len(inputs) != 1 or Path(inputs[0]).is_dir():
+        got = f"the folder {inputs[0]}" if len(inputs) == 1 else f"{len(inputs)} inputs"
+        raise InputError(
+            f"--out {args.output} names an image file, but apply writes one image per input and got {got}; "
+            f"give a folder for them, e.g. --out {out.with_suffix('')}"
+        )
+    wanted = FILE_FORMATS[out.suffix.lower()]
+    if args.format is not None and args.format != wanted:
+        raise InputError(f"--format {args.format} does not match --out {args.output}; drop one of them")
+    if out.exists() and out.resolve() == Path(inputs[0]).resolve():
+        raise InputError(f"--out {args.output} is the input itself; write the output elsewhere")
+    return check_output_file(args.output, "--out", tuple(FILE_FORMATS))
+
+
+def _scratch_folder(target: Path) -> Path:
+    """A new hidden folder beside ``target`` (so that moving the output there is atomic), for :func:`apply_files`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
 
 
 def _styled(args: argparse.Namespace) -> tuple[Any, Any, int | None]:
@@ -128,9 +170,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--out", "--output", dest="output", required=True, metavar="DIR",
-        help="output folder (keeps the inputs' relative paths) (alias: --output)",
+        help="output folder (keeps the inputs' relative paths), or, for one input image, the output file "
+        "(a name ending in .png, .jpg or .jpeg) (alias: --output)",
     )
-    p.add_argument("--format", choices=list(FORMATS), default="png", help="output format (default png)")
+    p.add_argument(
+        "--format", choices=list(FORMATS), default=None, help="output format (default png, or --out FILE's suffix)"
+    )
     p.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100 (default 95)")
     p.add_argument(
         "--bit-depth",
