@@ -142,7 +142,7 @@ def test_out_naming_an_image_file_writes_that_file_for_one_input(tmp_path, capsy
 @pytest.mark.parametrize(
     ("inputs", "out", "flags", "message"),
     [
-        (["in/x.png", "in/y.png"], "out.png", [], "names an image file, but apply writes one image per input and got 2"),
+        (["in/x.png", "in/y.png"], "out.png", [], "apply writes one image per input and got 2"),
         (["in"], "out.png", [], "got the folder"),
         (["in/x.png"], "out.jpg", ["--format", "png"], "--format png does not match --out"),
         (["in/x.png"], "in/x.png", [], "is the input itself"),
