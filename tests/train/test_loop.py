@@ -40,7 +40,7 @@ def test_training_lowers_the_loss(tiny, tmp_path):
 def test_a_style_run_resumes_with_the_directions_it_would_have_drawn(tiny, tmp_path):
     """The style recipe's sliced-Wasserstein terms draw new directions at every call from their own generators: the
     checkpoint keeps those, and the validation at the stop (which draws too) leaves them as the training had them.
-    Before, the resumed run's losses differed from the fourth decimal on (the terms restarted from their seeds)."""
+    Before, the resumed losses differed from the third decimal on (the terms restarted from their seeds)."""
     full = train(tiny("style", steps=6, out_dir=str(tmp_path / "full")))
     part = tiny("style", steps=6, out_dir=str(tmp_path / "part"), stop_after=3)
     first = train(part)
