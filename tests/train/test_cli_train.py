@@ -16,7 +16,7 @@ from .conftest import TINY_MODELS
 
 
 def tiny_flags(task, out):
-    kwargs = ",".join(f"{k}={v}" for k, v in TINY_MODELS[task].items())
+    kwargs = ",".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in TINY_MODELS[task].items())
     return [
         "train", task, "--model-kwargs", kwargs, "--crop-size", "32", "--val-size", "32", "--image-size", "96",
         "--style-size", "64", "--batch-size", "2", "--steps", "2", "--loss-weights", "none", "--out-dir", str(out),

@@ -204,6 +204,23 @@ def test_the_printed_hints_run_as_printed(tmp_path, capsys, monkeypatch):
     assert load_image(tmp_path / "applied" / "photo.png").shape[-2:] == (4 * 16, 4 * 24)
 
 
+@pytest.mark.parametrize("task", ["style_multi", "style_any"])
+def test_a_style_networks_apply_hint_runs_as_printed(task, tmp_path, capsys, monkeypatch):
+    """The hint names what apply needs for these networks (a style index, a style image): as printed before, with
+    IMAGE and OUT alone, apply refused a multi-style network and a style_any one."""
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(tiny_flags(task, "runs/s"), capsys)
+    assert rc == 0, err
+    photo = load_image(default_image_path("coffee"), size=32)
+    save_image(photo, tmp_path / "photo.png")
+    fill = {"IMAGE": "photo.png", "OUT": "applied", "STYLE": str(default_image_path("brick"))}
+    apply = [fill.get(w, w) for w in command_after(out, "apply it with: ")]
+    assert {"--style", "--style-image"} & set(apply)
+    rc, _, err = run(apply, capsys)
+    assert rc == 0, err
+    assert load_image(tmp_path / "applied" / "photo.png").shape == photo.shape
+
+
 def test_ctrl_c_says_where_the_checkpoint_is_and_how_to_resume(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     step = lossnet.train.loop._Run._train_step

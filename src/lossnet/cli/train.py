@@ -196,7 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"skipped {n} unreadable training file{'s' if n > 1 else ''} (listed in run.json)", file=sys.stderr)
     if result.model is not None:
         model = shlex.quote(str(result.model))
-        print(f"wrote {result.model} (apply it with: lossnet apply --model {model} IMAGE --out OUT)")
+        flags = " ".join(["--model", model, "IMAGE", "--out", "OUT", TASKS[config.task].apply_flags]).rstrip()
+        print(f"wrote {result.model} (apply it with: lossnet apply {flags})")
     else:
         print(
             f"stopped at step {result.step} of {config.steps}; continue with: "

@@ -120,6 +120,20 @@ class Task:
         """The recipe's network, e.g. ``'SuperResNet'``."""
         return str(self.recipe["model"])
 
+    @property
+    def apply_flags(self) -> str:
+        """What ``lossnet apply`` needs besides the model, the images and ``--out``: ``--style 0`` for a multi-style
+        network (its first style; it refuses to guess), ``--style-image STYLE`` for one that takes its style image
+        as an input, else nothing.
+
+        >>> from lossnet.tasks import TASKS
+        >>> [TASKS[name].apply_flags for name in ("superres", "style_multi", "style_any")]
+        ['', '--style 0', '--style-image STYLE']
+        """
+        if self.multi_style:
+            return "--style 0"
+        return "--style-image STYLE" if self.split_input is not None else ""
+
     def shave(self, scale: int) -> int:
         """Pixels cropped off every border before scoring: ``scale`` for super-resolution, else 0."""
         return scale if self.upscales else 0
