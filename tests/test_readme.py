@@ -56,3 +56,35 @@ def test_readme_starts_with_the_two_commands() -> None:
     first_block = re.search(r"```bash\n(.*?)```", README.read_text(), re.S).group(1)
     assert first_block.splitlines()[0].startswith("make demo")
     assert first_block.splitlines()[1].startswith("make test")
+
+
+
+def _command_lines(text: str) -> list[str]:
+    """The ``lossnet ...`` lines inside the README's code fences, with backslash continuations joined."""
+    lines, in_block, pending = [], False, ""
+    for raw in text.splitlines():
+        if raw.startswith("```"):
+            in_block, pending = not in_block, ""
+        elif in_block:
+            pending += raw.rstrip()
+            if pending.endswith("\\"):
+                pending = pending[:-1] + " "
+                continue
+            lines.append(pending.strip())
+            pending = ""
+    return [line for line in lines if line.startswith("lossnet ")]
+
+
+def test_every_lossnet_command_in_the_readme_parses(capsys) -> None:
+    """The README's command lines use flags and choices the CLI has: each parses (nothing runs). A renamed flag
+    or a dropped choice shows here, not on a reader's first try."""
+    from lossnet.cli import build_parser
+
+    parser = build_parser()
+    commands = [shlex.split(line, comments=True)[1:] for line in _command_lines(README.read_text())]
+    assert len(commands) >= 30  # train, apply, export, info, eval, compare, stylize, sweep, report...
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit as stop:
+            assert not stop.code, f"README: `lossnet {shlex.join(argv)}` does not parse: {capsys.readouterr().err}"
