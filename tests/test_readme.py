@@ -1,4 +1,5 @@
-"""The README's quickstart runs as written, and `make check-quickstart` extracts what a reader copies."""
+"""The README as a reader uses it: its Python blocks run as written, its command lines parse, and `make
+check-quickstart` extracts what a reader copies."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import torch
 
 from lossnet.offline import EXTRA
 from tools.check_quickstart import quickstart_blocks
@@ -88,3 +90,42 @@ def test_every_lossnet_command_in_the_readme_parses(capsys) -> None:
             parser.parse_args(argv)
         except SystemExit as stop:
             assert not stop.code, f"README: `lossnet {shlex.join(argv)}` does not parse: {capsys.readouterr().err}"
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", README.read_text(), re.S | re.M)
+
+
+def test_the_shares_snippet_runs_after_the_quickstart_and_returns_what_it_says(capsys) -> None:
+    """"Recipes in shares" continues the Quickstart's session (its ``pred`` and ``target``): both run as written, and
+    the comments' claims hold: the keywords are the loss's, and the gradient shares (the default rule) are the asked
+    ones."""
+    quickstart, shares, *_ = _python_blocks()
+    scope: dict = {}
+    exec(compile(quickstart + shares, "README quickstart + shares", "exec"), scope)
+    balance, loss = scope["balance"], scope["loss"]
+    assert set(balance.keywords) == {"pixel_weight", "feature_layers"}
+    assert list(balance.keywords["feature_layers"]) == ["relu2_2"]
+    assert loss.pixel_weight == balance.keywords["pixel_weight"]
+    gradient = loss.shares(scope["pred"].detach(), scope["target"])["gradient"]
+    assert gradient == pytest.approx({"feature.relu2_2": 0.7, "pixel": 0.3}, abs=1e-3)
+
+
+def test_the_onnxruntime_snippet_runs_as_written_on_an_exported_network(tmp_path, monkeypatch) -> None:
+    """"Use your model elsewhere": onnxruntime alone (no lossnet, no torch in the snippet) upscales photo.png."""
+    pytest.importorskip("onnxruntime", reason="the export extra (pip install 'lossnet[export]') is not installed")
+    import numpy as np
+    from PIL import Image
+
+    from lossnet.export import export_onnx
+    from lossnet.models import SuperResNet
+
+    (snippet,) = [b for b in _python_blocks() if "onnxruntime" in b]
+    torch.manual_seed(0)
+    export_onnx(SuperResNet(scale=4, channels=4, num_residual=1).eval(), tmp_path / "sr.onnx")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 28, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(snippet, "README onnxruntime", "exec"), scope)
+    assert Image.open(tmp_path / "photo_up.png").size == (4 * 28, 4 * 20)
+    assert scope["meta"]["lossnet.scale"] == "4"
