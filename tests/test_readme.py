@@ -127,5 +127,6 @@ def test_the_onnxruntime_snippet_runs_as_written_on_an_exported_network(tmp_path
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(snippet, "README onnxruntime", "exec"), scope)
-    assert Image.open(tmp_path / "photo_up.png").size == (4 * 28, 4 * 20)
+    with Image.open(tmp_path / "photo_up.png") as written:
+        assert written.size == (4 * 28, 4 * 20)
     assert scope["meta"]["lossnet.scale"] == "4"
