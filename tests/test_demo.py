@@ -14,6 +14,7 @@ from lossnet.demo.training import METHODS, run_training_demo
 from lossnet.errors import InputError
 from lossnet.evaluation import evaluate
 from lossnet.runtime import resolve
+from lossnet.viz import contact_sheet
 
 
 def test_demo_writes_sheet_and_table_with_consistent_numbers(tmp_path, hed_weights) -> None:
@@ -45,7 +46,16 @@ def test_demo_command_prints_the_breakdown(tmp_path, capsys) -> None:
     assert (tmp_path / "feature_differences.png").is_file() and (tmp_path / "breakdown.csv").is_file()
 
 
-def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path, caplog) -> None:
+def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path, caplog, monkeypatch) -> None:
+    import lossnet.demo.training as demo_training
+
+    drawn = []  # the rows the demo puts on its sheet
+
+    def spy(rows, **kwargs):
+        drawn.extend(rows)
+        return contact_sheet(rows, **kwargs)
+
+    monkeypatch.setattr(demo_training, "contact_sheet", spy)
     with caplog.at_level("INFO", logger="lossnet"):
         result = run_training_demo(tmp_path, "hed", sr_steps=2, style_steps=2, size=64, crop_size=32, precision="fp32")
     # The demo resolved the precision once (the CLI prints it); the three training runs do not repeat it.
@@ -66,8 +76,15 @@ def test_training_part_writes_the_comparison_and_a_consistent_table(tmp_path, ca
     # The bicubic baseline does not depend on training, and is a sane x4 result.
     assert 18 < result.scores["bicubic"]["psnr_y"] < 35
     assert "| perceptual |" in result.table_md.read_text()
+    # Two rows per held-out image (the whole image, then a zoom), each input | the 3 methods | truth; then the
+    # style row: style | content | output.
+    captions = [[cell.label.split(":")[0].split(",")[0] for cell in row] for row in drawn]
+    for image, (full, zoom) in zip(("astronaut", "chelsea"), (captions[0:2], captions[2:4]), strict=True):
+        assert full == [image, "bicubic", "pixel MSE", "perceptual", "ground truth"]
+        assert zoom == ["zoom", "bicubic", "pixel MSE", "perceptual", "ground truth"]
+    assert captions[4] == ["style", "content", "fast style transfer"] and len(captions) == 5
     with Image.open(result.sheet) as sheet:
-        assert sheet.height > 5 * 200  # two rows per held-out image, then the style row
+        assert sheet.size == contact_sheet(drawn, cell_size=200, title="t").size
     for run in ("superres_pixel", "superres_perceptual", "style"):
         assert (tmp_path / "runs" / run / "model.safetensors").is_file()
     # The demo's numbers are lossnet eval's for the same network and images (one scoring function).

@@ -56,33 +56,42 @@ def heatmap(values: torch.Tensor, size: tuple[int, int] | None = None, vmax: flo
 def contact_sheet(rows: Sequence[Sequence[Cell]], cell_size: int = 160, title: str = "") -> Image.Image:
     """Lay out rows of captioned images on a white sheet.
 
-    Every image is fitted into a ``cell_size`` square (aspect kept); captions go under it,
-    wrapped at word boundaries to the cell's width so that neighbouring captions never
-    overlap (a caption may also have several lines, separated by ``"\\n"``; every row leaves
-    room for the most lines any caption has).
+    Every image is fitted into a ``cell_size`` square (aspect kept, never enlarged) and centred in its column;
+    captions go under it, wrapped at word boundaries to the cell's width so that neighbouring captions never
+    overlap (a caption may also have several lines, separated by ``"\\n"``). Each row is as tall as its own
+    tallest image and longest caption: landscape images and one-line captions leave no empty band, and one long
+    caption does not space out every row.
     """
     font = ImageFont.load_default(size=12)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     labels = [[_wrap(cell.label, font, cell_size, measure) for cell in row] for row in rows]
-    lines = max((label.count("\n") + 1 for row in labels for label in row), default=1)
-    pad, caption = 6, 18 + 14 * (lines - 1)
+    images = [[_fit(cell.image, cell_size) for cell in row] for row in rows]
+    pad = 6
+    heights = [max((im.height for im in row), default=0) for row in images]
+    captions = [18 + 14 * max((label.count("\n") for label in row), default=0) for row in labels]
     top = 24 if title else 0
     ncols = max(len(r) for r in rows)
     width = ncols * (cell_size + pad) + pad
-    height = top + len(rows) * (cell_size + caption + pad) + pad
+    height = top + sum(h + c + pad for h, c in zip(heights, captions, strict=True)) + pad
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     if title:
         draw.text((pad, 6), title, fill="black", font=ImageFont.load_default(size=14))
-    for r, row in enumerate(rows):
-        for c, cell in enumerate(row):
-            im = to_pil(cell.image)
-            im.thumbnail((cell_size, cell_size), Image.Resampling.BICUBIC)
+    y = top + pad
+    for r, row in enumerate(images):
+        for c, im in enumerate(row):
             x = pad + c * (cell_size + pad)
-            y = top + pad + r * (cell_size + caption + pad)
-            sheet.paste(im, (x + (cell_size - im.width) // 2, y + (cell_size - im.height) // 2))
-            draw.multiline_text((x, y + cell_size + 3), labels[r][c], fill="black", font=font, spacing=2)
+            sheet.paste(im, (x + (cell_size - im.width) // 2, y + (heights[r] - im.height) // 2))
+            draw.multiline_text((x, y + heights[r] + 3), labels[r][c], fill="black", font=font, spacing=2)
+        y += heights[r] + captions[r] + pad
     return sheet
+
+
+def _fit(image: torch.Tensor, size: int) -> Image.Image:
+    """``image`` as a PIL image no larger than ``size`` x ``size`` (aspect kept; a smaller one stays as it is)."""
+    im = to_pil(image)
+    im.thumbnail((size, size), Image.Resampling.BICUBIC)
+    return im
 
 
 def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int, draw: ImageDraw.ImageDraw) -> str:

@@ -23,4 +23,5 @@ def test_strongest_channels_come_first_and_maps_are_the_activations() -> None:
             assert torch.equal(m.values, acts[layer][:, m.channel : m.channel + 1])
         assert len(set(channels)) == 3
     sheet = activation_sheet(image, maps, cell_size=120)  # wide enough for "relu1_1 all channels" on one line
-    assert sheet.size == (4 * 126 + 6, 3 * (120 + 32 + 6) + 6)  # image row + one row per layer, 2-line captions
+    # the 16 px image's row (a one-line caption), then one row per layer (two-line captions); never enlarged
+    assert sheet.size == (4 * 126 + 6, (16 + 18 + 6) + 2 * (16 + 32 + 6) + 6)

@@ -50,7 +50,7 @@ def test_invert_and_activations_write_labelled_sheets(cli, image_files, tmp_path
     content, _ = image_files
     sheet = tmp_path / "inv.png"
     assert cli(["invert", str(content), "--layers", "relu1_2,relu3_3", "--out", str(sheet), *FAST]) == 0
-    assert Image.open(sheet).size == (3 * 166 + 6, 24 + 2 * (160 + 32 + 6) + 6)
+    assert Image.open(sheet).size == (3 * 166 + 6, 24 + 2 * (32 + 32 + 6) + 6)  # 40 x 32 images, 2-line captions
     assert "style relu1_2..relu3_3" in capsys.readouterr().out
     maps = tmp_path / "act.png"
     assert (
@@ -70,7 +70,7 @@ def test_invert_and_activations_write_labelled_sheets(cli, image_files, tmp_path
         )
         == 0
     )
-    assert Image.open(maps).size == (3 * 166 + 6, 24 + 2 * (160 + 32 + 6) + 6)
+    assert Image.open(maps).size == (3 * 166 + 6, 24 + (32 + 18 + 6) + (32 + 32 + 6) + 6)  # image row, a layer row
 
 
 def test_sweep_and_report(cli, image_files, tmp_path) -> None:

@@ -112,7 +112,7 @@ def test_activations_with_the_offline_hed_network(image_files, tmp_path, hed_wei
     run = run_activations(content, tmp_path / "act.png", ["relu1_2", "relu2_2"], top_k=2, setup=Setup(hed_weights))
     assert run.weights.startswith("hed:") and run.steps == 0
     assert [len(maps) for maps in run.result.values()] == [3, 3]  # the mean, then the 2 strongest channels
-    assert Image.open(run.written[0]).size == (3 * 166 + 6, 24 + 3 * (160 + 32 + 6) + 6)
+    assert Image.open(run.written[0]).size == (3 * 166 + 6, 24 + (32 + 18 + 6) + 2 * (32 + 32 + 6) + 6)  # 40 x 32
 
 
 def test_precision_reaches_the_loss_network(image_files, tmp_path):

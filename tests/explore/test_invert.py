@@ -30,7 +30,7 @@ def test_every_layer_and_growing_gram_set_is_reconstructed_and_drawn() -> None:
         assert r.image.shape == (1, 3, 24, 32) and 0 <= float(r.image.min()) and float(r.image.max()) <= 1
         assert len(r.curve) == 6 and r.loss_end < r.loss_start
     sheet = inversion_sheet(result, cell_size=140)  # wide enough for "style relu1_1..relu2_1" on one line
-    assert sheet.size == (3 * 146 + 6, 24 + 2 * (140 + 32 + 6) + 6)  # 3 columns, 2 rows of 2-line captions
+    assert sheet.size == (3 * 146 + 6, 24 + 2 * (24 + 32 + 6) + 6)  # 3 columns; 2 rows of 24 px, 2-line captions
 
 
 def test_unknown_layer_suggests_the_closest() -> None:

@@ -37,7 +37,7 @@ def test_grid_of_ratios_and_layer_sets_and_more_style_weight_gives_less_style_lo
     for low, high in result.rows:
         assert high.style_loss < low.style_loss and high.content_loss > low.content_loss
     sheet = sweep_sheet(result, cell_size=120)  # wide enough for "style/content 0.001" on one line
-    assert sheet.size[1] == 24 + 3 * (120 + 18 + 42 + 6) + 6  # inputs row + 2 rows, 4-line captions
+    assert sheet.size[1] == 24 + (32 + 18 + 6) + 2 * (32 + 18 + 42 + 6) + 6  # 32 px: inputs (1 line), 2 rows of 4 lines
 
 
 def test_trained_models_are_applied_and_scored(tmp_path) -> None:

@@ -29,12 +29,14 @@ def test_style_validation_reports_the_loss_terms_and_shows_the_style(tiny, caplo
     assert json.loads((out / "run.json").read_text())["style_image"] == "default 'brick' (scikit-image)"
     assert any("style image: default 'brick' (scikit-image)" in r.getMessage() for r in caplog.records)
 
-    # The sheet's third column is the style image (contact_sheet: 6 px padding, 24 px title, 192 px cells).
+    # The sheet's third column is the style image (contact_sheet: 6 px padding, 24 px title, 192 px cells; the
+    # first row is as tall as its tallest image, the 64 px style image beside 32 px validation images).
     style = to_pil(resize_longer_side(load_image(default_image_path("brick")), config.style_size))
     sheet = Image.open(out / "samples" / "step_0000002.png").convert("RGB")
     pad, top, cell = 6, 24, 192
+    assert style.height == config.style_size > config.val_size
     x = pad + 2 * (cell + pad) + (cell - style.width) // 2
-    y = top + pad + (cell - style.height) // 2
+    y = top + pad
     shown = sheet.crop((x, y, x + style.width, y + style.height))
     assert shown.tobytes() == style.tobytes()
     assert sheet.width == 3 * (cell + pad) + pad
