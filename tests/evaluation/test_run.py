@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import lossnet.cli
 from lossnet import metrics
+from lossnet.cli import build_parser
 from lossnet.cli import evaluate as evaluate_cli
 from lossnet.data.defaults import load_default_image
 from lossnet.data.degradations import jpeg_compress
@@ -148,8 +150,10 @@ def test_a_module_needs_a_task_unless_it_shows(tmp_path) -> None:
     # A guess yields to the task asked for, but a network that cannot do that task is refused.
     style_net = build_model(SPECS["style"]).eval()
     assert evaluate(style_net, task="restore", size=SIZE, feature_layers=None, lpips=False).task == "restore"
-    with pytest.raises(InputError, match="a style network has none"):
+    with pytest.raises(InputError, match="a style network has none") as refused:
         evaluate(style_net, size=SIZE, feature_layers=None, lpips=False)
+    hint = re.search(r"`lossnet (compare [^`]+)`", str(refused.value)).group(1)  # what to run instead, as it runs
+    assert build_parser().parse_args(hint.split()).style == "STYLE_IMAGE"
     with pytest.raises(InputError, match="a restore network keeps the size, but SuperResNet .* upscales by 4"):
         evaluate(build_model(SPECS["superres"]).eval(), task="restore", size=SIZE, feature_layers=None, lpips=False)
     with pytest.raises(InputError, match="a colorize network takes one input channel"):

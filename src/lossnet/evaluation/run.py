@@ -311,7 +311,9 @@ def _common_task(
     if found in TASKS and not TASKS[found].has_truth:
         raise InputError(
             f"eval scores networks against a ground truth ({', '.join(EVAL_TASKS)}); a {found} network has none "
-            "(its output is meant to differ from its input). Use `lossnet apply` and look at the images."
+            "(its output is meant to differ from its input). Apply it (`lossnet apply`), look at the images, and "
+            "measure one: `lossnet compare OUTPUT CONTENT --style STYLE_IMAGE` prints how far it moved toward the "
+            "style's colour and texture and how much of the content's layout it kept."
         )
     if found not in EVAL_TASKS:
         raise InputError(f"unknown task {found!r} recorded in a checkpoint; expected one of {list(EVAL_TASKS)}")
