@@ -60,7 +60,6 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert first_block.splitlines()[1].startswith("make test")
 
 
-
 def _command_lines(text: str) -> list[str]:
     """The ``lossnet ...`` lines inside the README's code fences, with backslash continuations joined."""
     lines, in_block, pending = [], False, ""
